@@ -1,0 +1,132 @@
+// subledger: the command-line shell over the ledger (INTERFACE.md).
+#include <CLI/CLI.hpp>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "app/subcommands.h"
+
+namespace cli = subledger::cli;
+
+namespace {
+
+std::string default_db() {
+  const char* env = std::getenv("SUBLEDGER_DB");
+  return env && *env ? env : "./subledger-data";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::ios::sync_with_stdio(false);
+  CLI::App app{"subledger: an event-sourced subscription billing ledger"};
+  app.require_subcommand(1);
+  std::string db = default_db();
+  app.add_option("--db", db, "ledger directory (default: $SUBLEDGER_DB, else ./subledger-data)");
+  auto with_db = [&](CLI::App* sub) {
+    sub->add_option("--db", db, "ledger directory");
+    return sub;
+  };
+  int status = cli::kExitOk;
+
+  cli::ApplyOptions apply;
+  auto* apply_cmd = with_db(app.add_subcommand("apply", "append JSON-lines commands from FILE or -"));
+  apply_cmd->add_option("file", apply.input, "command file, or - for stdin");
+  apply_cmd->add_option("--batch", apply.batch_commands_max, "commands per synced write")
+      ->check(CLI::Range(1, 1 << 20));
+  apply_cmd->callback([&] { apply.db = db; status = cli::apply(apply, std::cout); });
+
+  cli::BillOptions bill;
+  auto* bill_cmd = with_db(app.add_subcommand("bill", "run the billing through a date"));
+  bill_cmd->add_option("--through", bill.through, "bill through DATE")->required();
+  bill_cmd->add_flag("--dry-run", bill.dry_run, "preview: compute and print, record nothing");
+  bill_cmd->add_option("--request-id", bill.request_id, "idempotency key of this run");
+  bill_cmd->callback([&] { bill.db = db; status = cli::bill(bill, std::cout); });
+
+  cli::InvoicesOptions inv;
+  auto* inv_cmd = with_db(app.add_subcommand("invoices", "issued invoices, by date then id"));
+  inv_cmd->add_option("--customer", inv.customer);
+  inv_cmd->add_option("--partner", inv.partner);
+  inv_cmd->add_option("--from", inv.from);
+  inv_cmd->add_option("--to", inv.to);
+  inv_cmd->add_option("--format", inv.format, "json or csv");
+  inv_cmd->callback([&] { inv.db = db; status = cli::invoices(inv, std::cout); });
+
+  cli::InvoicesOptions rec;
+  auto* rec_cmd = with_db(app.add_subcommand("reconcile", "the reconciliation CSV"));
+  rec_cmd->add_option("--from", rec.from)->required();
+  rec_cmd->add_option("--to", rec.to)->required();
+  rec_cmd->add_option("--partner", rec.partner);
+  rec_cmd->callback([&] { rec.db = db; status = cli::reconcile(rec, std::cout); });
+
+  std::string sub_id, as_of;
+  auto* state_cmd = with_db(app.add_subcommand("state", "a subscription's state"));
+  state_cmd->add_option("subscription_id", sub_id)->required();
+  state_cmd->add_option("--as-of", as_of, "as it stood at the end of DATE");
+  state_cmd->callback([&] { status = cli::state(db, sub_id, as_of, std::cout); });
+
+  auto* history_cmd = with_db(app.add_subcommand("history", "every event of a subscription"));
+  history_cmd->add_option("subscription_id", sub_id)->required();
+  history_cmd->callback([&] { status = cli::history(db, sub_id, std::cout); });
+
+  cli::LogOptions log;
+  auto* log_cmd = with_db(app.add_subcommand("log", "the activity log in sequence order"));
+  log_cmd->add_option("--after-seq", log.after_seq);
+  log_cmd->add_option("--limit", log.limit);
+  log_cmd->add_option("--customer", log.customer);
+  log_cmd->add_option("--type", log.type, "event type, e.g. SeatsChanged");
+  log_cmd->callback([&] { log.db = db; status = cli::log(log, std::cout); });
+
+  std::string from, to;
+  auto* ren_cmd = with_db(app.add_subcommand("renewals", "terms ending in a range"));
+  ren_cmd->add_option("--from", from)->required();
+  ren_cmd->add_option("--to", to)->required();
+  ren_cmd->callback([&] { status = cli::renewals(db, from, to, std::cout); });
+
+  std::string invoice_id;
+  auto* explain_cmd = with_db(app.add_subcommand("explain", "why each line of an invoice"));
+  explain_cmd->add_option("invoice_id", invoice_id)->required();
+  explain_cmd->callback([&] { status = cli::explain(db, invoice_id, std::cout); });
+
+  bool verify = false;
+  auto* replay_cmd = with_db(app.add_subcommand("replay", "rebuild projections from the log"));
+  replay_cmd->add_flag("--verify", verify, "regenerate every issued invoice and compare hashes");
+  replay_cmd->callback([&] { status = cli::replay(db, verify, std::cout); });
+
+  std::string dir;
+  auto* backup_cmd = with_db(app.add_subcommand("backup", "back up the ledger to DIR"));
+  backup_cmd->add_option("dir", dir)->required();
+  backup_cmd->callback([&] { status = cli::backup(db, dir, std::cout); });
+  auto* restore_cmd = with_db(app.add_subcommand("restore", "restore the ledger from DIR"));
+  restore_cmd->add_option("dir", dir)->required();
+  restore_cmd->callback([&] { status = cli::restore(db, dir, std::cout); });
+
+  cli::DemoOptions demo;
+  auto* demo_cmd = with_db(app.add_subcommand("demo", "a year of billing on the embedded demo"));
+  demo_cmd->add_option("--csv", demo.csv_path, "where to write the reconciliation CSV");
+  demo_cmd->add_option("--customers", demo.customers)->check(CLI::Range(1, 100000));
+  demo_cmd->add_option("--seed", demo.seed);
+  demo_cmd->callback([&] { demo.db = db; status = cli::demo(demo, std::cout); });
+
+  cli::GenOptions gen;
+  auto* gen_cmd = app.add_subcommand("gen", "write a deterministic workload command file");
+  gen_cmd->add_option("--subscriptions", gen.subscriptions)->required();
+  gen_cmd->add_option("--seed", gen.seed);
+  gen_cmd->add_option("--months", gen.months)->check(CLI::Range(1, 120));
+  gen_cmd->add_option("--output,-o", gen.output, "file, or - for stdout");
+  gen_cmd->callback([&] { status = cli::gen(gen, std::cout); });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return cli::kExitError;
+  } catch (const std::exception& e) {
+    return cli::fail(std::string("internal error: ") + e.what());
+  }
+  return status;
+}

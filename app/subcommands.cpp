@@ -1,0 +1,390 @@
+#include "app/subcommands.h"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "events/codec.h"
+#include "ledger/ledger.h"
+#include "projections/views.h"
+#include "replay/replay.h"
+
+namespace subledger::cli {
+
+using Json = nlohmann::ordered_json;
+
+int fail(const std::string& message) {
+  std::cerr << "subledger: " << message << "\n";
+  return kExitError;
+}
+
+namespace {
+
+bool stderr_is_terminal() { return isatty(STDERR_FILENO) == 1; }
+
+std::shared_ptr<spdlog::logger> make_logger() {
+  static auto logger = [] {
+    auto l = spdlog::stderr_color_mt("subledger");
+    l->set_level(spdlog::level::warn);
+    return l;
+  }();
+  return logger;
+}
+
+std::unique_ptr<Ledger> open_ledger(const std::string& db, bool retain_lines, bool preview,
+                                    std::string& error) {
+  Ledger::Options options;
+  options.retain_invoice_lines = retain_lines;
+  options.preview = preview;
+  options.logger = make_logger();
+  return Ledger::open(db, std::move(options), error);
+}
+
+std::optional<Date> parse_date_arg(const std::string& text, const char* flag, int& status) {
+  if (text.empty()) return std::nullopt;
+  auto d = Date::parse(text);
+  if (!d) status = fail(std::string(flag) + " must be a date YYYY-MM-DD; got '" + text + "'");
+  return d;
+}
+
+// Commits the batch and prints its results; false when the write failed (nothing printed).
+bool flush(Ledger& ledger, std::vector<CommandResult>& results, std::ostream& out,
+           bool& any_rejected) {
+  if (std::string error = ledger.commit(); !error.empty()) {
+    fail(error + "; the " + std::to_string(results.size()) +
+         " commands of the last batch were not acknowledged: apply the file again (requests "
+         "already applied are answered as duplicates)");
+    return false;
+  }
+  for (const auto& r : results) {
+    any_rejected |= !r.ok;
+    out << r.to_json() << '\n';
+  }
+  out.flush();
+  results.clear();
+  return true;
+}
+
+}  // namespace
+
+int apply(const ApplyOptions& o, std::ostream& out) {
+  std::string error;
+  auto ledger = open_ledger(o.db, false, false, error);
+  if (!ledger) return fail(error);
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  bool interactive = false;
+  if (o.input != "-") {
+    file.open(o.input);
+    if (!file) return fail("cannot read " + o.input);
+    in = &file;
+  } else {
+    struct stat st {};
+    interactive = fstat(STDIN_FILENO, &st) != 0 || !S_ISREG(st.st_mode);
+  }
+  const bool progress = stderr_is_terminal();
+  std::vector<CommandResult> results;
+  bool any_rejected = false;
+  uint64_t lines = 0;
+  std::string line;
+  while (std::getline(*in, line)) {
+    results.push_back(ledger->submit(line));
+    ++lines;
+    // Group commit: many commands per synced write, but never hold a result back while the
+    // producer on a pipe waits for it.
+    bool drained = interactive && in->rdbuf()->in_avail() <= 0;
+    if (results.size() >= o.batch_commands_max || drained) {
+      if (!flush(*ledger, results, out, any_rejected)) return kExitError;
+      if (progress && lines % 65536 < o.batch_commands_max)
+        std::cerr << "\rapplied " << lines << " commands" << std::flush;
+    }
+  }
+  if (!flush(*ledger, results, out, any_rejected)) return kExitError;
+  if (progress) std::cerr << "\rapplied " << lines << " commands\n";
+  return any_rejected ? kExitRejected : kExitOk;
+}
+
+int bill(const BillOptions& o, std::ostream& out) {
+  int status = kExitOk;
+  auto through = parse_date_arg(o.through, "--through", status);
+  if (!through) return status ? status : fail("--through is required");
+  std::string error;
+  auto ledger = open_ledger(o.db, false, o.dry_run, error);
+  if (!ledger) return fail(error);
+  Command c;
+  c.type = CommandType::kRunBilling;
+  c.date = *through;
+  c.request_id = !o.request_id.empty()
+                     ? o.request_id
+                     : "bill-" + through->iso() + "-after-" +
+                           std::to_string(ledger->state().last_seq());
+  if (stderr_is_terminal()) std::cerr << "billing through " << through->iso() << "...\n";
+  CommandResult result = ledger->submit(c);
+  if (!result.ok || result.duplicate) {
+    out << result.to_json() << '\n';
+    return result.ok ? kExitOk : kExitRejected;
+  }
+  if (std::string e = ledger->commit(); !e.empty()) return fail(e);
+  out << ledger->last_billing().to_json() << '\n';
+  return kExitOk;
+}
+
+namespace {
+
+std::vector<const Invoice*> select_invoices(const LedgerState& state, const InvoicesOptions& o,
+                                            int& status) {
+  auto from = parse_date_arg(o.from, "--from", status);
+  auto to = parse_date_arg(o.to, "--to", status);
+  std::vector<const Invoice*> out;
+  if (status) return out;
+  for (const auto& issued : state.invoices()) {
+    const Invoice& inv = issued.invoice;
+    if (!o.customer.empty() && inv.customer_id != o.customer) continue;
+    if (!o.partner.empty() && inv.partner_id != o.partner) continue;
+    if (from && inv.invoice_date < *from) continue;
+    if (to && inv.invoice_date > *to) continue;
+    out.push_back(&inv);
+  }
+  std::sort(out.begin(), out.end(), [](const Invoice* a, const Invoice* b) {
+    return std::tie(a->invoice_date, a->invoice_id) < std::tie(b->invoice_date, b->invoice_id);
+  });
+  return out;
+}
+
+}  // namespace
+
+int invoices(const InvoicesOptions& o, std::ostream& out) {
+  if (o.format != "json" && o.format != "csv")
+    return fail("--format must be json or csv; got '" + o.format + "'");
+  std::string error;
+  auto ledger = open_ledger(o.db, true, false, error);
+  if (!ledger) return fail(error);
+  int status = kExitOk;
+  auto selected = select_invoices(ledger->state(), o, status);
+  if (status) return status;
+  std::string text = o.format == "csv" ? reconciliation_header() : "";
+  for (const Invoice* inv : selected) {
+    if (o.format == "csv") {
+      append_reconciliation_rows(text, *inv);
+    } else {
+      text += invoice_json(*inv);
+      text += '\n';
+    }
+  }
+  out << text;
+  return kExitOk;
+}
+
+int reconcile(const InvoicesOptions& o, std::ostream& out) {
+  if (o.from.empty() || o.to.empty()) return fail("reconcile needs --from DATE and --to DATE");
+  InvoicesOptions csv = o;
+  csv.format = "csv";
+  return invoices(csv, out);
+}
+
+int state(const std::string& db, const std::string& id, const std::string& as_of,
+          std::ostream& out) {
+  int status = kExitOk;
+  auto date = parse_date_arg(as_of, "--as-of", status);
+  if (status) return status;
+  std::string error;
+  auto ledger = open_ledger(db, false, false, error);
+  if (!ledger) return fail(error);
+  const Subscription* latest = ledger->state().subscription(id);
+  if (!latest) return fail("no subscription '" + id + "'");
+  if (!date) {
+    out << subscription_json(*latest) << '\n';
+    return kExitOk;
+  }
+  auto sub = subscription_as_of(ledger->store(), ledger->state().catalog(), id, *date, error);
+  if (!error.empty()) return fail(error);
+  if (!sub) return fail("subscription '" + id + "' did not exist yet on " + date->iso());
+  out << subscription_json(*sub, *date) << '\n';
+  return kExitOk;
+}
+
+int history(const std::string& db, const std::string& id, std::ostream& out) {
+  std::string error;
+  auto store = Store::open(db, error);
+  if (!store) return fail(error);
+  auto events = stream_events(*store, Stream{StreamKind::kSubscription, id}, error);
+  if (!error.empty()) return fail(error);
+  if (events.empty()) return fail("no subscription '" + id + "'");
+  for (const auto& e : events) out << event_json(e) << '\n';
+  return kExitOk;
+}
+
+int log(const LogOptions& o, std::ostream& out) {
+  std::string error;
+  auto ledger = open_ledger(o.db, false, false, error);
+  if (!ledger) return fail(error);
+  const LedgerState& state = ledger->state();
+  EventDecoder decoder;
+  Event e;
+  uint64_t printed = 0;
+  std::string decode_error;
+  error = ledger->store().scan_events(o.after_seq, [&](uint64_t, std::string_view bytes) {
+    decode_error = decoder.decode(bytes, e);
+    if (!decode_error.empty()) return false;
+    if (!o.type.empty() && event_type_name(e.payload) != o.type) return true;
+    if (!o.customer.empty()) {
+      const std::string* owner = &e.stream.id;
+      if (e.stream.kind == StreamKind::kSubscription) {
+        const Subscription* s = state.subscription(e.stream.id);
+        owner = s ? &s->customer_id : nullptr;
+      } else if (e.stream.kind != StreamKind::kCustomer) {
+        owner = nullptr;
+      }
+      if (!owner || *owner != o.customer) return true;
+    }
+    out << event_json(e) << '\n';
+    return o.limit == 0 || ++printed < o.limit;
+  });
+  if (!decode_error.empty()) return fail("corrupt event: " + decode_error);
+  if (!error.empty()) return fail(error);
+  return kExitOk;
+}
+
+int renewals(const std::string& db, const std::string& from_text, const std::string& to_text,
+             std::ostream& out) {
+  int status = kExitOk;
+  auto from = parse_date_arg(from_text, "--from", status);
+  auto to = parse_date_arg(to_text, "--to", status);
+  if (status) return status;
+  if (!from || !to) return fail("renewals needs --from DATE and --to DATE");
+  std::string error;
+  auto ledger = open_ledger(db, false, false, error);
+  if (!ledger) return fail(error);
+  const LedgerState& state = ledger->state();
+  std::vector<const Subscription*> due;
+  for (const auto& id : state.subscription_ids()) {
+    const Subscription* s = state.subscription(id);
+    if (s->status == Status::kActive && s->term.end >= *from && s->term.end <= *to)
+      due.push_back(s);
+  }
+  std::sort(due.begin(), due.end(), [](const Subscription* a, const Subscription* b) {
+    return std::tie(a->term.end, a->id) < std::tie(b->term.end, b->id);
+  });
+  for (const Subscription* s : due) {
+    auto price = state.catalog().price_at(s->offer_id, s->currency, s->term.end);
+    Json j;
+    j["subscription_id"] = s->id;
+    j["customer_id"] = s->customer_id;
+    j["offer_id"] = s->offer_id;
+    j["term_end"] = s->term.end.iso();
+    j["auto_renew"] = s->auto_renew;
+    j["seats"] = s->seats;
+    j["billing_frequency"] = to_string(s->frequency);
+    j["current_price"] = format_price(s->term.price_micros);
+    j["renewal_price"] = s->auto_renew && price ? Json(format_price(*price)) : Json(nullptr);
+    j["currency"] = s->currency;
+    out << j.dump() << '\n';
+  }
+  return kExitOk;
+}
+
+namespace {
+
+Json formula_json(const ChargeLine& line) {
+  Json f;
+  ExactAmount exact = exact_amount(line);
+  switch (line.formula) {
+    case FormulaKind::kWholeMonths:
+      f["formula"] = std::string(line.negated ? "-(" : "") + "price × months × seats" +
+                     (line.negated ? ")" : "");
+      f["months"] = line.quantity;
+      break;
+    case FormulaKind::kDays:
+      f["formula"] = std::string(line.negated ? "-(" : "") + "price × 12 / 365 × days × seats" +
+                     (line.negated ? ")" : "");
+      f["days"] = line.quantity;
+      break;
+    case FormulaKind::kReversal:
+      f["formula"] = "-(net of the term's lines so far): 100% credit within 30 days";
+      f["reversed_net"] = format_minor(line.reversed_net_minor, line.currency_digits);
+      break;
+  }
+  f["price"] = format_price(line.unit_price_micros);
+  f["seats"] = line.seats;
+  f["unrounded"] = format_exact(exact, line.currency_digits, 10);
+  f["rounded"] = format_minor(line.amount_minor, line.currency_digits);
+  f["rounding"] = "half away from zero, once per line";
+  return f;
+}
+
+}  // namespace
+
+int explain(const std::string& db, const std::string& invoice_id, std::ostream& out) {
+  std::string error;
+  auto ledger = open_ledger(db, true, false, error);
+  if (!ledger) return fail(error);
+  const IssuedInvoice* issued = ledger->state().invoice(invoice_id);
+  if (!issued) return fail("no issued invoice '" + invoice_id + "'");
+  EventDecoder decoder;
+  int n = 0;
+  for (const auto& line : issued->invoice.lines) {
+    Json j;
+    j["invoice_id"] = invoice_id;
+    j["line"] = ++n;
+    j["subscription_id"] = line.subscription_id;
+    j["charge_type"] = to_string(line.type);
+    j["period_start"] = line.period_start.iso();
+    j["period_end"] = line.period_end.iso();
+    j["charge_date"] = line.charge_date.iso();
+    j["amount"] = format_minor(line.amount_minor, line.currency_digits);
+    j["computation"] = formula_json(line);
+    Event e;
+    auto bytes = ledger->store().event_bytes(line.event_seq);
+    if (!bytes || !decoder.decode(*bytes, e).empty())
+      return fail("event " + std::to_string(line.event_seq) + " cannot be read");
+    j["caused_by"] = Json::parse(event_json(e));
+    if (line.type == ChargeType::kCycle)
+      j["note"] = "a monthly cycle fee of the term begun by the causing event";
+    j["issued_in_event"] = issued->event_seq;
+    out << j.dump() << '\n';
+  }
+  return kExitOk;
+}
+
+int replay(const std::string& db, bool verify, std::ostream& out) {
+  std::string error;
+  auto store = Store::open(db, error);
+  if (!store) return fail(error);
+  ReplayProgress progress;
+  if (stderr_is_terminal())
+    progress = [](uint64_t n) { std::cerr << "\rreplayed " << n << " events" << std::flush; };
+  ReplayReport report = replay_log(*store, progress);
+  if (progress) std::cerr << "\n";
+  out << report.to_json(verify) << '\n';
+  if (!report.error.empty()) return fail(report.error);
+  if (verify && !report.mismatches.empty()) {
+    for (const auto& m : report.mismatches)
+      std::cerr << "subledger: invoice " << m.invoice_id << " does not regenerate: recorded "
+                << m.recorded_sha256_hex << ", regenerated " << m.regenerated_sha256_hex << "\n";
+    return kExitError;
+  }
+  return kExitOk;
+}
+
+int backup(const std::string& db, const std::string& dir, std::ostream& out) {
+  std::string error;
+  auto store = Store::open(db, error);
+  if (!store) return fail(error);
+  if (std::string e = store->backup(dir); !e.empty()) return fail(e);
+  out << Json{{"backup", dir}, {"last_seq", store->last_seq()}}.dump() << '\n';
+  return kExitOk;
+}
+
+int restore(const std::string& db, const std::string& dir, std::ostream& out) {
+  if (std::string e = Store::restore(dir, db); !e.empty()) return fail(e);
+  out << Json{{"restored", db}, {"from", dir}}.dump() << '\n';
+  return kExitOk;
+}
+
+}  // namespace subledger::cli

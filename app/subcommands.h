@@ -1,0 +1,69 @@
+// The shell: each `subledger` subcommand as a function that opens the ledger, calls the core and
+// prints. Exit status (INTERFACE.md): 0 success, 1 some command rejected, 2 usage/I-O/corruption.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <string>
+
+namespace subledger::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitRejected = 1;
+inline constexpr int kExitError = 2;
+
+struct ApplyOptions {
+  std::string db, input = "-";
+  size_t batch_commands_max = 4096;  // commands per synced write (group commit)
+};
+int apply(const ApplyOptions& o, std::ostream& out);
+
+struct BillOptions {
+  std::string db, through, request_id;
+  bool dry_run = false;
+};
+int bill(const BillOptions& o, std::ostream& out);
+
+struct InvoicesOptions {
+  std::string db, customer, from, to, format = "json", partner;
+};
+int invoices(const InvoicesOptions& o, std::ostream& out);
+int reconcile(const InvoicesOptions& o, std::ostream& out);
+
+int state(const std::string& db, const std::string& subscription_id, const std::string& as_of,
+          std::ostream& out);
+int history(const std::string& db, const std::string& subscription_id, std::ostream& out);
+
+struct LogOptions {
+  std::string db, customer, type;
+  uint64_t after_seq = 0;
+  uint64_t limit = 0;  // 0: no limit
+};
+int log(const LogOptions& o, std::ostream& out);
+
+int renewals(const std::string& db, const std::string& from, const std::string& to,
+             std::ostream& out);
+int explain(const std::string& db, const std::string& invoice_id, std::ostream& out);
+int replay(const std::string& db, bool verify, std::ostream& out);
+int backup(const std::string& db, const std::string& dir, std::ostream& out);
+int restore(const std::string& db, const std::string& dir, std::ostream& out);
+
+struct DemoOptions {
+  std::string db, csv_path;
+  uint64_t seed = 2017;
+  int customers = 36;
+};
+int demo(const DemoOptions& o, std::ostream& out);
+
+struct GenOptions {
+  uint64_t subscriptions = 1000, seed = 1;
+  int months = 12;
+  std::string output = "-";
+};
+int gen(const GenOptions& o, std::ostream& out);
+
+// Prints "subledger: <message>" on stderr and returns kExitError.
+int fail(const std::string& message);
+
+}  // namespace subledger::cli

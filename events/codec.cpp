@@ -1,0 +1,305 @@
+#include "events/codec.h"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <kj/exception.h>
+
+#include <cstring>
+
+#include "events/events.capnp.h"
+
+namespace subledger {
+
+namespace {
+
+namespace s = schema;
+
+kj::StringPtr text(const std::string& v) { return kj::StringPtr(v.c_str(), v.size()); }
+std::string str(capnp::Text::Reader r) { return std::string(r.cStr(), r.size()); }
+
+void write_term(s::Term::Builder b, const Term& t) {
+  b.setStart(t.start.yyyymmdd());
+  b.setAnchor(t.anchor.yyyymmdd());
+  b.setEnd(t.end.yyyymmdd());
+  b.setPriceMicros(t.price_micros);
+}
+
+Term read_term(s::Term::Reader r) {
+  return Term{Date::from_yyyymmdd(r.getStart()), Date::from_yyyymmdd(r.getAnchor()),
+              Date::from_yyyymmdd(r.getEnd()), r.getPriceMicros()};
+}
+
+s::Frequency to_schema(Frequency f) {
+  return f == Frequency::kAnnual ? s::Frequency::ANNUAL : s::Frequency::MONTHLY;
+}
+Frequency from_schema(s::Frequency f) {
+  return f == s::Frequency::ANNUAL ? Frequency::kAnnual : Frequency::kMonthly;
+}
+
+struct PayloadWriter {
+  s::Event::Payload::Builder p;
+  void operator()(const PartnerRegistered& e) {
+    auto b = p.initPartnerRegistered();
+    b.setPartnerId(text(e.partner_id));
+    b.setCountry(text(e.country));
+    b.setCurrency(text(e.currency));
+    b.setBillingDay(static_cast<uint8_t>(e.billing_day));
+  }
+  void operator()(const CustomerCreated& e) {
+    auto b = p.initCustomerCreated();
+    b.setCustomerId(text(e.customer_id));
+    b.setPartnerId(text(e.partner_id));
+    b.setCountry(text(e.country));
+    b.setCurrency(text(e.currency));
+    b.setCompanyName(text(e.company_name));
+    b.setOrganizationRegistrationNumber(text(e.organization_registration_number));
+    b.setPhone(text(e.phone));
+    b.setMiddleName(text(e.middle_name));
+  }
+  void operator()(const OfferDefined& e) {
+    auto b = p.initOfferDefined();
+    b.setOfferId(text(e.offer_id));
+    b.setName(text(e.name));
+    b.setSegment(static_cast<s::Segment>(e.segment));
+    b.setTrialEligible(e.trial_eligible);
+    auto list = b.initAddonOf(static_cast<unsigned>(e.addon_of.size()));
+    for (unsigned i = 0; i < e.addon_of.size(); ++i) list.set(i, text(e.addon_of[i]));
+    b.setMaxSeats(e.max_seats);
+    b.setMaxPerCustomer(e.max_per_customer);
+  }
+  void operator()(const PricePublished& e) {
+    auto b = p.initPricePublished();
+    b.setOfferId(text(e.offer_id));
+    b.setCurrency(text(e.currency));
+    b.setMonthlyPriceMicros(e.monthly_price_micros);
+    b.setEffectiveFrom(e.effective_from.yyyymmdd());
+  }
+  void operator()(const SubscriptionCreated& e) {
+    auto b = p.initSubscriptionCreated();
+    b.setSubscriptionId(text(e.subscription_id));
+    b.setCustomerId(text(e.customer_id));
+    b.setOfferId(text(e.offer_id));
+    b.setParentSubscriptionId(text(e.parent_subscription_id));
+    b.setSeats(e.seats);
+    b.setFrequency(to_schema(e.frequency));
+    write_term(b.initTerm(), e.term);
+    b.setCurrency(text(e.currency));
+  }
+  void operator()(const TrialStarted& e) {
+    auto b = p.initTrialStarted();
+    b.setSubscriptionId(text(e.subscription_id));
+    b.setCustomerId(text(e.customer_id));
+    b.setOfferId(text(e.offer_id));
+    b.setSeats(e.seats);
+    b.setTrialEnd(e.trial_end.yyyymmdd());
+  }
+  void operator()(const TrialConverted& e) {
+    auto b = p.initTrialConverted();
+    b.setSubscriptionId(text(e.subscription_id));
+    b.setFrequency(to_schema(e.frequency));
+    write_term(b.initTerm(), e.term);
+    b.setCurrency(text(e.currency));
+  }
+  void operator()(const TrialExpired& e) {
+    p.initTrialExpired().setSubscriptionId(text(e.subscription_id));
+  }
+  void operator()(const SeatsChanged& e) {
+    auto b = p.initSeatsChanged();
+    b.setSubscriptionId(text(e.subscription_id));
+    b.setOldSeats(e.old_seats);
+    b.setNewSeats(e.new_seats);
+  }
+  void operator()(const SubscriptionCancelled& e) {
+    auto b = p.initSubscriptionCancelled();
+    b.setSubscriptionId(text(e.subscription_id));
+    b.setCascadedFrom(text(e.cascaded_from));
+  }
+  void operator()(const SubscriptionReactivated& e) {
+    p.initSubscriptionReactivated().setSubscriptionId(text(e.subscription_id));
+  }
+  void operator()(const AutoRenewSet& e) {
+    auto b = p.initAutoRenewSet();
+    b.setSubscriptionId(text(e.subscription_id));
+    b.setEnabled(e.enabled);
+  }
+  void operator()(const SubscriptionRenewed& e) {
+    auto b = p.initSubscriptionRenewed();
+    b.setSubscriptionId(text(e.subscription_id));
+    b.setManual(e.manual);
+    write_term(b.initTerm(), e.term);
+  }
+  void operator()(const SubscriptionExpired& e) {
+    p.initSubscriptionExpired().setSubscriptionId(text(e.subscription_id));
+  }
+  void operator()(const BillingRun& e) {
+    auto b = p.initBillingRun();
+    b.setThrough(e.through.yyyymmdd());
+    b.setPreviousClock(e.previous_clock.yyyymmdd());
+    b.setInvoicesIssued(e.invoices_issued);
+  }
+  void operator()(const InvoiceIssued& e) {
+    auto b = p.initInvoiceIssued();
+    b.setInvoiceId(text(e.invoice_id));
+    b.setCustomerId(text(e.customer_id));
+    b.setPartnerId(text(e.partner_id));
+    b.setInvoiceDate(e.invoice_date.yyyymmdd());
+    b.setCurrency(text(e.currency));
+    b.setTotalMinor(e.total_minor);
+    b.setLineCount(e.line_count);
+    b.setLinesSha256(capnp::Data::Reader(
+        reinterpret_cast<const kj::byte*>(e.lines_sha256.data()), e.lines_sha256.size()));
+  }
+};
+
+EventPayload read_payload(s::Event::Payload::Reader p) {
+  switch (p.which()) {
+    case s::Event::Payload::PARTNER_REGISTERED: {
+      auto r = p.getPartnerRegistered();
+      return PartnerRegistered{str(r.getPartnerId()), str(r.getCountry()), str(r.getCurrency()),
+                               r.getBillingDay()};
+    }
+    case s::Event::Payload::CUSTOMER_CREATED: {
+      auto r = p.getCustomerCreated();
+      return CustomerCreated{str(r.getCustomerId()), str(r.getPartnerId()), str(r.getCountry()),
+                             str(r.getCurrency()), str(r.getCompanyName()),
+                             str(r.getOrganizationRegistrationNumber()), str(r.getPhone()),
+                             str(r.getMiddleName())};
+    }
+    case s::Event::Payload::OFFER_DEFINED: {
+      auto r = p.getOfferDefined();
+      OfferDefined e{str(r.getOfferId()), str(r.getName()), static_cast<Segment>(r.getSegment()),
+                     r.getTrialEligible(), {}, r.getMaxSeats(), r.getMaxPerCustomer()};
+      for (auto t : r.getAddonOf()) e.addon_of.push_back(str(t));
+      return e;
+    }
+    case s::Event::Payload::PRICE_PUBLISHED: {
+      auto r = p.getPricePublished();
+      return PricePublished{str(r.getOfferId()), str(r.getCurrency()), r.getMonthlyPriceMicros(),
+                            Date::from_yyyymmdd(r.getEffectiveFrom())};
+    }
+    case s::Event::Payload::SUBSCRIPTION_CREATED: {
+      auto r = p.getSubscriptionCreated();
+      return SubscriptionCreated{str(r.getSubscriptionId()), str(r.getCustomerId()),
+                                 str(r.getOfferId()), str(r.getParentSubscriptionId()),
+                                 r.getSeats(), from_schema(r.getFrequency()),
+                                 read_term(r.getTerm()), str(r.getCurrency())};
+    }
+    case s::Event::Payload::TRIAL_STARTED: {
+      auto r = p.getTrialStarted();
+      return TrialStarted{str(r.getSubscriptionId()), str(r.getCustomerId()), str(r.getOfferId()),
+                          r.getSeats(), Date::from_yyyymmdd(r.getTrialEnd())};
+    }
+    case s::Event::Payload::TRIAL_CONVERTED: {
+      auto r = p.getTrialConverted();
+      return TrialConverted{str(r.getSubscriptionId()), from_schema(r.getFrequency()),
+                            read_term(r.getTerm()), str(r.getCurrency())};
+    }
+    case s::Event::Payload::TRIAL_EXPIRED:
+      return TrialExpired{str(p.getTrialExpired().getSubscriptionId())};
+    case s::Event::Payload::SEATS_CHANGED: {
+      auto r = p.getSeatsChanged();
+      return SeatsChanged{str(r.getSubscriptionId()), r.getOldSeats(), r.getNewSeats()};
+    }
+    case s::Event::Payload::SUBSCRIPTION_CANCELLED: {
+      auto r = p.getSubscriptionCancelled();
+      return SubscriptionCancelled{str(r.getSubscriptionId()), str(r.getCascadedFrom())};
+    }
+    case s::Event::Payload::SUBSCRIPTION_REACTIVATED:
+      return SubscriptionReactivated{str(p.getSubscriptionReactivated().getSubscriptionId())};
+    case s::Event::Payload::AUTO_RENEW_SET: {
+      auto r = p.getAutoRenewSet();
+      return AutoRenewSet{str(r.getSubscriptionId()), r.getEnabled()};
+    }
+    case s::Event::Payload::SUBSCRIPTION_RENEWED: {
+      auto r = p.getSubscriptionRenewed();
+      return SubscriptionRenewed{str(r.getSubscriptionId()), r.getManual(), read_term(r.getTerm())};
+    }
+    case s::Event::Payload::SUBSCRIPTION_EXPIRED:
+      return SubscriptionExpired{str(p.getSubscriptionExpired().getSubscriptionId())};
+    case s::Event::Payload::BILLING_RUN: {
+      auto r = p.getBillingRun();
+      return BillingRun{Date::from_yyyymmdd(r.getThrough()),
+                        Date::from_yyyymmdd(r.getPreviousClock()), r.getInvoicesIssued()};
+    }
+    case s::Event::Payload::INVOICE_ISSUED: {
+      auto r = p.getInvoiceIssued();
+      auto hash = r.getLinesSha256();
+      return InvoiceIssued{str(r.getInvoiceId()), str(r.getCustomerId()), str(r.getPartnerId()),
+                           Date::from_yyyymmdd(r.getInvoiceDate()), str(r.getCurrency()),
+                           r.getTotalMinor(), r.getLineCount(),
+                           std::string(reinterpret_cast<const char*>(hash.begin()), hash.size())};
+    }
+  }
+  throw kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
+                      kj::str("unknown event payload"));
+}
+
+bool valid_yyyymmdd(uint32_t packed) {
+  if (packed == 0) return true;
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04u-%02u-%02u", packed / 10000, (packed / 100) % 100,
+                packed % 100);
+  return Date::parse(buf).has_value();
+}
+
+}  // namespace
+
+std::string check_event(const Event& e) {
+  if (e.seq == 0) return "sequence number 0";
+  if (e.stream_version == 0) return "stream version 0";
+  if (e.stream != stream_of(e.payload)) return "stream does not match payload";
+  if (e.request_id.empty()) return "empty request id";
+  return "";
+}
+
+std::string encode_event(const Event& e) {
+  capnp::MallocMessageBuilder message(256);
+  auto b = message.initRoot<s::Event>();
+  b.setSeq(e.seq);
+  b.setStreamKind(static_cast<s::StreamKind>(e.stream.kind));
+  b.setStreamId(text(e.stream.id));
+  b.setStreamVersion(e.stream_version);
+  b.setEffectiveDate(e.effective_date.yyyymmdd());
+  b.setRecordedAtMicros(e.recorded_at_micros);
+  b.setActor(text(e.actor));
+  b.setRequestId(text(e.request_id));
+  std::visit(PayloadWriter{b.initPayload()}, e.payload);
+  if (!e.prev_hash.empty())
+    b.setPrevHash(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(e.prev_hash.data()),
+                                      e.prev_hash.size()));
+  auto words = capnp::messageToFlatArray(message);
+  auto bytes = words.asBytes();
+  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+}
+
+std::string EventDecoder::decode(std::string_view bytes, Event& out) {
+  if (bytes.size() % sizeof(capnp::word) != 0 || bytes.empty())
+    return "stored value is not a whole number of Cap'n Proto words";
+  size_t words = bytes.size() / sizeof(capnp::word);
+  if (aligned_.size() < words) aligned_.resize(words);
+  std::memcpy(aligned_.data(), bytes.data(), bytes.size());
+  try {
+    capnp::FlatArrayMessageReader reader(
+        kj::ArrayPtr<const capnp::word>(reinterpret_cast<const capnp::word*>(aligned_.data()),
+                                        words));
+    auto r = reader.getRoot<s::Event>();
+    uint32_t dates[] = {r.getEffectiveDate()};
+    for (uint32_t d : dates)
+      if (!valid_yyyymmdd(d)) return "invalid effective date";
+    out.seq = r.getSeq();
+    out.stream = Stream{static_cast<StreamKind>(r.getStreamKind()), str(r.getStreamId())};
+    out.stream_version = r.getStreamVersion();
+    out.effective_date = Date::from_yyyymmdd(r.getEffectiveDate());
+    out.recorded_at_micros = r.getRecordedAtMicros();
+    out.actor = str(r.getActor());
+    out.request_id = str(r.getRequestId());
+    out.payload = read_payload(r.getPayload());
+    auto prev = r.getPrevHash();
+    out.prev_hash.assign(reinterpret_cast<const char*>(prev.begin()), prev.size());
+  } catch (const kj::Exception& ex) {
+    return std::string("malformed event: ") + ex.getDescription().cStr();
+  }
+  return check_event(out);
+}
+
+}  // namespace subledger

@@ -1,0 +1,74 @@
+#include "events/event.h"
+
+namespace subledger {
+
+namespace {
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+}  // namespace
+
+std::string_view to_string(StreamKind kind) {
+  switch (kind) {
+    case StreamKind::kSubscription: return "subscription";
+    case StreamKind::kCustomer: return "customer";
+    case StreamKind::kPartner: return "partner";
+    case StreamKind::kOffer: return "offer";
+    case StreamKind::kLedger: return "ledger";
+  }
+  return "?";
+}
+
+std::string_view to_string(Frequency frequency) {
+  return frequency == Frequency::kAnnual ? "annual" : "monthly";
+}
+
+std::string_view to_string(Segment segment) {
+  switch (segment) {
+    case Segment::kCommercial: return "commercial";
+    case Segment::kEducation: return "education";
+    case Segment::kGovernment: return "government";
+    case Segment::kNonprofit: return "nonprofit";
+  }
+  return "?";
+}
+
+std::string_view event_type_name(const EventPayload& payload) {
+  return std::visit(
+      Overloaded{
+          [](const PartnerRegistered&) { return std::string_view("PartnerRegistered"); },
+          [](const CustomerCreated&) { return std::string_view("CustomerCreated"); },
+          [](const OfferDefined&) { return std::string_view("OfferDefined"); },
+          [](const PricePublished&) { return std::string_view("PricePublished"); },
+          [](const SubscriptionCreated&) { return std::string_view("SubscriptionCreated"); },
+          [](const TrialStarted&) { return std::string_view("TrialStarted"); },
+          [](const TrialConverted&) { return std::string_view("TrialConverted"); },
+          [](const TrialExpired&) { return std::string_view("TrialExpired"); },
+          [](const SeatsChanged&) { return std::string_view("SeatsChanged"); },
+          [](const SubscriptionCancelled&) { return std::string_view("SubscriptionCancelled"); },
+          [](const SubscriptionReactivated&) { return std::string_view("SubscriptionReactivated"); },
+          [](const AutoRenewSet&) { return std::string_view("AutoRenewSet"); },
+          [](const SubscriptionRenewed&) { return std::string_view("SubscriptionRenewed"); },
+          [](const SubscriptionExpired&) { return std::string_view("SubscriptionExpired"); },
+          [](const BillingRun&) { return std::string_view("BillingRun"); },
+          [](const InvoiceIssued&) { return std::string_view("InvoiceIssued"); },
+      },
+      payload);
+}
+
+Stream stream_of(const EventPayload& payload) {
+  return std::visit(
+      Overloaded{
+          [](const PartnerRegistered& e) { return Stream{StreamKind::kPartner, e.partner_id}; },
+          [](const CustomerCreated& e) { return Stream{StreamKind::kCustomer, e.customer_id}; },
+          [](const OfferDefined& e) { return Stream{StreamKind::kOffer, e.offer_id}; },
+          [](const PricePublished& e) { return Stream{StreamKind::kOffer, e.offer_id}; },
+          [](const InvoiceIssued& e) { return Stream{StreamKind::kCustomer, e.customer_id}; },
+          [](const BillingRun&) { return Stream{StreamKind::kLedger, "billing"}; },
+          [](const auto& e) { return Stream{StreamKind::kSubscription, e.subscription_id}; },
+      },
+      payload);
+}
+
+}  // namespace subledger

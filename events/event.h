@@ -1,0 +1,162 @@
+// Event: one immutable fact of the ledger's log, as plain C++ values.
+//
+// Every event has an envelope (global gap-free sequence number, its stream and version in that
+// stream, effective date, recorded-at time, actor, request id) and one payload. Payloads record
+// what was decided (locked price, currency, anchor, term end, trial end) so that replaying them
+// never re-decides anything with newer code. The generated Cap'n Proto types never leave events/:
+// codec.h converts between these structs and stored bytes.
+// Pure values; safe to copy between threads.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "events/date.h"
+
+namespace subledger {
+
+// PERSISTED through events.capnp: keep the numeric values in step with the schema.
+enum class StreamKind : uint8_t { kSubscription = 0, kCustomer = 1, kPartner = 2, kOffer = 3, kLedger = 4 };
+enum class Frequency : uint8_t { kMonthly = 0, kAnnual = 1 };
+enum class Segment : uint8_t { kCommercial = 0, kEducation = 1, kGovernment = 2, kNonprofit = 3 };
+
+std::string_view to_string(StreamKind kind);
+std::string_view to_string(Frequency frequency);
+std::string_view to_string(Segment segment);
+
+// A paid term as decided when it began (BILLING_RULES 2).
+struct Term {
+  Date start;   // purchase, conversion or renewal date
+  Date anchor;  // start, or the 1st of the following month for a 29th..31st
+  Date end;     // anchor + 12 months
+  int64_t price_micros = 0;
+  friend bool operator==(const Term&, const Term&) = default;
+};
+
+struct PartnerRegistered {
+  std::string partner_id, country, currency;
+  int billing_day = 0;
+  friend bool operator==(const PartnerRegistered&, const PartnerRegistered&) = default;
+};
+struct CustomerCreated {
+  std::string customer_id, partner_id, country, currency, company_name,
+      organization_registration_number, phone, middle_name;
+  friend bool operator==(const CustomerCreated&, const CustomerCreated&) = default;
+};
+struct OfferDefined {
+  std::string offer_id, name;
+  Segment segment = Segment::kCommercial;
+  bool trial_eligible = false;
+  std::vector<std::string> addon_of;
+  uint32_t max_seats = 0, max_per_customer = 0;
+  friend bool operator==(const OfferDefined&, const OfferDefined&) = default;
+};
+struct PricePublished {
+  std::string offer_id, currency;
+  int64_t monthly_price_micros = 0;
+  Date effective_from;
+  friend bool operator==(const PricePublished&, const PricePublished&) = default;
+};
+struct SubscriptionCreated {
+  std::string subscription_id, customer_id, offer_id, parent_subscription_id;
+  uint32_t seats = 0;
+  Frequency frequency = Frequency::kMonthly;
+  Term term;
+  std::string currency;
+  friend bool operator==(const SubscriptionCreated&, const SubscriptionCreated&) = default;
+};
+struct TrialStarted {
+  std::string subscription_id, customer_id, offer_id;
+  uint32_t seats = 0;
+  Date trial_end;
+  friend bool operator==(const TrialStarted&, const TrialStarted&) = default;
+};
+struct TrialConverted {
+  std::string subscription_id;
+  Frequency frequency = Frequency::kMonthly;
+  Term term;
+  std::string currency;
+  friend bool operator==(const TrialConverted&, const TrialConverted&) = default;
+};
+struct TrialExpired {
+  std::string subscription_id;
+  friend bool operator==(const TrialExpired&, const TrialExpired&) = default;
+};
+struct SeatsChanged {
+  std::string subscription_id;
+  uint32_t old_seats = 0, new_seats = 0;
+  friend bool operator==(const SeatsChanged&, const SeatsChanged&) = default;
+};
+struct SubscriptionCancelled {
+  std::string subscription_id, cascaded_from;
+  friend bool operator==(const SubscriptionCancelled&, const SubscriptionCancelled&) = default;
+};
+struct SubscriptionReactivated {
+  std::string subscription_id;
+  friend bool operator==(const SubscriptionReactivated&, const SubscriptionReactivated&) = default;
+};
+struct AutoRenewSet {
+  std::string subscription_id;
+  bool enabled = true;
+  friend bool operator==(const AutoRenewSet&, const AutoRenewSet&) = default;
+};
+struct SubscriptionRenewed {
+  std::string subscription_id;
+  bool manual = false;
+  Term term;
+  friend bool operator==(const SubscriptionRenewed&, const SubscriptionRenewed&) = default;
+};
+struct SubscriptionExpired {
+  std::string subscription_id;
+  friend bool operator==(const SubscriptionExpired&, const SubscriptionExpired&) = default;
+};
+struct BillingRun {
+  Date through, previous_clock;
+  uint32_t invoices_issued = 0;
+  friend bool operator==(const BillingRun&, const BillingRun&) = default;
+};
+struct InvoiceIssued {
+  std::string invoice_id, customer_id, partner_id;
+  Date invoice_date;
+  std::string currency;
+  int64_t total_minor = 0;
+  uint32_t line_count = 0;
+  std::string lines_sha256;  // 32 raw bytes
+  friend bool operator==(const InvoiceIssued&, const InvoiceIssued&) = default;
+};
+
+using EventPayload =
+    std::variant<PartnerRegistered, CustomerCreated, OfferDefined, PricePublished,
+                 SubscriptionCreated, TrialStarted, TrialConverted, TrialExpired, SeatsChanged,
+                 SubscriptionCancelled, SubscriptionReactivated, AutoRenewSet, SubscriptionRenewed,
+                 SubscriptionExpired, BillingRun, InvoiceIssued>;
+
+// The type name shown in audits and accepted by `log --type`.
+std::string_view event_type_name(const EventPayload& payload);
+
+struct Stream {
+  StreamKind kind = StreamKind::kLedger;
+  std::string id;
+  friend bool operator==(const Stream&, const Stream&) = default;
+};
+// The stream an event of this payload belongs to.
+Stream stream_of(const EventPayload& payload);
+
+struct Event {
+  uint64_t seq = 0;
+  Stream stream;
+  uint64_t stream_version = 0;
+  Date effective_date;              // none for catalog events without a date
+  int64_t recorded_at_micros = 0;   // wall clock, for audits only: never read by a rule
+  std::string actor, request_id;
+  EventPayload payload;
+  std::string prev_hash;            // reserved for the hash chain
+  friend bool operator==(const Event&, const Event&) = default;
+};
+
+inline constexpr std::string_view kSystemActor = "system";
+
+}  // namespace subledger

@@ -1,0 +1,92 @@
+// The billing run (BILLING_RULES 8): materialize every transition due through D, then issue, in
+// date order, every invoice whose date is after the billing clock and on or before D, then move
+// the clock to D. Part of Ledger: it appends through the same pipeline as every command.
+#include <algorithm>
+#include <tuple>
+
+#include "ledger/ledger.h"
+
+namespace subledger {
+
+namespace {
+
+// The partner's invoice dates in (after, through], given its billing day.
+std::vector<Date> invoice_dates(int billing_day, Date after, Date through) {
+  std::vector<Date> out;
+  Date d = Date::from_ymd(after.year(), after.month(), static_cast<unsigned>(billing_day));
+  for (int guard = 0; d <= through && guard < 12 * 200; ++guard) {
+    if (d > after) out.push_back(d);
+    d = d.plus_months(1);
+  }
+  return out;
+}
+
+}  // namespace
+
+CommandResult Ledger::run_billing(const Command& command) {
+  const Date through = command.date;
+  const Date clock = state_.billing_clock();
+  if (!clock.is_none() && through < clock)
+    return CommandResult{command.request_id, false, false, 0, 0, "DATE_BEFORE_BILLING_CLOCK",
+                         "the billing clock is at " + clock.iso() +
+                             "; bill through that date or later",
+                         ""};
+  BillingSummary summary;
+  summary.through = through;
+  summary.previous_clock = clock;
+  summary.dry_run = options_.preview;
+  CommandResult result;
+  result.request_id = command.request_id;
+  result.ok = true;
+  auto note = [&](uint64_t seq) {
+    if (result.seq_first == 0) result.seq_first = seq;
+    result.seq_last = seq;
+  };
+
+  // 1. What time brings, for every subscription, in creation order.
+  const std::vector<std::string> ids = state_.subscription_ids();
+  for (const auto& id : ids) {
+    std::vector<Staged> due = due_transitions(*state_.subscription(id), through, state_.catalog());
+    for (const auto& staged : due) note(append(staged, command));
+    summary.transitions += static_cast<uint32_t>(due.size());
+  }
+
+  // 2. Invoice dates of every partner after the clock, issued in date order, then partner id.
+  std::vector<std::tuple<Date, std::string>> runs;
+  for (const auto& [partner_id, partner] : state_.catalog().partners()) {
+    Date after = clock;
+    if (after.is_none()) {
+      Date earliest = state_.earliest_pending(partner);
+      if (earliest.is_none()) continue;
+      after = earliest.plus_days(-1);
+    }
+    for (Date d : invoice_dates(partner.def.billing_day, after, through))
+      runs.emplace_back(d, partner_id);
+  }
+  std::sort(runs.begin(), runs.end());
+  for (const auto& [date, partner_id] : runs) {
+    const Partner* partner = state_.catalog().partner(partner_id);
+    for (const auto& customer_id : partner->customer_ids) {
+      state_.advance_customer(customer_id, date);
+      std::optional<Invoice> invoice = state_.build_invoice(customer_id, date);
+      if (!invoice) continue;
+      InvoiceIssued issued{invoice->invoice_id, customer_id,         partner_id,
+                           date,                invoice->currency,   invoice->total_minor,
+                           invoice->line_count, invoice->lines_sha256};
+      summary.totals_minor[invoice->currency] += invoice->total_minor;
+      summary.invoice_ids.push_back(invoice->invoice_id);
+      ++summary.invoices_issued;
+      note(append(Staged{issued, date, false}, command, &*invoice));
+    }
+  }
+
+  // 3. The clock moves to D.
+  note(append(Staged{BillingRun{through, clock, summary.invoices_issued}, through, false},
+              command));
+  result.extra_json = "\"invoices_issued\":" + std::to_string(summary.invoices_issued);
+  last_billing_ = std::move(summary);
+  remember(command, payload_hash(command), result);
+  return result;
+}
+
+}  // namespace subledger

@@ -1,0 +1,72 @@
+// Command: one parsed line of `apply` input (INTERFACE.md "Commands").
+//
+// Parsing is strict: unknown fields, wrong types and malformed dates or prices are rejected with
+// INVALID_ARGUMENT and a message naming the field and what would be accepted. The canonical
+// payload (every field of the command type, defaults filled in, fixed order) is what idempotency
+// compares, so key order, white space and an optional field given with its default value do not
+// make a request different (BILLING_RULES 10). Pure functions; safe from any thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "events/date.h"
+#include "events/event.h"
+
+namespace subledger {
+
+enum class CommandType : uint8_t {
+  kRegisterPartner,
+  kCreateCustomer,
+  kDefineOffer,
+  kPublishPrice,
+  kCreateSubscription,
+  kStartTrial,
+  kConvertTrial,
+  kChangeSeats,
+  kCancel,
+  kReactivate,
+  kRenew,
+  kSetAutoRenew,
+  kRunBilling,
+};
+std::string_view to_string(CommandType type);
+
+struct Command {
+  CommandType type = CommandType::kRegisterPartner;
+  std::string request_id;
+  std::string actor = "cli";
+  std::string partner_id, customer_id, offer_id, subscription_id, parent_subscription_id;
+  std::string country, currency, name, company_name, organization_registration_number, phone,
+      middle_name;
+  int64_t billing_day = 0, seats = 0, max_seats = 0, max_per_customer = 0;
+  Segment segment = Segment::kCommercial;
+  bool trial_eligible = false, enabled = true;
+  std::vector<std::string> addon_of;
+  int64_t monthly_price_micros = 0;
+  std::optional<Frequency> frequency;
+  Date date;  // `date`, or `effective_from` for a price, or `through` for a billing run
+
+  bool is_subscription_command() const;
+};
+
+struct Rejection {
+  std::string code, message;
+};
+
+struct ParsedCommand {
+  std::optional<Command> command;
+  Rejection rejection;     // when command is empty
+  std::string request_id;  // as far as it could be read, for the result line
+};
+
+ParsedCommand parse_command(std::string_view json_line);
+
+// The canonical form compared by idempotency, and its SHA-256 (32 raw bytes).
+std::string canonical_payload(const Command& command);
+std::string payload_hash(const Command& command);
+
+}  // namespace subledger

@@ -1,0 +1,485 @@
+#include "ledger/decide.h"
+
+#include <algorithm>
+#include <cassert>
+#include <map>
+
+#include "events/money.h"
+#include "ledger/countries.h"
+
+namespace subledger {
+
+namespace {
+
+constexpr int kRetentionDays = 90;       // BILLING_RULES 5, Decision
+constexpr int kFullCreditDays = 30;      // BILLING_RULES 6
+constexpr int kTransitionsMax = 10'000;  // bound on renewals materialized at once
+
+std::string q(const std::string& s) { return "'" + s + "'"; }
+
+Decision accept(std::vector<Staged> events) { return Decision{std::move(events), std::nullopt}; }
+
+std::optional<Decision> check_clock(Date date, const LedgerState& state) {
+  if (!state.billing_clock().is_none() && date < state.billing_clock())
+    return Decision::reject("DATE_BEFORE_BILLING_CLOCK",
+                            "date " + date.iso() + " is before the billing clock " +
+                                state.billing_clock().iso() + "; use " +
+                                state.billing_clock().iso() + " or later");
+  return std::nullopt;
+}
+
+std::optional<Decision> check_country_currency(const Command& c) {
+  if (!is_known_country(c.country))
+    return Decision::reject("UNKNOWN_COUNTRY", "country " + q(c.country) +
+                                                   " is not an ISO 3166 alpha-2 code, like 'US'");
+  if (!find_currency(c.currency))
+    return Decision::reject("UNKNOWN_CURRENCY",
+                            "currency " + q(c.currency) + " is not an ISO 4217 code, like 'USD'");
+  return std::nullopt;
+}
+
+// Counts the customer's subscriptions of `offer_id` in `trial` or `active` on `d`.
+int live_subscriptions_of(const LedgerState& state, const Customer& customer,
+                          const std::string& offer_id, Date d, bool active_only) {
+  int n = 0;
+  for (const auto& id : customer.subscription_ids) {
+    const Subscription* s = state.subscription(id);
+    if (s->offer_id != offer_id) continue;
+    Status st = s->status_as_of(d);
+    if (st == Status::kActive || (!active_only && st == Status::kTrial)) ++n;
+  }
+  return n;
+}
+
+std::optional<Decision> check_offer_limit(const LedgerState& state, const Customer& customer,
+                                          const OfferDefined& offer, Date d) {
+  if (offer.max_per_customer == 0) return std::nullopt;
+  int live = live_subscriptions_of(state, customer, offer.offer_id, d, false);
+  if (live >= static_cast<int>(offer.max_per_customer))
+    return Decision::reject("OFFER_LIMIT_REACHED",
+                            "customer " + q(customer.def.customer_id) + " already has " +
+                                std::to_string(live) + " trial or active subscriptions of " +
+                                q(offer.offer_id) + "; the offer allows " +
+                                std::to_string(offer.max_per_customer));
+  return std::nullopt;
+}
+
+std::optional<Decision> check_seats(int64_t seats, const OfferDefined& offer) {
+  if (seats < 1)
+    return Decision::reject("INVALID_SEATS",
+                            "seats must be at least 1; got " + std::to_string(seats));
+  if (offer.max_seats != 0 && seats > static_cast<int64_t>(offer.max_seats))
+    return Decision::reject("SEATS_ABOVE_OFFER_MAX",
+                            "offer " + q(offer.offer_id) + " allows at most " +
+                                std::to_string(offer.max_seats) + " seats; got " +
+                                std::to_string(seats));
+  return std::nullopt;
+}
+
+std::string currency_for(const LedgerState& state, const Customer& customer) {
+  const Partner* partner = state.catalog().partner(customer.def.partner_id);
+  // BILLING_RULES 8: EU/EFTA partners are billed in the partner's currency.
+  return is_eu_or_efta(partner->def.country) ? partner->def.currency : customer.def.currency;
+}
+
+std::optional<int64_t> price_or_reject(const LedgerState& state, const std::string& offer_id,
+                                       const std::string& currency, Date d,
+                                       std::optional<Decision>& rejection) {
+  auto price = state.catalog().price_at(offer_id, currency, d);
+  if (!price)
+    rejection = Decision::reject("NO_PRICE", "offer " + q(offer_id) + " has no price in " +
+                                                 currency + " in force on " + d.iso() +
+                                                 "; publish one effective on or before that date");
+  return price;
+}
+
+// ---- catalog commands ------------------------------------------------------------------------
+
+Decision decide_register_partner(const Command& c, const LedgerState& state) {
+  if (c.partner_id.empty()) return Decision::reject("INVALID_ARGUMENT", "partner_id is empty");
+  if (state.catalog().partner(c.partner_id))
+    return Decision::reject("ALREADY_EXISTS", "partner " + q(c.partner_id) + " already exists");
+  if (auto r = check_country_currency(c)) return *r;
+  if (c.billing_day < 1 || c.billing_day > 28)
+    return Decision::reject("INVALID_ARGUMENT", "billing_day must be 1..28; got " +
+                                                    std::to_string(c.billing_day));
+  return accept({{PartnerRegistered{c.partner_id, c.country, c.currency,
+                                    static_cast<int>(c.billing_day)},
+                  Date(), false}});
+}
+
+std::optional<Decision> screen_customer(const Command& c) {
+  std::vector<int> lengths = registration_number_lengths(c.country);
+  if (lengths.empty()) return std::nullopt;
+  const std::string& reg = c.organization_registration_number;
+  bool alnum = !reg.empty() && std::all_of(reg.begin(), reg.end(), [](char ch) {
+    return (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z');
+  });
+  bool length_ok = std::find(lengths.begin(), lengths.end(), static_cast<int>(reg.size())) !=
+                   lengths.end();
+  if (!alnum || !length_ok) {
+    std::string allowed;
+    for (int n : lengths) allowed += (allowed.empty() ? "" : " or ") + std::to_string(n);
+    return Decision::reject("INVALID_REGISTRATION_NUMBER",
+                            "customers in " + c.country +
+                                " need an organization_registration_number of letters and "
+                                "digits only, " + allowed + " characters long; got " + q(reg));
+  }
+  if (c.phone.empty())
+    return Decision::reject("PHONE_REQUIRED", "customers in " + c.country + " need a phone");
+  return std::nullopt;
+}
+
+Decision decide_create_customer(const Command& c, const LedgerState& state) {
+  if (c.customer_id.empty()) return Decision::reject("INVALID_ARGUMENT", "customer_id is empty");
+  if (state.catalog().customer(c.customer_id))
+    return Decision::reject("ALREADY_EXISTS", "customer " + q(c.customer_id) + " already exists");
+  if (!state.catalog().partner(c.partner_id))
+    return Decision::reject("UNKNOWN_PARTNER", "partner " + q(c.partner_id) +
+                                                   " is not registered; register_partner first");
+  if (auto r = check_country_currency(c)) return *r;
+  if (auto r = screen_customer(c)) return *r;
+  return accept({{CustomerCreated{c.customer_id, c.partner_id, c.country, c.currency,
+                                  c.company_name, c.organization_registration_number, c.phone,
+                                  c.middle_name},
+                  Date(), false}});
+}
+
+Decision decide_define_offer(const Command& c, const LedgerState& state) {
+  if (c.offer_id.empty()) return Decision::reject("INVALID_ARGUMENT", "offer_id is empty");
+  if (state.catalog().offer(c.offer_id))
+    return Decision::reject("ALREADY_EXISTS", "offer " + q(c.offer_id) + " already exists");
+  if (c.max_seats < 0 || c.max_per_customer < 0)
+    return Decision::reject("INVALID_ARGUMENT",
+                            "max_seats and max_per_customer must be 0 (no cap) or more");
+  for (const auto& parent : c.addon_of)
+    if (!state.catalog().offer(parent))
+      return Decision::reject("UNKNOWN_OFFER", "addon_of names " + q(parent) +
+                                                   ", which is not defined; define it first");
+  return accept({{OfferDefined{c.offer_id, c.name, c.segment, c.trial_eligible, c.addon_of,
+                               static_cast<uint32_t>(c.max_seats),
+                               static_cast<uint32_t>(c.max_per_customer)},
+                  Date(), false}});
+}
+
+Decision decide_publish_price(const Command& c, const LedgerState& state) {
+  if (!state.catalog().offer(c.offer_id))
+    return Decision::reject("UNKNOWN_OFFER", "offer " + q(c.offer_id) + " is not defined");
+  if (!find_currency(c.currency))
+    return Decision::reject("UNKNOWN_CURRENCY",
+                            "currency " + q(c.currency) + " is not an ISO 4217 code, like 'USD'");
+  if (auto r = check_clock(c.date, state)) return *r;
+  return accept(
+      {{PricePublished{c.offer_id, c.currency, c.monthly_price_micros, c.date}, c.date, false}});
+}
+
+// ---- subscription commands -------------------------------------------------------------------
+
+// The state of an add-on's parent must be active on `d` (BILLING_RULES 7).
+std::optional<Decision> check_parent_active(const Subscription& sub, Date d,
+                                            const LedgerState& state) {
+  if (!sub.is_addon()) return std::nullopt;
+  const Subscription* parent = state.subscription(sub.parent_id);
+  if (!parent || parent->status_as_of(d) != Status::kActive)
+    return Decision::reject("PARENT_NOT_ACTIVE", "add-on " + q(sub.id) + " needs its parent " +
+                                                     q(sub.parent_id) + " to be active on " +
+                                                     d.iso());
+  return std::nullopt;
+}
+
+Decision decide_create_subscription(const Command& c, const LedgerState& state) {
+  if (c.subscription_id.empty())
+    return Decision::reject("INVALID_ARGUMENT", "subscription_id is empty");
+  if (state.subscription(c.subscription_id))
+    return Decision::reject("ALREADY_EXISTS",
+                            "subscription " + q(c.subscription_id) + " already exists");
+  if (auto r = check_clock(c.date, state)) return *r;
+  const Customer* customer = state.catalog().customer(c.customer_id);
+  if (!customer)
+    return Decision::reject("UNKNOWN_CUSTOMER", "customer " + q(c.customer_id) +
+                                                    " does not exist; create_customer first");
+  const OfferDefined* offer = state.catalog().offer(c.offer_id);
+  if (!offer)
+    return Decision::reject("UNKNOWN_OFFER", "offer " + q(c.offer_id) + " is not defined");
+  std::optional<Frequency> frequency = c.frequency;
+  if (offer->addon_of.empty()) {
+    if (!c.parent_subscription_id.empty())
+      return Decision::reject("INVALID_ARGUMENT",
+                              "offer " + q(c.offer_id) +
+                                  " is a base offer; parent_subscription_id is only for add-ons");
+    if (!frequency)
+      return Decision::reject("INVALID_ARGUMENT",
+                              "billing_frequency is required: \"monthly\" or \"annual\"");
+  } else {
+    if (c.parent_subscription_id.empty())
+      return Decision::reject("PARENT_REQUIRED", "offer " + q(c.offer_id) +
+                                                     " is an add-on; name its parent in "
+                                                     "parent_subscription_id");
+    const Subscription* parent = state.subscription(c.parent_subscription_id);
+    if (!parent || parent->customer_id != c.customer_id ||
+        std::find(offer->addon_of.begin(), offer->addon_of.end(), parent->offer_id) ==
+            offer->addon_of.end()) {
+      std::string allowed;
+      for (const auto& o : offer->addon_of) allowed += (allowed.empty() ? "" : ", ") + o;
+      return Decision::reject("INVALID_ARGUMENT",
+                              "parent " + q(c.parent_subscription_id) +
+                                  " must be a subscription of customer " + q(c.customer_id) +
+                                  " to one of: " + allowed);
+    }
+    if (parent->status_as_of(c.date) != Status::kActive)
+      return Decision::reject("PARENT_NOT_ACTIVE", "parent " + q(parent->id) +
+                                                       " is not active on " + c.date.iso());
+    if (frequency && *frequency != parent->frequency)
+      return Decision::reject("ADDON_FREQUENCY_MISMATCH",
+                              "an add-on is billed like its parent: " + q(parent->id) + " is " +
+                                  std::string(to_string(parent->frequency)) +
+                                  "; omit billing_frequency or give that value");
+    frequency = parent->frequency;
+  }
+  if (auto r = check_seats(c.seats, *offer)) return *r;
+  if (auto r = check_offer_limit(state, *customer, *offer, c.date)) return *r;
+  std::string currency = currency_for(state, *customer);
+  std::optional<Decision> rejection;
+  auto price = price_or_reject(state, c.offer_id, currency, c.date, rejection);
+  if (!price) return *rejection;
+  return accept({{SubscriptionCreated{c.subscription_id, c.customer_id, c.offer_id,
+                                      c.parent_subscription_id, static_cast<uint32_t>(c.seats),
+                                      *frequency, make_term(c.date, *price), currency},
+                  c.date, false}});
+}
+
+Decision decide_start_trial(const Command& c, const LedgerState& state) {
+  if (c.subscription_id.empty())
+    return Decision::reject("INVALID_ARGUMENT", "subscription_id is empty");
+  if (state.subscription(c.subscription_id))
+    return Decision::reject("ALREADY_EXISTS",
+                            "subscription " + q(c.subscription_id) + " already exists");
+  if (auto r = check_clock(c.date, state)) return *r;
+  const Customer* customer = state.catalog().customer(c.customer_id);
+  if (!customer)
+    return Decision::reject("UNKNOWN_CUSTOMER", "customer " + q(c.customer_id) +
+                                                    " does not exist; create_customer first");
+  const OfferDefined* offer = state.catalog().offer(c.offer_id);
+  if (!offer)
+    return Decision::reject("UNKNOWN_OFFER", "offer " + q(c.offer_id) + " is not defined");
+  if (!offer->trial_eligible || !offer->addon_of.empty() ||
+      offer->segment == Segment::kEducation || offer->segment == Segment::kGovernment)
+    return Decision::reject("TRIAL_NOT_ELIGIBLE",
+                            "offer " + q(c.offer_id) +
+                                " has no free trial (trials are for trial-eligible base offers "
+                                "outside the education and government segments)");
+  if (customer->trial_offers.count(c.offer_id))
+    return Decision::reject("TRIAL_ALREADY_USED", "customer " + q(c.customer_id) +
+                                                      " already had a trial of " + q(c.offer_id) +
+                                                      "; create a paid subscription instead");
+  if (live_subscriptions_of(state, *customer, c.offer_id, c.date, true) > 0)
+    return Decision::reject("OFFER_ALREADY_OWNED", "customer " + q(c.customer_id) +
+                                                       " already owns an active " +
+                                                       q(c.offer_id) + " subscription");
+  if (auto r = check_offer_limit(state, *customer, *offer, c.date)) return *r;
+  return accept({{TrialStarted{c.subscription_id, c.customer_id, c.offer_id, kTrialSeats,
+                               c.date.plus_days(kTrialDays)},
+                  c.date, false}});
+}
+
+Decision reject_state(const Subscription& sub, const std::string& what, const std::string& need) {
+  return Decision::reject("INVALID_STATE", "cannot " + what + " subscription " + q(sub.id) +
+                                               ": it is " + std::string(to_string(sub.status)) +
+                                               "; " + need);
+}
+
+// Decides a command against `sub` as it stands on the command's date (transitions applied).
+Decision decide_on_subscription(const Command& c, const Subscription& sub,
+                                const LedgerState& state) {
+  switch (c.type) {
+    case CommandType::kConvertTrial: {
+      if (sub.status == Status::kExpired && !sub.paid)
+        return Decision::reject("TRIAL_EXPIRED", "trial " + q(sub.id) + " ended on " +
+                                                     sub.trial_end.iso() +
+                                                     "; convert before that date or create a "
+                                                     "subscription");
+      if (sub.status != Status::kTrial)
+        return Decision::reject("NOT_A_TRIAL", "subscription " + q(sub.id) + " is " +
+                                                   std::string(to_string(sub.status)) +
+                                                   ", not a trial");
+      const Customer* customer = state.catalog().customer(sub.customer_id);
+      std::string currency = currency_for(state, *customer);
+      std::optional<Decision> rejection;
+      auto price = price_or_reject(state, sub.offer_id, currency, c.date, rejection);
+      if (!price) return *rejection;
+      return accept({{TrialConverted{sub.id, *c.frequency, make_term(c.date, *price), currency},
+                      c.date, false}});
+    }
+    case CommandType::kChangeSeats: {
+      if (sub.status == Status::kTrial)
+        return Decision::reject("TRIAL_SEATS_FIXED", "trial " + q(sub.id) +
+                                                         " has 25 seats until it converts");
+      if (sub.status != Status::kActive)
+        return reject_state(sub, "change seats of", "only an active subscription can");
+      if (auto r = check_seats(c.seats, *state.catalog().offer(sub.offer_id))) return *r;
+      if (c.seats == static_cast<int64_t>(sub.seats))
+        return Decision::reject("INVALID_SEATS", "subscription " + q(sub.id) + " already has " +
+                                                     std::to_string(sub.seats) +
+                                                     " seats; give a different number");
+      return accept({{SeatsChanged{sub.id, sub.seats, static_cast<uint32_t>(c.seats)}, c.date,
+                      false}});
+    }
+    case CommandType::kCancel: {
+      if (sub.status != Status::kActive && sub.status != Status::kTrial)
+        return reject_state(sub, "cancel", "only an active subscription or a trial can be");
+      return accept({{SubscriptionCancelled{sub.id, ""}, c.date, false}});
+    }
+    case CommandType::kReactivate: {
+      if (sub.status != Status::kCancelled || sub.cancelled_in_trial)
+        return reject_state(sub, "reactivate",
+                            "only a cancelled paid subscription can be reactivated");
+      if (c.date - sub.cancelled_on > kRetentionDays)
+        return Decision::reject("RETENTION_WINDOW_PASSED",
+                                "subscription " + q(sub.id) + " was cancelled on " +
+                                    sub.cancelled_on.iso() + "; it can be reactivated until " +
+                                    sub.cancelled_on.plus_days(kRetentionDays).iso());
+      if (c.date >= sub.term.end)
+        return Decision::reject("RETENTION_WINDOW_PASSED",
+                                "the term of " + q(sub.id) + " ended on " + sub.term.end.iso() +
+                                    "; create a new subscription");
+      if (auto r = check_parent_active(sub, c.date, state)) return *r;
+      return accept({{SubscriptionReactivated{sub.id}, c.date, false}});
+    }
+    case CommandType::kRenew: {
+      if (sub.status != Status::kExpired || !sub.paid)
+        return reject_state(sub, "renew", "only an expired paid subscription can be renewed");
+      if (c.date - sub.expired_on > kRetentionDays)
+        return Decision::reject("RETENTION_WINDOW_PASSED",
+                                "subscription " + q(sub.id) + " expired on " +
+                                    sub.expired_on.iso() + "; it can be renewed until " +
+                                    sub.expired_on.plus_days(kRetentionDays).iso());
+      if (auto r = check_parent_active(sub, c.date, state)) return *r;
+      std::optional<Decision> rejection;
+      auto price = price_or_reject(state, sub.offer_id, sub.currency, c.date, rejection);
+      if (!price) return *rejection;
+      return accept(
+          {{SubscriptionRenewed{sub.id, true, make_term(c.date, *price)}, c.date, false}});
+    }
+    case CommandType::kSetAutoRenew: {
+      if (sub.status != Status::kActive)
+        return reject_state(sub, "set auto-renew of", "only an active subscription has it");
+      return accept({{AutoRenewSet{sub.id, c.enabled}, c.date, false}});
+    }
+    default:
+      assert(false);
+      return Decision::reject("INVALID_ARGUMENT", "not a subscription command");
+  }
+}
+
+// BILLING_RULES 7: a cancelled parent takes its active add-ons with it, each credited by 6.
+// Returns a rejection when an add-on already has an event dated after the cancellation.
+std::optional<Decision> cascade_cancellation(const Subscription& parent, Date d,
+                                             const LedgerState& state,
+                                             std::vector<Staged>& events) {
+  const Customer* customer = state.catalog().customer(parent.customer_id);
+  for (const auto& id : customer->subscription_ids) {
+    const Subscription* child = state.subscription(id);
+    if (child->parent_id != parent.id) continue;
+    if (d < child->last_event_date)
+      return Decision::reject("DATE_BEFORE_LAST_EVENT",
+                              "add-on " + q(child->id) + " of " + q(parent.id) +
+                                  " has an event dated " + child->last_event_date.iso() +
+                                  "; cancel on that date or later");
+    Subscription as_of = *child;
+    std::vector<Staged> due = due_transitions(as_of, d, state.catalog());
+    evolve_copy(as_of, due);
+    if (as_of.status != Status::kActive) {
+      // Nothing to cancel; its transitions are still only appended with a command of its own.
+      continue;
+    }
+    for (auto& e : due) events.push_back(std::move(e));
+    events.push_back({SubscriptionCancelled{child->id, parent.id}, d, false});
+  }
+  return std::nullopt;
+}
+
+Decision decide_subscription_command(const Command& c, const LedgerState& state) {
+  const Subscription* current = state.subscription(c.subscription_id);
+  if (!current)
+    return Decision::reject("UNKNOWN_SUBSCRIPTION",
+                            "subscription " + q(c.subscription_id) + " does not exist");
+  if (auto r = check_clock(c.date, state)) return *r;
+  if (c.date < current->last_event_date)
+    return Decision::reject("DATE_BEFORE_LAST_EVENT",
+                            "subscription " + q(current->id) + " has an event dated " +
+                                current->last_event_date.iso() + "; use that date or later");
+  Subscription sub = *current;
+  std::vector<Staged> events = due_transitions(sub, c.date, state.catalog());
+  evolve_copy(sub, events);
+  Decision decided = decide_on_subscription(c, sub, state);
+  if (decided.rejection) return decided;
+  for (auto& e : decided.events) events.push_back(std::move(e));
+  if (c.type == CommandType::kCancel && sub.status == Status::kActive)
+    if (auto r = cascade_cancellation(sub, c.date, state, events)) return *r;
+  return accept(std::move(events));
+}
+
+}  // namespace
+
+std::vector<int> registration_number_lengths(std::string_view country) {
+  static const std::map<std::string_view, std::vector<int>> kLengths = {
+      {"AM", {8, 10}}, {"AZ", {7, 10}},       {"BY", {9}},        {"HU", {10, 11}},
+      {"KZ", {12}},    {"KG", {14}},          {"MD", {6, 7, 8, 13}}, {"RU", {9, 10, 12}},
+      {"TJ", {9, 10, 12}}, {"UZ", {9}},       {"UA", {8, 10, 12}},
+  };
+  auto it = kLengths.find(country);
+  return it == kLengths.end() ? std::vector<int>{} : it->second;
+}
+
+std::vector<Staged> due_transitions(const Subscription& current, Date d, const Catalog& catalog) {
+  std::vector<Staged> out;
+  Subscription sub = current;
+  for (int i = 0; i < kTransitionsMax; ++i) {
+    if (sub.status == Status::kTrial && sub.trial_end <= d) {
+      out.push_back({TrialExpired{sub.id}, sub.trial_end, true});
+    } else if (sub.status == Status::kActive && sub.term.end <= d) {
+      Date t = sub.term.end;
+      if (sub.auto_renew) {
+        // BILLING_RULES 5: renew at the price in force on t, per the list as it stands now.
+        int64_t price = catalog.price_at(sub.offer_id, sub.currency, t).value_or(sub.term.price_micros);
+        out.push_back({SubscriptionRenewed{sub.id, false, make_term(t, price)}, t, true});
+      } else {
+        out.push_back({SubscriptionExpired{sub.id}, t, true});
+      }
+    } else {
+      return out;
+    }
+    evolve_copy(sub, {out.back()});
+  }
+  assert(false && "more transitions than kTransitionsMax");
+  return out;
+}
+
+void evolve_copy(Subscription& sub, const std::vector<Staged>& events) {
+  static const LineSink discard = [](ChargeLine&&) {};
+  for (const auto& staged : events) {
+    Event e;
+    e.effective_date = staged.date;
+    e.payload = staged.payload;
+    e.stream_version = sub.version + 1;
+    advance_to(sub, staged.date, discard);
+    evolve(sub, e, discard);
+  }
+}
+
+Decision decide(const Command& c, const LedgerState& state) {
+  switch (c.type) {
+    case CommandType::kRegisterPartner: return decide_register_partner(c, state);
+    case CommandType::kCreateCustomer: return decide_create_customer(c, state);
+    case CommandType::kDefineOffer: return decide_define_offer(c, state);
+    case CommandType::kPublishPrice: return decide_publish_price(c, state);
+    case CommandType::kCreateSubscription: return decide_create_subscription(c, state);
+    case CommandType::kStartTrial: return decide_start_trial(c, state);
+    case CommandType::kRunBilling:
+      assert(false && "the billing run is executed by the ledger");
+      return Decision::reject("INVALID_ARGUMENT", "run_billing is not decided here");
+    default: return decide_subscription_command(c, state);
+  }
+}
+
+}  // namespace subledger

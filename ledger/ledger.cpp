@@ -1,0 +1,201 @@
+#include "ledger/ledger.h"
+
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "events/codec.h"
+#include "projections/views.h"
+
+namespace subledger {
+
+namespace {
+
+constexpr size_t kHashBytes = 32;
+
+int64_t system_clock_micros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+CommandResult rejected(const std::string& request_id, const Rejection& r) {
+  CommandResult out;
+  out.request_id = request_id;
+  out.code = r.code;
+  out.message = r.message;
+  return out;
+}
+
+// Rebuilds an acknowledged result from its idempotency record (the result line as printed).
+CommandResult result_from_record(const std::string& json_text) {
+  CommandResult out;
+  auto j = nlohmann::ordered_json::parse(json_text);
+  out.request_id = j.value("request_id", "");
+  out.ok = j.value("ok", false);
+  out.seq_first = j.value("seq_first", uint64_t{0});
+  out.seq_last = j.value("seq_last", uint64_t{0});
+  for (const auto& [key, value] : j.items()) {
+    if (key == "request_id" || key == "ok" || key == "seq_first" || key == "seq_last") continue;
+    if (!out.extra_json.empty()) out.extra_json += ",";
+    out.extra_json += nlohmann::json(key).dump() + ":" + value.dump();
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string CommandResult::to_json() const {
+  nlohmann::ordered_json j;
+  j["request_id"] = request_id;
+  j["ok"] = ok;
+  if (duplicate) j["duplicate"] = true;
+  if (ok) {
+    j["seq_first"] = seq_first;
+    j["seq_last"] = seq_last;
+  } else {
+    j["code"] = code;
+    j["message"] = message;
+  }
+  std::string out = j.dump();
+  if (!extra_json.empty()) out.insert(out.size() - 1, "," + extra_json);
+  return out;
+}
+
+std::string BillingSummary::to_json() const {
+  nlohmann::ordered_json j;
+  j["through"] = through.iso();
+  j["previous_clock"] = previous_clock.is_none() ? nlohmann::ordered_json(nullptr)
+                                                 : nlohmann::ordered_json(previous_clock.iso());
+  j["dry_run"] = dry_run;
+  j["transitions"] = transitions;
+  j["invoices_issued"] = invoices_issued;
+  nlohmann::ordered_json totals = nlohmann::ordered_json::object();
+  for (const auto& [currency, minor] : totals_minor)
+    totals[currency] = format_minor(minor, minor_digits(currency));
+  j["totals"] = totals;
+  j["invoice_ids"] = invoice_ids;
+  return j.dump();
+}
+
+Ledger::Ledger(std::unique_ptr<Store> store, Options options)
+    : store_(std::move(store)), options_(std::move(options)),
+      state_(options_.retain_invoice_lines) {
+  if (!options_.clock) options_.clock = system_clock_micros;
+  if (!options_.logger)
+    options_.logger = std::make_shared<spdlog::logger>("subledger",
+                                                       std::make_shared<spdlog::sinks::null_sink_mt>());
+}
+
+std::unique_ptr<Ledger> Ledger::open(const std::string& dir, Options options, std::string& error) {
+  auto store = Store::open(dir, error);
+  if (!store) return nullptr;
+  std::unique_ptr<Ledger> ledger(new Ledger(std::move(store), std::move(options)));
+  error = ledger->replay_log();
+  if (!error.empty()) return nullptr;
+  return ledger;
+}
+
+std::string Ledger::replay_log() {
+  EventDecoder decoder;
+  Event event;
+  std::string error;
+  std::string scan = store_->scan_events(0, [&](uint64_t seq, std::string_view bytes) {
+    error = decoder.decode(bytes, event);
+    if (error.empty() && event.seq != seq) error = "stored under the wrong sequence number";
+    if (error.empty()) error = state_.apply(event);
+    if (!error.empty()) error = "event " + std::to_string(seq) + ": " + error;
+    return error.empty();
+  });
+  if (!scan.empty()) return scan;
+  return error;
+}
+
+CommandResult Ledger::submit(std::string_view json_line) {
+  ParsedCommand parsed = parse_command(json_line);
+  if (!parsed.command) return rejected(parsed.request_id, parsed.rejection);
+  return submit(*parsed.command);
+}
+
+CommandResult Ledger::submit(const Command& command) {
+  const std::string hash = payload_hash(command);
+  std::optional<std::string> record;
+  if (auto it = pending_requests_.find(command.request_id); it != pending_requests_.end())
+    record = it->second;
+  else
+    record = store_->idempotency(command.request_id);
+  if (record) {
+    // BILLING_RULES 10: same id and payload -> the original result; other payload -> conflict.
+    if (record->compare(0, kHashBytes, hash) != 0)
+      return rejected(command.request_id,
+                      {"IDEMPOTENCY_CONFLICT",
+                       "request_id '" + command.request_id +
+                           "' was already used for a different command; use a new request_id"});
+    CommandResult original = result_from_record(record->substr(kHashBytes));
+    original.duplicate = true;
+    return original;
+  }
+  if (command.type == CommandType::kRunBilling) return run_billing(command);
+  Decision decision = decide(command, state_);
+  if (decision.rejection) return rejected(command.request_id, *decision.rejection);
+  CommandResult result;
+  result.request_id = command.request_id;
+  result.ok = true;
+  for (const auto& staged : decision.events) {
+    uint64_t seq = append(staged, command);
+    if (result.seq_first == 0) result.seq_first = seq;
+    result.seq_last = seq;
+  }
+  remember(command, hash, result);
+  return result;
+}
+
+uint64_t Ledger::append(const Staged& staged, const Command& command, Invoice* prebuilt) {
+  Event event;
+  event.seq = state_.last_seq() + 1;
+  event.stream = stream_of(staged.payload);
+  event.stream_version = state_.stream_version(event.stream) + 1;
+  event.effective_date = staged.date;
+  event.recorded_at_micros = options_.clock();
+  event.actor = staged.by_system ? std::string(kSystemActor) : command.actor;
+  event.request_id = command.request_id;
+  event.payload = staged.payload;
+  if (std::string bad = check_event(event); !bad.empty())
+    throw std::logic_error("decided an invalid event: " + bad);
+  store_->stage_event(event.seq, event.stream, event.stream_version, encode_event(event));
+  if (std::string error = state_.apply(event, prebuilt); !error.empty())
+    throw std::logic_error("decided an event the projections reject: " + error);
+  if (event.stream.kind == StreamKind::kSubscription) touched_subscriptions_.insert(event.stream.id);
+  return event.seq;
+}
+
+void Ledger::remember(const Command& command, const std::string& hash,
+                      const CommandResult& result) {
+  std::string record = hash + result.to_json();
+  store_->stage_idempotency(command.request_id, record);
+  pending_requests_[command.request_id] = std::move(record);
+  stage_projections();
+}
+
+void Ledger::stage_projections() {
+  for (const auto& id : touched_subscriptions_)
+    store_->stage_projection("sub/" + id, subscription_json(*state_.subscription(id)));
+  touched_subscriptions_.clear();
+  store_->stage_projection("checkpoint", be64(state_.last_seq()));
+}
+
+std::string Ledger::commit() {
+  if (options_.preview) {
+    store_->discard_staged();
+    pending_requests_.clear();
+    return "";
+  }
+  std::string error = store_->commit(/*sync=*/true);
+  if (!error.empty()) options_.logger->error("commit failed: {}", error);
+  pending_requests_.clear();
+  return error;
+}
+
+}  // namespace subledger

@@ -1,0 +1,94 @@
+// Ledger: the command pipeline. It opens the store, rebuilds the projections from the log, and
+// turns each input command into appended events: parse, idempotency, decide (or the billing run),
+// stamp envelopes, stage into the store's batch and fold into the projections.
+//
+// Durability contract: submit() stages; nothing may be acknowledged to the user before commit()
+// has written the batch with the WAL synced. Many commands may share one commit (group commit).
+// If commit() fails the in-memory state is ahead of the disk: the caller must stop using this
+// Ledger (the shell exits with status 2; reopening rebuilds from what is durable).
+// In preview mode (dry runs, what-if) commit() discards instead of writing.
+// Not thread-safe: one thread drives a Ledger.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "ledger/command.h"
+#include "ledger/decide.h"
+#include "ledger/store.h"
+#include "projections/ledger_state.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace subledger {
+
+struct CommandResult {
+  std::string request_id;
+  bool ok = false;
+  bool duplicate = false;
+  uint64_t seq_first = 0, seq_last = 0;
+  std::string code, message;
+  std::string extra_json;  // further members, e.g. "invoices_issued":3 (no braces)
+  std::string to_json() const;
+};
+
+struct BillingSummary {
+  Date through, previous_clock;
+  uint32_t invoices_issued = 0, transitions = 0;
+  std::map<std::string, int64_t> totals_minor;  // per currency
+  int64_t credits_minor = 0;                    // sum of negative lines, first currency only
+  std::vector<std::string> invoice_ids;
+  bool dry_run = false;
+  std::string to_json() const;
+};
+
+class Ledger {
+ public:
+  struct Options {
+    bool retain_invoice_lines = true;
+    bool preview = false;                    // never write: dry runs and what-if
+    std::function<int64_t()> clock;          // recorded-at micros; default: the system clock
+    std::shared_ptr<spdlog::logger> logger;  // default: a null logger
+  };
+
+  // Opens (creating if needed) the ledger in `dir` and replays the log into the projections.
+  static std::unique_ptr<Ledger> open(const std::string& dir, Options options, std::string& error);
+
+  CommandResult submit(std::string_view json_line);
+  CommandResult submit(const Command& command);
+  // Writes everything submitted since the last commit as one synced batch. "" on success.
+  std::string commit();
+  size_t staged_events() const { return store_->staged_count(); }
+
+  const BillingSummary& last_billing() const { return last_billing_; }
+  const LedgerState& state() const { return state_; }
+  Store& store() { return *store_; }
+  const Store& store() const { return *store_; }
+
+ private:
+  Ledger(std::unique_ptr<Store> store, Options options);
+  std::string replay_log();
+  CommandResult run_billing(const Command& command);
+  // Stamps, encodes, stages and folds one event. Returns its sequence number.
+  uint64_t append(const Staged& staged, const Command& command, Invoice* prebuilt = nullptr);
+  void remember(const Command& command, const std::string& hash, const CommandResult& result);
+  void stage_projections();
+
+  std::unique_ptr<Store> store_;
+  Options options_;
+  LedgerState state_;
+  BillingSummary last_billing_;
+  // Idempotency records staged but not yet committed: request id -> hash + result.
+  std::unordered_map<std::string, std::string> pending_requests_;
+  std::set<std::string> touched_subscriptions_;
+};
+
+}  // namespace subledger

@@ -1,0 +1,57 @@
+// Catalog: partners, customers, offers and the price list, as evolved from their events.
+//
+// The price list keeps every publication per (offer, currency), keyed by effective date; a later
+// publication of the same key replaces the earlier one (BILLING_RULES 1). Containers that are ever
+// iterated for output or decisions are ordered (std::map / sorted vectors): no hash-order leaks.
+// Not thread-safe: one writer.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "events/date.h"
+#include "events/event.h"
+
+namespace subledger {
+
+struct Partner {
+  PartnerRegistered def;
+  std::set<std::string> customer_ids;  // sorted: invoices are cut in customer order
+};
+
+struct Customer {
+  CustomerCreated def;
+  std::vector<std::string> subscription_ids;  // in creation order
+  std::set<std::string> trial_offers;         // offers this customer has ever trialled
+};
+
+class Catalog {
+ public:
+  const Partner* partner(const std::string& id) const;
+  const Customer* customer(const std::string& id) const;
+  Customer* customer_mut(const std::string& id);
+  const OfferDefined* offer(const std::string& id) const;
+  // The monthly price in force for (offer, currency) on `date`, or nullopt.
+  std::optional<int64_t> price_at(const std::string& offer_id, const std::string& currency,
+                                  Date date) const;
+  const std::map<std::string, Partner>& partners() const { return partners_; }
+  size_t customer_count() const { return customers_.size(); }
+
+  void apply(const PartnerRegistered& e);
+  void apply(const CustomerCreated& e);
+  void apply(const OfferDefined& e);
+  void apply(const PricePublished& e);
+
+ private:
+  std::map<std::string, Partner> partners_;
+  std::unordered_map<std::string, Customer> customers_;  // lookup only, never iterated
+  std::map<std::string, OfferDefined> offers_;
+  std::map<std::pair<std::string, std::string>, std::map<Date, int64_t>> prices_;
+};
+
+}  // namespace subledger

@@ -1,0 +1,192 @@
+#include "projections/ledger_state.h"
+
+#include <algorithm>
+#include <cassert>
+
+namespace subledger {
+
+namespace {
+
+std::string stream_key(const Stream& s) {
+  std::string key(1, static_cast<char>('0' + static_cast<int>(s.kind)));
+  key += s.id;
+  return key;
+}
+
+const std::string* subscription_id_of(const EventPayload& p) {
+  return std::visit(
+      [](const auto& e) -> const std::string* {
+        if constexpr (requires { e.subscription_id; }) {
+          return &e.subscription_id;
+        } else {
+          return nullptr;
+        }
+      },
+      p);
+}
+
+// The customer named by an event that opens a subscription stream.
+const std::string* opening_customer_of(const EventPayload& p) {
+  if (const auto* e = std::get_if<SubscriptionCreated>(&p)) return &e->customer_id;
+  if (const auto* e = std::get_if<TrialStarted>(&p)) return &e->customer_id;
+  return nullptr;
+}
+
+}  // namespace
+
+const Subscription* LedgerState::subscription(const std::string& id) const {
+  auto it = subscriptions_.find(id);
+  return it == subscriptions_.end() ? nullptr : &it->second;
+}
+
+uint64_t LedgerState::stream_version(const Stream& stream) const {
+  if (stream.kind == StreamKind::kSubscription) {
+    const Subscription* s = subscription(stream.id);
+    return s ? s->version : 0;
+  }
+  auto it = stream_versions_.find(stream_key(stream));
+  return it == stream_versions_.end() ? 0 : it->second;
+}
+
+const IssuedInvoice* LedgerState::invoice(const std::string& invoice_id) const {
+  auto it = invoice_index_.find(invoice_id);
+  return it == invoice_index_.end() ? nullptr : &invoices_[it->second];
+}
+
+const std::vector<ChargeLine>* LedgerState::pending_lines(const std::string& customer_id) const {
+  auto it = pending_.find(customer_id);
+  return it == pending_.end() ? nullptr : &it->second;
+}
+
+LineSink LedgerState::sink_for(const std::string& customer_id) {
+  std::vector<ChargeLine>* lines = &pending_[customer_id];
+  return [lines](ChargeLine&& line) { lines->push_back(std::move(line)); };
+}
+
+std::string LedgerState::apply(const Event& event, Invoice* prebuilt) {
+  if (event.seq != last_seq_ + 1) return "sequence gap before event " + std::to_string(event.seq);
+  std::string error;
+  if (subscription_id_of(event.payload)) {
+    error = apply_subscription_event(event);
+  } else {
+    std::visit(
+        [&](const auto& e) {
+          using T = std::decay_t<decltype(e)>;
+          if constexpr (std::is_same_v<T, PartnerRegistered> || std::is_same_v<T, OfferDefined> ||
+                        std::is_same_v<T, PricePublished>) {
+            catalog_.apply(e);
+          } else if constexpr (std::is_same_v<T, CustomerCreated>) {
+            if (!catalog_.partner(e.partner_id)) error = "customer of unknown partner";
+            else catalog_.apply(e);
+          } else if constexpr (std::is_same_v<T, InvoiceIssued>) {
+            apply_invoice(event, e, prebuilt);
+          } else if constexpr (std::is_same_v<T, BillingRun>) {
+            billing_clock_ = e.through;
+          }
+        },
+        event.payload);
+    if (error.empty()) stream_versions_[stream_key(event.stream)] = event.stream_version;
+  }
+  if (!error.empty()) return error + " (event " + std::to_string(event.seq) + ")";
+  last_seq_ = event.seq;
+  ++events_applied_;
+  return "";
+}
+
+std::string LedgerState::apply_subscription_event(const Event& event) {
+  const std::string& id = *subscription_id_of(event.payload);
+  const std::string* opening_customer = opening_customer_of(event.payload);
+  auto it = subscriptions_.find(id);
+  if (opening_customer && it != subscriptions_.end()) return "subscription " + id + " created twice";
+  if (!opening_customer && it == subscriptions_.end()) return "event for unknown subscription " + id;
+  if (opening_customer) {
+    Customer* customer = catalog_.customer_mut(*opening_customer);
+    if (!customer) return "subscription of unknown customer " + *opening_customer;
+    customer->subscription_ids.push_back(id);
+    if (const auto* t = std::get_if<TrialStarted>(&event.payload))
+      customer->trial_offers.insert(t->offer_id);
+    it = subscriptions_.emplace(id, Subscription{}).first;
+    subscription_order_.push_back(id);
+  }
+  Subscription& sub = it->second;
+  if (event.effective_date < sub.last_event_date)
+    return "event dated before the subscription's last event";
+  LineSink sink = sink_for(opening_customer ? *opening_customer : sub.customer_id);
+  advance_to(sub, event.effective_date, sink);
+  evolve(sub, event, sink);
+  return "";
+}
+
+void LedgerState::advance_customer(const std::string& customer_id, Date d) {
+  const Customer* customer = catalog_.customer(customer_id);
+  if (!customer) return;
+  LineSink sink = sink_for(customer_id);
+  for (const auto& sub_id : customer->subscription_ids)
+    advance_to(subscriptions_.at(sub_id), d, sink);
+}
+
+std::optional<Invoice> LedgerState::build_invoice(const std::string& customer_id, Date d) const {
+  auto it = pending_.find(customer_id);
+  if (it == pending_.end()) return std::nullopt;
+  Invoice inv;
+  for (const auto& line : it->second)
+    if (line.charge_date <= d) inv.lines.push_back(line);
+  if (inv.lines.empty()) return std::nullopt;
+  const Customer* customer = catalog_.customer(customer_id);
+  const Subscription& first = subscriptions_.at(inv.lines.front().subscription_id);
+  inv.invoice_id = invoice_id_for(customer_id, d);
+  inv.partner_id = customer->def.partner_id;
+  inv.customer_id = customer_id;
+  inv.invoice_date = d;
+  inv.currency = first.currency;
+  inv.currency_digits = first.currency_digits;
+  seal_invoice(inv);
+  return inv;
+}
+
+Date LedgerState::earliest_pending(const Partner& partner) const {
+  Date earliest;
+  for (const auto& customer_id : partner.customer_ids) {
+    auto it = pending_.find(customer_id);
+    if (it == pending_.end()) continue;
+    for (const auto& line : it->second)
+      if (earliest.is_none() || line.charge_date < earliest) earliest = line.charge_date;
+  }
+  return earliest;
+}
+
+void LedgerState::apply_invoice(const Event& event, const InvoiceIssued& e, Invoice* prebuilt) {
+  std::optional<Invoice> built;
+  if (prebuilt && prebuilt->invoice_id == e.invoice_id) {
+    built = std::move(*prebuilt);
+  } else {
+    advance_customer(e.customer_id, e.invoice_date);
+    built = build_invoice(e.customer_id, e.invoice_date);
+  }
+  Invoice inv = built ? std::move(*built) : Invoice{};
+  if (!built || inv.lines_sha256 != e.lines_sha256 || inv.total_minor != e.total_minor ||
+      inv.line_count != e.line_count) {
+    int digits = find_currency(e.currency) ? minor_digits(e.currency) : 2;
+    mismatches_.push_back(InvoiceMismatch{e.invoice_id, event.seq, to_hex(e.lines_sha256),
+                                          to_hex(inv.lines_sha256),
+                                          format_minor(e.total_minor, digits),
+                                          format_minor(inv.total_minor, digits)});
+  }
+  // The recorded invoice is what was issued: its header comes from the event.
+  inv.invoice_id = e.invoice_id;
+  inv.partner_id = e.partner_id;
+  inv.customer_id = e.customer_id;
+  inv.invoice_date = e.invoice_date;
+  inv.currency = e.currency;
+  inv.currency_digits = find_currency(e.currency) ? minor_digits(e.currency) : 2;
+  auto& pending = pending_[e.customer_id];
+  std::erase_if(pending, [&](const ChargeLine& l) { return l.charge_date <= e.invoice_date; });
+  if (!retain_lines_) {
+    inv.lines.clear();
+    inv.lines.shrink_to_fit();
+  }
+  invoice_index_[inv.invoice_id] = invoices_.size();
+  invoices_.push_back(IssuedInvoice{std::move(inv), event.seq});
+}
+
+}  // namespace subledger

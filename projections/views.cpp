@@ -1,0 +1,159 @@
+#include "projections/views.h"
+
+#include <nlohmann/json.hpp>
+
+#include "events/money.h"
+#include "projections/invoice.h"
+
+namespace subledger {
+
+using Json = nlohmann::ordered_json;
+
+namespace {
+
+Json date_or_null(Date d) { return d.is_none() ? Json(nullptr) : Json(d.iso()); }
+
+Json term_json(const Term& t) {
+  return Json{{"start", date_or_null(t.start)},
+              {"anchor", date_or_null(t.anchor)},
+              {"end", date_or_null(t.end)},
+              {"price", format_price(t.price_micros)}};
+}
+
+struct PayloadJson {
+  Json operator()(const PartnerRegistered& e) const {
+    return {{"partner_id", e.partner_id}, {"country", e.country}, {"currency", e.currency},
+            {"billing_day", e.billing_day}};
+  }
+  Json operator()(const CustomerCreated& e) const {
+    return {{"customer_id", e.customer_id}, {"partner_id", e.partner_id},
+            {"country", e.country},         {"currency", e.currency},
+            {"company_name", e.company_name},
+            {"organization_registration_number", e.organization_registration_number},
+            {"phone", e.phone},             {"middle_name", e.middle_name}};
+  }
+  Json operator()(const OfferDefined& e) const {
+    return {{"offer_id", e.offer_id},
+            {"name", e.name},
+            {"segment", to_string(e.segment)},
+            {"trial_eligible", e.trial_eligible},
+            {"addon_of", e.addon_of},
+            {"max_seats", e.max_seats},
+            {"max_per_customer", e.max_per_customer}};
+  }
+  Json operator()(const PricePublished& e) const {
+    return {{"offer_id", e.offer_id}, {"currency", e.currency},
+            {"monthly_price", format_price(e.monthly_price_micros)},
+            {"effective_from", date_or_null(e.effective_from)}};
+  }
+  Json operator()(const SubscriptionCreated& e) const {
+    return {{"subscription_id", e.subscription_id},
+            {"customer_id", e.customer_id},
+            {"offer_id", e.offer_id},
+            {"parent_subscription_id", e.parent_subscription_id},
+            {"seats", e.seats},
+            {"billing_frequency", to_string(e.frequency)},
+            {"term", term_json(e.term)},
+            {"currency", e.currency}};
+  }
+  Json operator()(const TrialStarted& e) const {
+    return {{"subscription_id", e.subscription_id}, {"customer_id", e.customer_id},
+            {"offer_id", e.offer_id}, {"seats", e.seats}, {"trial_end", date_or_null(e.trial_end)}};
+  }
+  Json operator()(const TrialConverted& e) const {
+    return {{"subscription_id", e.subscription_id},
+            {"billing_frequency", to_string(e.frequency)},
+            {"term", term_json(e.term)},
+            {"currency", e.currency}};
+  }
+  Json operator()(const TrialExpired& e) const { return {{"subscription_id", e.subscription_id}}; }
+  Json operator()(const SeatsChanged& e) const {
+    return {{"subscription_id", e.subscription_id}, {"old_seats", e.old_seats},
+            {"new_seats", e.new_seats}};
+  }
+  Json operator()(const SubscriptionCancelled& e) const {
+    return {{"subscription_id", e.subscription_id}, {"cascaded_from", e.cascaded_from}};
+  }
+  Json operator()(const SubscriptionReactivated& e) const {
+    return {{"subscription_id", e.subscription_id}};
+  }
+  Json operator()(const AutoRenewSet& e) const {
+    return {{"subscription_id", e.subscription_id}, {"enabled", e.enabled}};
+  }
+  Json operator()(const SubscriptionRenewed& e) const {
+    return {{"subscription_id", e.subscription_id}, {"manual", e.manual},
+            {"term", term_json(e.term)}};
+  }
+  Json operator()(const SubscriptionExpired& e) const {
+    return {{"subscription_id", e.subscription_id}};
+  }
+  Json operator()(const BillingRun& e) const {
+    return {{"through", date_or_null(e.through)},
+            {"previous_clock", date_or_null(e.previous_clock)},
+            {"invoices_issued", e.invoices_issued}};
+  }
+  Json operator()(const InvoiceIssued& e) const {
+    int digits = find_currency(e.currency) ? minor_digits(e.currency) : 2;
+    return {{"invoice_id", e.invoice_id},
+            {"customer_id", e.customer_id},
+            {"partner_id", e.partner_id},
+            {"invoice_date", date_or_null(e.invoice_date)},
+            {"currency", e.currency},
+            {"total", format_minor(e.total_minor, digits)},
+            {"line_count", e.line_count},
+            {"lines_sha256", to_hex(e.lines_sha256)}};
+  }
+};
+
+std::string recorded_at_iso(int64_t micros) {
+  // Shown for audits only; UTC, microsecond precision.
+  std::time_t secs = static_cast<std::time_t>(micros / 1'000'000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long long>(micros % 1'000'000));
+  return buf;
+}
+
+}  // namespace
+
+std::string subscription_json(const Subscription& s, Date as_of) {
+  Json j;
+  j["subscription_id"] = s.id;
+  if (!as_of.is_none()) j["as_of"] = as_of.iso();
+  j["customer_id"] = s.customer_id;
+  j["offer_id"] = s.offer_id;
+  j["parent_subscription_id"] = s.parent_id.empty() ? Json(nullptr) : Json(s.parent_id);
+  j["status"] = to_string(s.status);
+  j["seats"] = s.seats;
+  j["billing_frequency"] = s.paid ? Json(to_string(s.frequency)) : Json(nullptr);
+  j["term_start"] = s.paid ? date_or_null(s.term.start) : Json(nullptr);
+  j["term_anchor"] = s.paid ? date_or_null(s.term.anchor) : Json(nullptr);
+  j["term_end"] = s.paid ? date_or_null(s.term.end) : Json(nullptr);
+  j["trial_end"] = date_or_null(s.trial_end);
+  j["locked_price"] = s.paid ? Json(format_price(s.term.price_micros)) : Json(nullptr);
+  j["currency"] = s.currency.empty() ? Json(nullptr) : Json(s.currency);
+  j["auto_renew"] = s.auto_renew;
+  j["cancelled_on"] = date_or_null(s.cancelled_on);
+  j["expired_on"] = date_or_null(s.expired_on);
+  j["stream_version"] = s.version;
+  return j.dump();
+}
+
+std::string event_json(const Event& e) {
+  Json j;
+  j["seq"] = e.seq;
+  j["type"] = event_type_name(e.payload);
+  j["stream"] = std::string(to_string(e.stream.kind)) + "/" + e.stream.id;
+  j["stream_version"] = e.stream_version;
+  j["effective_date"] = date_or_null(e.effective_date);
+  j["recorded_at"] = recorded_at_iso(e.recorded_at_micros);
+  j["actor"] = e.actor;
+  j["request_id"] = e.request_id;
+  j["data"] = std::visit(PayloadJson{}, e.payload);
+  return j.dump();
+}
+
+}  // namespace subledger

@@ -1,0 +1,17 @@
+// Views: how projections and events are shown to users (JSON lines of INTERFACE.md).
+// Pure formatting; safe from any thread.
+#pragma once
+
+#include <string>
+
+#include "events/event.h"
+#include "projections/subscription.h"
+
+namespace subledger {
+
+// `state`: the subscription as a JSON object. `as_of` is printed when given.
+std::string subscription_json(const Subscription& sub, Date as_of = Date());
+// `history` / `log`: one event with its full envelope (actor, request id, dates).
+std::string event_json(const Event& event);
+
+}  // namespace subledger

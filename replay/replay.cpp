@@ -1,0 +1,98 @@
+#include "replay/replay.h"
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "events/codec.h"
+#include "ledger/decide.h"
+
+namespace subledger {
+
+std::string ReplayReport::to_json(bool verify) const {
+  nlohmann::ordered_json j;
+  j["events"] = events;
+  j["seconds"] = static_cast<double>(static_cast<int64_t>(seconds * 1000)) / 1000;
+  j["events_per_second"] = seconds > 0 ? static_cast<uint64_t>(events / seconds) : 0;
+  j["verified"] = verify;
+  j["invoices_checked"] = invoices_checked;
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  for (const auto& m : mismatches)
+    list.push_back({{"invoice_id", m.invoice_id},
+                    {"event_seq", m.event_seq},
+                    {"recorded_sha256", m.recorded_sha256_hex},
+                    {"regenerated_sha256", m.regenerated_sha256_hex},
+                    {"recorded_total", m.recorded_total},
+                    {"regenerated_total", m.regenerated_total}});
+  j["mismatches"] = list;
+  j["ok"] = error.empty() && mismatches.empty();
+  if (!error.empty()) j["error"] = error;
+  return j.dump();
+}
+
+ReplayReport replay_log(const Store& store, const ReplayProgress& progress) {
+  ReplayReport report;
+  auto started = std::chrono::steady_clock::now();
+  LedgerState state(/*retain_issued_lines=*/false);
+  EventDecoder decoder;
+  Event event;
+  constexpr uint64_t kProgressEvery = 1 << 18;
+  std::string scan = store.scan_events(0, [&](uint64_t seq, std::string_view bytes) {
+    std::string error = decoder.decode(bytes, event);
+    if (error.empty() && event.seq != seq) error = "stored under the wrong sequence number";
+    if (error.empty()) error = state.apply(event);
+    if (!error.empty()) {
+      report.error = "event " + std::to_string(seq) + ": " + error;
+      return false;
+    }
+    if (progress && state.events_applied() % kProgressEvery == 0) progress(state.events_applied());
+    return true;
+  });
+  if (!scan.empty()) report.error = scan;
+  report.events = state.events_applied();
+  report.invoices_checked = state.invoices().size();
+  report.mismatches = state.mismatches();
+  report.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return report;
+}
+
+std::vector<Event> stream_events(const Store& store, const Stream& stream, std::string& error) {
+  std::vector<Event> out;
+  EventDecoder decoder;
+  for (uint64_t seq : store.stream_seqs(stream)) {
+    auto bytes = store.event_bytes(seq);
+    Event e;
+    if (!bytes) {
+      error = "event " + std::to_string(seq) + " is missing";
+      return {};
+    }
+    if (std::string bad = decoder.decode(*bytes, e); !bad.empty()) {
+      error = "event " + std::to_string(seq) + ": " + bad;
+      return {};
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::optional<Subscription> subscription_as_of(const Store& store, const Catalog& catalog,
+                                               const std::string& subscription_id, Date as_of,
+                                               std::string& error) {
+  std::vector<Event> events =
+      stream_events(store, Stream{StreamKind::kSubscription, subscription_id}, error);
+  if (events.empty()) return std::nullopt;
+  static const LineSink discard = [](ChargeLine&&) {};
+  Subscription sub;
+  bool exists = false;
+  for (const auto& e : events) {
+    if (e.effective_date > as_of) break;
+    advance_to(sub, e.effective_date, discard);
+    evolve(sub, e, discard);
+    exists = true;
+  }
+  if (!exists) return std::nullopt;
+  evolve_copy(sub, due_transitions(sub, as_of, catalog));
+  return sub;
+}
+
+}  // namespace subledger

@@ -1,0 +1,43 @@
+// Replay and audit: rebuild every projection from the stored log alone, prove each issued invoice
+// against the hash recorded when it was issued, and answer "what did this look like on that date".
+//
+// Replay decodes each event once into a reused buffer and folds it into a fresh LedgerState that
+// keeps no invoice lines, so its memory does not grow with the number of events or invoices.
+// Read-only on the store; one thread per call.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ledger/store.h"
+#include "projections/ledger_state.h"
+
+namespace subledger {
+
+struct ReplayReport {
+  uint64_t events = 0;
+  uint64_t invoices_checked = 0;
+  double seconds = 0;
+  std::vector<InvoiceMismatch> mismatches;
+  std::string error;  // a broken log: undecodable event, sequence gap, impossible event
+  std::string to_json(bool verify) const;
+};
+
+// Progress callback: events done so far (called every few hundred thousand events).
+using ReplayProgress = std::function<void(uint64_t events_done)>;
+
+ReplayReport replay_log(const Store& store, const ReplayProgress& progress = {});
+
+// The subscription as it stood at the end of `as_of`, from its own events dated on or before that
+// date, plus what time had brought by then (BILLING_RULES 5), judged with today's price list.
+std::optional<Subscription> subscription_as_of(const Store& store, const Catalog& catalog,
+                                               const std::string& subscription_id, Date as_of,
+                                               std::string& error);
+
+// Every event of a stream, decoded, in version order.
+std::vector<Event> stream_events(const Store& store, const Stream& stream, std::string& error);
+
+}  // namespace subledger
