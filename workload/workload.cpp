@@ -156,7 +156,7 @@ class Planner {
       case ActionKind::kCreate: {
         std::string line = head("create_subscription", a) + ",\"customer_id\":\"" +
                            customer_id(s.customer) + "\",\"offer_id\":\"" +
-                           kOffers[s.offer].id + "\",\"seats\":" + std::to_string(s.seats);
+                           kOffers[s.offer].id + "\",\"seats\":" + std::to_string(a.value);
         if (s.parent >= 0)
           line += ",\"parent_subscription_id\":\"" + sub_id(static_cast<uint32_t>(s.parent)) + "\"";
         else
@@ -230,14 +230,14 @@ class Planner {
     int32_t seats = draw_.percent(80) ? draw_.between(1, 25) : draw_.between(26, 300);
     subs_.push_back({c, offer, draw_.percent(20), seats});
     Date d = random_start();
-    add(d, ActionKind::kCreate, s);
+    add(d, ActionKind::kCreate, s, seats);
     Date last = d;
     bool with_addon = offer != 1 && draw_.percent(10) && subs_.size() < p_.subscriptions;
     if (with_addon) {
       uint32_t a = static_cast<uint32_t>(subs_.size());
       subs_.push_back({c, 4, subs_[s].annual, draw_.between(1, 20), static_cast<int32_t>(s)});
       last = d.plus_days(draw_.between(1, 5));
-      add(last, ActionKind::kCreate, a);
+      add(last, ActionKind::kCreate, a, subs_[a].seats);
     }
     int room = end_.plus_days(-2) - last;
     if (room > 12 && draw_.percent(30)) {
@@ -255,7 +255,11 @@ class Planner {
                           : last.plus_days(draw_.between(1, std::min(room, 300)));
       if (cancel >= end_) return;
       add(cancel, ActionKind::kCancel, s);
-      int left = end_.plus_days(-1) - cancel;
+      // A reactivation must fall inside the term the cancellation ended (BILLING_RULES 5).
+      Date anchor = d.day() <= 28 ? d : d.first_of_next_month();
+      Date term_end = anchor.plus_months(12);
+      while (term_end <= cancel) term_end = term_end.plus_months(12);
+      int left = std::min(end_.plus_days(-1), term_end.plus_days(-1)) - cancel;
       if (left > 1 && draw_.percent(20))
         add(cancel.plus_days(draw_.between(1, std::min(left, 90))), ActionKind::kReactivate, s);
     }

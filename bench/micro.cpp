@@ -1,0 +1,134 @@
+// Micro-benchmarks (Google Benchmark): the hot pieces of apply, replay and the billing run.
+#include <benchmark/benchmark.h>
+
+#include "events/codec.h"
+#include "ledger/command.h"
+#include "ledger/decide.h"
+#include "projections/invoice.h"
+
+namespace subledger {
+namespace {
+
+const char* kCreate =
+    R"({"cmd":"create_subscription","request_id":"g123456","subscription_id":"S123456",)"
+    R"("customer_id":"C1","offer_id":"E3","seats":10,"billing_frequency":"monthly","date":"2025-01-15"})";
+
+Event sample_event() {
+  Event e;
+  e.seq = 123456;
+  e.stream = {StreamKind::kSubscription, "S123456"};
+  e.stream_version = 4;
+  e.effective_date = *Date::parse("2025-03-10");
+  e.recorded_at_micros = 1'700'000'000'000'000;
+  e.actor = "cli";
+  e.request_id = "g123456";
+  e.payload = SubscriptionCreated{"S123456", "C1234", "E3", "", 10, Frequency::kMonthly,
+                                  make_term(*Date::parse("2025-03-10"), 20'000'000), "USD"};
+  return e;
+}
+
+void BM_ParseCommand(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(parse_command(kCreate));
+}
+BENCHMARK(BM_ParseCommand);
+
+void BM_PayloadHash(benchmark::State& state) {
+  Command c = *parse_command(kCreate).command;
+  for (auto _ : state) benchmark::DoNotOptimize(payload_hash(c));
+}
+BENCHMARK(BM_PayloadHash);
+
+void BM_EncodeEvent(benchmark::State& state) {
+  Event e = sample_event();
+  for (auto _ : state) benchmark::DoNotOptimize(encode_event(e));
+}
+BENCHMARK(BM_EncodeEvent);
+
+void BM_DecodeEvent(benchmark::State& state) {
+  std::string bytes = encode_event(sample_event());
+  EventDecoder decoder;
+  Event out;
+  for (auto _ : state) benchmark::DoNotOptimize(decoder.decode(bytes, out));
+  state.counters["bytes"] = static_cast<double>(bytes.size());
+}
+BENCHMARK(BM_DecodeEvent);
+
+void BM_LineAmountProrated(benchmark::State& state) {
+  int days = 1;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(rounded(prorated_days_amount(20'345'678, days, 17, 2)));
+    days = days % 365 + 1;
+  }
+}
+BENCHMARK(BM_LineAmountProrated);
+
+class DecideFixture : public benchmark::Fixture {
+ public:
+  void SetUp(const benchmark::State&) override {
+    if (ready_) return;
+    apply(PartnerRegistered{"P1", "US", "USD", 20}, Date());
+    apply(OfferDefined{"E3", "E3", Segment::kCommercial, true, {}, 0, 0}, Date());
+    apply(PricePublished{"E3", "USD", 20'000'000, *Date::parse("2020-01-01")},
+          *Date::parse("2020-01-01"));
+    apply(CustomerCreated{"C1", "P1", "US", "USD", "", "", "", ""}, Date());
+    apply(SubscriptionCreated{"S1", "C1", "E3", "", 10, Frequency::kMonthly,
+                              make_term(*Date::parse("2025-01-15"), 20'000'000), "USD"},
+          *Date::parse("2025-01-15"));
+    ready_ = true;
+  }
+  void apply(const EventPayload& p, Date d) {
+    Event e;
+    e.seq = state_.last_seq() + 1;
+    e.stream = stream_of(p);
+    e.stream_version = state_.stream_version(e.stream) + 1;
+    e.effective_date = d;
+    e.request_id = "r";
+    e.payload = p;
+    state_.apply(e);
+  }
+  LedgerState state_{false};
+  bool ready_ = false;
+};
+
+BENCHMARK_F(DecideFixture, DecideCreate)(benchmark::State& st) {
+  Command c = *parse_command(kCreate).command;
+  for (auto _ : st) benchmark::DoNotOptimize(decide(c, state_));
+}
+
+BENCHMARK_F(DecideFixture, DecideChangeSeats)(benchmark::State& st) {
+  Command c = *parse_command(
+                   R"({"cmd":"change_seats","request_id":"x","subscription_id":"S1","seats":12,"date":"2025-03-01"})")
+                   .command;
+  for (auto _ : st) benchmark::DoNotOptimize(decide(c, state_));
+}
+
+void BM_InvoiceHash(benchmark::State& state) {
+  Invoice inv;
+  inv.currency = "USD";
+  for (int i = 0; i < state.range(0); ++i) {
+    ChargeLine l;
+    l.subscription_id = "S" + std::to_string(i);
+    l.offer_id = "E3";
+    l.type = ChargeType::kCycle;
+    l.period_start = *Date::parse("2025-03-01");
+    l.period_end = *Date::parse("2025-04-01");
+    l.charge_date = l.period_start;
+    l.seats = 10;
+    l.unit_price_micros = 20'000'000;
+    l.amount_minor = 20000;
+    l.event_seq = 1000 + static_cast<uint64_t>(i);
+    inv.lines.push_back(l);
+  }
+  for (auto _ : state) {
+    Invoice copy = inv;
+    seal_invoice(copy);
+    benchmark::DoNotOptimize(copy.lines_sha256);
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_InvoiceHash)->Arg(1)->Arg(10)->Arg(100);
+
+}  // namespace
+}  // namespace subledger
+
+BENCHMARK_MAIN();

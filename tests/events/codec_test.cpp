@@ -1,0 +1,70 @@
+#include "events/codec.h"
+
+#include <gtest/gtest.h>
+
+namespace subledger {
+namespace {
+
+Event envelope(EventPayload payload) {
+  Event e;
+  e.seq = 42;
+  e.stream = stream_of(payload);
+  e.stream_version = 3;
+  e.effective_date = *Date::parse("2017-01-15");
+  e.recorded_at_micros = 1'700'000'000'123'456;
+  e.actor = "ops@example";
+  e.request_id = "r-42";
+  e.payload = std::move(payload);
+  return e;
+}
+
+TEST(Codec, EveryPayloadRoundTrips) {
+  Term term{*Date::parse("2017-01-30"), *Date::parse("2017-02-01"), *Date::parse("2018-02-01"),
+            12'345'000};
+  std::vector<EventPayload> payloads = {
+      PartnerRegistered{"P1", "DE", "EUR", 1},
+      CustomerCreated{"C1", "P1", "RU", "EUR", "Acme", "7707083893", "+7", "M"},
+      OfferDefined{"VOICE", "Voice", Segment::kNonprofit, false, {"E3", "BP"}, 300, 2},
+      PricePublished{"E3", "USD", 20'000'000, *Date::parse("2016-01-01")},
+      SubscriptionCreated{"S1", "C1", "VOICE", "S0", 10, Frequency::kAnnual, term, "USD"},
+      TrialStarted{"T1", "C1", "E3", 25, *Date::parse("2018-10-01")},
+      TrialConverted{"T1", Frequency::kMonthly, term, "EUR"},
+      TrialExpired{"T2"},
+      SeatsChanged{"S1", 10, 15},
+      SubscriptionCancelled{"A1", "S1"},
+      SubscriptionReactivated{"S1"},
+      AutoRenewSet{"S1", false},
+      SubscriptionRenewed{"S1", true, term},
+      SubscriptionExpired{"S1"},
+      BillingRun{*Date::parse("2017-01-31"), Date(), 4},
+      InvoiceIssued{"C1-20170120", "C1", "P1", *Date::parse("2017-01-20"), "USD", -130192, 2,
+                    std::string(32, '\x7f')},
+  };
+  EventDecoder decoder;
+  for (const auto& p : payloads) {
+    Event original = envelope(p);
+    Event back;
+    ASSERT_EQ(decoder.decode(encode_event(original), back), "") << event_type_name(p);
+    EXPECT_EQ(back, original) << event_type_name(p);
+  }
+}
+
+TEST(Codec, CorruptBytesAreAnErrorNotACrash) {
+  std::string bytes = encode_event(envelope(SeatsChanged{"S1", 1, 2}));
+  EventDecoder decoder;
+  Event out;
+  EXPECT_NE(decoder.decode(bytes.substr(0, bytes.size() - 3), out), "");
+  EXPECT_NE(decoder.decode(std::string(16, '\xff'), out), "");
+}
+
+TEST(Codec, EncodingRefusesNothingButDecodeChecksInvariants) {
+  Event e = envelope(SeatsChanged{"S1", 1, 2});
+  e.stream.id = "S2";  // stream does not match the payload
+  EventDecoder decoder;
+  Event out;
+  EXPECT_NE(check_event(e), "");
+  EXPECT_NE(decoder.decode(encode_event(e), out), "");
+}
+
+}  // namespace
+}  // namespace subledger
