@@ -47,7 +47,7 @@ void print_summary(const LedgerState& state, std::ostream& out) {
 
 int demo(const DemoOptions& o, std::ostream& out) {
   WorkloadParams params;
-  params.subscriptions = static_cast<uint64_t>(o.customers) * 3;
+  params.subscriptions = static_cast<uint64_t>(o.customers) * 5;  // about five each
   params.seed = o.seed;
   params.months = 14;  // a year of billing and the renewals that follow it
   params.partners = 1;

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what is missing (Debian packages, non-interactive) and builds subledger into build/.
+# Sourced by demo.sh and test.sh; safe to run again (it only installs what is absent).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PACKAGES=(build-essential cmake pkg-config librocksdb-dev capnproto libcapnp-dev libspdlog-dev
+          libgtest-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libssl-dev)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DSUBLEDGER_BUILD_TESTS="${SUBLEDGER_BUILD_TESTS:-ON}" -DSUBLEDGER_BUILD_BENCH="${SUBLEDGER_BUILD_BENCH:-ON}" >&2
+cmake --build build -j "$(nproc)" >&2
