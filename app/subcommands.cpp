@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -125,12 +126,17 @@ int bill(const BillOptions& o, std::ostream& out) {
                      : "bill-" + through->iso() + "-after-" +
                            std::to_string(ledger->state().last_seq());
   if (stderr_is_terminal()) std::cerr << "billing through " << through->iso() << "...\n";
+  auto started = std::chrono::steady_clock::now();
   CommandResult result = ledger->submit(c);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (!result.ok || result.duplicate) {
     out << result.to_json() << '\n';
     return result.ok ? kExitOk : kExitRejected;
   }
   if (std::string e = ledger->commit(); !e.empty()) return fail(e);
+  std::cerr << "billed " << ledger->state().subscription_count() << " subscriptions in " << seconds
+            << " s (" << static_cast<uint64_t>(ledger->state().subscription_count() / seconds)
+            << " subscriptions/s, before the synced write)\n";
   out << ledger->last_billing().to_json() << '\n';
   return kExitOk;
 }
