@@ -187,20 +187,31 @@ std::optional<Decision> check_parent_active(const Subscription& sub, Date d,
   return std::nullopt;
 }
 
-Decision decide_create_subscription(const Command& c, const LedgerState& state) {
+// What create_subscription and start_trial both need: a new id, a date on or after the clock, a
+// known customer and offer (returned through the out-parameters).
+std::optional<Decision> check_new_subscription(const Command& c, const LedgerState& state,
+                                               const Customer*& customer,
+                                               const OfferDefined*& offer) {
   if (c.subscription_id.empty())
     return Decision::reject("INVALID_ARGUMENT", "subscription_id is empty");
   if (state.subscription(c.subscription_id))
     return Decision::reject("ALREADY_EXISTS",
                             "subscription " + q(c.subscription_id) + " already exists");
   if (auto r = check_clock(c.date, state)) return *r;
-  const Customer* customer = state.catalog().customer(c.customer_id);
+  customer = state.catalog().customer(c.customer_id);
   if (!customer)
     return Decision::reject("UNKNOWN_CUSTOMER", "customer " + q(c.customer_id) +
                                                     " does not exist; create_customer first");
-  const OfferDefined* offer = state.catalog().offer(c.offer_id);
+  offer = state.catalog().offer(c.offer_id);
   if (!offer)
     return Decision::reject("UNKNOWN_OFFER", "offer " + q(c.offer_id) + " is not defined");
+  return std::nullopt;
+}
+
+Decision decide_create_subscription(const Command& c, const LedgerState& state) {
+  const Customer* customer = nullptr;
+  const OfferDefined* offer = nullptr;
+  if (auto r = check_new_subscription(c, state, customer, offer)) return *r;
   std::optional<Frequency> frequency = c.frequency;
   if (offer->addon_of.empty()) {
     if (!c.parent_subscription_id.empty())
@@ -249,19 +260,9 @@ Decision decide_create_subscription(const Command& c, const LedgerState& state) 
 }
 
 Decision decide_start_trial(const Command& c, const LedgerState& state) {
-  if (c.subscription_id.empty())
-    return Decision::reject("INVALID_ARGUMENT", "subscription_id is empty");
-  if (state.subscription(c.subscription_id))
-    return Decision::reject("ALREADY_EXISTS",
-                            "subscription " + q(c.subscription_id) + " already exists");
-  if (auto r = check_clock(c.date, state)) return *r;
-  const Customer* customer = state.catalog().customer(c.customer_id);
-  if (!customer)
-    return Decision::reject("UNKNOWN_CUSTOMER", "customer " + q(c.customer_id) +
-                                                    " does not exist; create_customer first");
-  const OfferDefined* offer = state.catalog().offer(c.offer_id);
-  if (!offer)
-    return Decision::reject("UNKNOWN_OFFER", "offer " + q(c.offer_id) + " is not defined");
+  const Customer* customer = nullptr;
+  const OfferDefined* offer = nullptr;
+  if (auto r = check_new_subscription(c, state, customer, offer)) return *r;
   if (!offer->trial_eligible || !offer->addon_of.empty() ||
       offer->segment == Segment::kEducation || offer->segment == Segment::kGovernment)
     return Decision::reject("TRIAL_NOT_ELIGIBLE",
