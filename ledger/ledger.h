@@ -44,7 +44,6 @@ struct BillingSummary {
   Date through, previous_clock;
   uint32_t invoices_issued = 0, transitions = 0;
   std::map<std::string, int64_t> totals_minor;  // per currency
-  int64_t credits_minor = 0;                    // sum of negative lines, first currency only
   std::vector<std::string> invoice_ids;
   bool dry_run = false;
   std::string to_json() const;
