@@ -4,6 +4,7 @@
 #include "events/codec.h"
 #include "ledger/command.h"
 #include "ledger/decide.h"
+#include "ledger/stamp.h"
 #include "projections/invoice.h"
 
 namespace subledger {
@@ -77,14 +78,7 @@ class DecideFixture : public benchmark::Fixture {
     ready_ = true;
   }
   void apply(const EventPayload& p, Date d) {
-    Event e;
-    e.seq = state_.last_seq() + 1;
-    e.stream = stream_of(p);
-    e.stream_version = state_.stream_version(e.stream) + 1;
-    e.effective_date = d;
-    e.request_id = "r";
-    e.payload = p;
-    state_.apply(e);
+    state_.apply(stamp_event(state_, p, d, "bench", "r", 0).event);
   }
   LedgerState state_{false};
   bool ready_ = false;

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "events/events.capnp.h"
+#include "events/hash.h"
 
 namespace subledger {
 
@@ -148,6 +149,8 @@ struct PayloadWriter {
     b.setLineCount(e.line_count);
     b.setLinesSha256(capnp::Data::Reader(
         reinterpret_cast<const kj::byte*>(e.lines_sha256.data()), e.lines_sha256.size()));
+    b.setChainHead(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(e.chain_head.data()),
+                                       e.chain_head.size()));
   }
 };
 
@@ -224,10 +227,12 @@ EventPayload read_payload(s::Event::Payload::Reader p) {
     case s::Event::Payload::INVOICE_ISSUED: {
       auto r = p.getInvoiceIssued();
       auto hash = r.getLinesSha256();
+      auto head = r.getChainHead();
       return InvoiceIssued{str(r.getInvoiceId()), str(r.getCustomerId()), str(r.getPartnerId()),
                            Date::from_yyyymmdd(r.getInvoiceDate()), str(r.getCurrency()),
                            r.getTotalMinor(), r.getLineCount(),
-                           std::string(reinterpret_cast<const char*>(hash.begin()), hash.size())};
+                           std::string(reinterpret_cast<const char*>(hash.begin()), hash.size()),
+                           std::string(reinterpret_cast<const char*>(head.begin()), head.size())};
     }
   }
   throw kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
@@ -269,11 +274,27 @@ std::string encode_event(const Event& e) {
                                       e.prev_hash.size()));
   auto words = capnp::messageToFlatArray(message);
   auto bytes = words.asBytes();
-  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+  std::string out;
+  out.reserve(bytes.size() + kEventHashBytes);
+  out.append(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+  out += sha256(out);
+  return out;
 }
 
-std::string EventDecoder::decode(std::string_view bytes, Event& out) {
-  if (bytes.size() % sizeof(capnp::word) != 0 || bytes.empty())
+std::string_view stored_event_hash(std::string_view stored) {
+  return stored.size() < kEventHashBytes ? std::string_view{}
+                                         : stored.substr(stored.size() - kEventHashBytes);
+}
+
+std::string EventDecoder::decode(std::string_view stored, Event& out) {
+  if (stored.size() <= kEventHashBytes) return "stored value too short for an event and its hash";
+  std::string_view bytes = stored.substr(0, stored.size() - kEventHashBytes);
+  std::string_view trailer = stored_event_hash(stored);
+  uint8_t digest[kEventHashBytes];
+  sha256_into(bytes, digest);
+  if (std::memcmp(digest, trailer.data(), kEventHashBytes) != 0)
+    return "content does not match its hash (the stored event was altered)";
+  if (bytes.size() % sizeof(capnp::word) != 0)
     return "stored value is not a whole number of Cap'n Proto words";
   size_t words = bytes.size() / sizeof(capnp::word);
   if (aligned_.size() < words) aligned_.resize(words);
@@ -296,6 +317,7 @@ std::string EventDecoder::decode(std::string_view bytes, Event& out) {
     out.payload = read_payload(r.getPayload());
     auto prev = r.getPrevHash();
     out.prev_hash.assign(reinterpret_cast<const char*>(prev.begin()), prev.size());
+    out.hash.assign(trailer);
   } catch (const kj::Exception& ex) {
     return std::string("malformed event: ") + ex.getDescription().cStr();
   }

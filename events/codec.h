@@ -15,16 +15,23 @@
 
 namespace subledger {
 
-// Serialized Cap'n Proto message (unpacked flat array) of the event.
+// The stored value of an event: its Cap'n Proto message (unpacked flat array), then the 32-byte
+// SHA-256 of that message. The message holds prev_hash, the previous event's trailer, so the
+// trailers chain every event to all before it: changing, removing or reordering any stored event
+// breaks the chain at that event. (event.hash is ignored: it is what this computes.)
+inline constexpr size_t kEventHashBytes = 32;
 std::string encode_event(const Event& event);
+// The trailer of a stored value: the event's hash (empty if the value is too short).
+std::string_view stored_event_hash(std::string_view stored);
 
 // An empty string when the event is well formed, otherwise what is wrong with it.
 std::string check_event(const Event& event);
 
 class EventDecoder {
  public:
-  // Decodes `bytes` into `out`. Returns an empty string on success, otherwise why the bytes are
-  // not a valid event (out is then unspecified).
+  // Decodes a stored value into `out` (with out.hash = its trailer) after checking the trailer is
+  // the hash of the message. Returns an empty string on success, otherwise why the bytes are not a
+  // valid event (out is then unspecified). The chain link (prev_hash) is the reader's to check.
   std::string decode(std::string_view bytes, Event& out);
 
  private:

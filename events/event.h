@@ -125,6 +125,7 @@ struct InvoiceIssued {
   int64_t total_minor = 0;
   uint32_t line_count = 0;
   std::string lines_sha256;  // 32 raw bytes
+  std::string chain_head;    // the log's chain head when issued: the event's prev_hash
   friend bool operator==(const InvoiceIssued&, const InvoiceIssued&) = default;
 };
 
@@ -153,7 +154,8 @@ struct Event {
   int64_t recorded_at_micros = 0;   // wall clock, for audits only: never read by a rule
   std::string actor, request_id;
   EventPayload payload;
-  std::string prev_hash;            // reserved for the hash chain
+  std::string prev_hash;  // the previous event's hash ("" for the first event)
+  std::string hash;       // SHA-256 of this event's message: the stored trailer, not in the message
   friend bool operator==(const Event&, const Event&) = default;
 };
 

@@ -149,6 +149,7 @@ struct InvoiceIssued {
   totalMinor @5 :Int64;
   lineCount @6 :UInt32;
   linesSha256 @7 :Data;    # SHA-256 of the invoice's canonical lines
+  chainHead @8 :Data;      # the log's chain head when the invoice was issued (= Event.prevHash)
 }
 
 struct Event {
@@ -178,5 +179,7 @@ struct Event {
     billingRun @22 :BillingRun;
     invoiceIssued @23 :InvoiceIssued;
   }
-  prevHash @24 :Data;           # reserved for the tamper-evident hash chain
+  prevHash @24 :Data;           # hash of the previous event's stored value (zero-length for seq 1)
+  # The stored value is this message followed by 32 bytes: SHA-256 of the message bytes. Each
+  # message holds the previous hash, so the trailers form a chain (see events/codec.h).
 }

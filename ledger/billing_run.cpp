@@ -72,7 +72,7 @@ CommandResult Ledger::run_billing(const Command& command) {
       if (!invoice) continue;
       InvoiceIssued issued{invoice->invoice_id, customer_id,         partner_id,
                            date,                invoice->currency,   invoice->total_minor,
-                           invoice->line_count, invoice->lines_sha256};
+                           invoice->line_count, invoice->lines_sha256, /*chain_head, set when stamped*/ ""};
       summary.totals_minor[invoice->currency] += invoice->total_minor;
       summary.invoice_ids.push_back(invoice->invoice_id);
       ++summary.invoices_issued;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "events/codec.h"
+#include "ledger/stamp.h"
 #include "projections/views.h"
 
 namespace subledger {
@@ -153,18 +154,12 @@ CommandResult Ledger::submit(const Command& command) {
 }
 
 uint64_t Ledger::append(const Staged& staged, const Command& command, Invoice* prebuilt) {
-  Event event;
-  event.seq = state_.last_seq() + 1;
-  event.stream = stream_of(staged.payload);
-  event.stream_version = state_.stream_version(event.stream) + 1;
-  event.effective_date = staged.date;
-  event.recorded_at_micros = options_.clock();
-  event.actor = staged.by_system ? std::string(kSystemActor) : command.actor;
-  event.request_id = command.request_id;
-  event.payload = staged.payload;
-  if (std::string bad = check_event(event); !bad.empty())
-    throw std::logic_error("decided an invalid event: " + bad);
-  store_->stage_event(event.seq, event.stream, event.stream_version, encode_event(event));
+  StampedEvent stamped =
+      stamp_event(state_, staged.payload, staged.date,
+                  staged.by_system ? std::string(kSystemActor) : command.actor, command.request_id,
+                  options_.clock());
+  const Event& event = stamped.event;
+  store_->stage_event(event.seq, event.stream, event.stream_version, stamped.bytes);
   if (std::string error = state_.apply(event, prebuilt); !error.empty())
     throw std::logic_error("decided an event the projections reject: " + error);
   if (event.stream.kind == StreamKind::kSubscription) touched_subscriptions_.insert(event.stream.id);

@@ -183,6 +183,12 @@ std::string Store::overwrite_event_for_test(uint64_t seq, std::string_view bytes
                   "overwrite failed");
 }
 
+std::string Store::delete_event_for_test(uint64_t seq) {
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return to_error(impl_->db->Delete(wo, impl_->cfs[kEvents], be64(seq)), "delete failed");
+}
+
 std::string Store::backup(const std::string& backup_dir) {
   rocksdb::BackupEngine* engine = nullptr;
   auto s = rocksdb::BackupEngine::Open(rocksdb::Env::Default(),

@@ -53,6 +53,7 @@ class Store {
 
   // Overwrites one stored event value as-is (used by tests that prove corruption is detected).
   std::string overwrite_event_for_test(uint64_t seq, std::string_view bytes);
+  std::string delete_event_for_test(uint64_t seq);
   // A consistent copy of the database in `backup_dir` via RocksDB's BackupEngine.
   std::string backup(const std::string& backup_dir);
   static std::string restore(const std::string& backup_dir, const std::string& db_dir);

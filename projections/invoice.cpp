@@ -1,6 +1,5 @@
 #include "projections/invoice.h"
 
-#include <openssl/sha.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -81,22 +80,6 @@ std::string canonical_lines(const std::vector<ChargeLine>& lines, int currency_d
   return out;
 }
 
-std::string sha256(const std::string& bytes) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
-  return std::string(reinterpret_cast<const char*>(digest), sizeof digest);
-}
-
-std::string to_hex(const std::string& bytes) {
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
-}
 
 void seal_invoice(Invoice& invoice) {
   std::sort(invoice.lines.begin(), invoice.lines.end(), invoice_order);

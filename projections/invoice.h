@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "events/date.h"
+#include "events/hash.h"
 #include "projections/charge_line.h"
 
 namespace subledger {
@@ -39,8 +40,6 @@ std::string invoice_json(const Invoice& invoice);
 std::string reconciliation_header();
 void append_reconciliation_rows(std::string& out, const Invoice& invoice);
 
-std::string sha256(const std::string& bytes);
-std::string to_hex(const std::string& bytes);
 
 // Minimal JSON string escaping for the hand-written canonical form.
 void append_json_string(std::string& out, const std::string& value);

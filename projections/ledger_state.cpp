@@ -64,7 +64,16 @@ LineSink LedgerState::sink_for(const std::string& customer_id) {
 }
 
 std::string LedgerState::apply(const Event& event, Invoice* prebuilt) {
-  if (event.seq != last_seq_ + 1) return "sequence gap before event " + std::to_string(event.seq);
+  if (event.seq != last_seq_ + 1)
+    return "event " + std::to_string(last_seq_ + 1) + " is missing (next stored event is " +
+           std::to_string(event.seq) + ")";
+  if (event.prev_hash != chain_head_)
+    return "hash chain broken at event " + std::to_string(event.seq) +
+           ": its previous hash is not the hash of event " + std::to_string(last_seq_) +
+           " (an event was changed, removed or reordered)";
+  if (const auto* issued = std::get_if<InvoiceIssued>(&event.payload);
+      issued && issued->chain_head != event.prev_hash)
+    return "invoice " + issued->invoice_id + " records a chain head that is not the log's";
   std::string error;
   if (subscription_id_of(event.payload)) {
     error = apply_subscription_event(event);
@@ -89,6 +98,7 @@ std::string LedgerState::apply(const Event& event, Invoice* prebuilt) {
   }
   if (!error.empty()) return error + " (event " + std::to_string(event.seq) + ")";
   last_seq_ = event.seq;
+  chain_head_ = event.hash;
   ++events_applied_;
   return "";
 }

@@ -39,8 +39,9 @@ class LedgerState {
   // hashes, so memory does not grow with the number of invoices (apply, replay, bench).
   explicit LedgerState(bool retain_issued_lines = true) : retain_lines_(retain_issued_lines) {}
 
-  // Folds one event. Returns "" or why the event cannot follow the state (a broken log).
-  // REQUIRES: event.seq == last_seq() + 1.
+  // Folds one event. Returns "" or why the event cannot follow the state (a broken log): a
+  // sequence gap, a broken hash chain (event.prev_hash must be chain_head()), an impossible event.
+  // event.hash must be set (the decoder sets it; writers take it from encode_event).
   // `prebuilt` is the invoice the billing run just built for this InvoiceIssued event, so it is
   // not built twice.
   std::string apply(const Event& event, Invoice* prebuilt = nullptr);
@@ -60,6 +61,8 @@ class LedgerState {
   uint64_t stream_version(const Stream& stream) const;
   Date billing_clock() const { return billing_clock_; }
   uint64_t last_seq() const { return last_seq_; }
+  // The hash of the last applied event: what the next event's prev_hash must be.
+  const std::string& chain_head() const { return chain_head_; }
   uint64_t events_applied() const { return events_applied_; }
   const std::vector<IssuedInvoice>& invoices() const { return invoices_; }
   const IssuedInvoice* invoice(const std::string& invoice_id) const;
@@ -82,6 +85,7 @@ class LedgerState {
   std::vector<InvoiceMismatch> mismatches_;
   Date billing_clock_;
   uint64_t last_seq_ = 0;
+  std::string chain_head_;
   uint64_t events_applied_ = 0;
 };
 

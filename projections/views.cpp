@@ -101,7 +101,8 @@ struct PayloadJson {
             {"currency", e.currency},
             {"total", format_minor(e.total_minor, digits)},
             {"line_count", e.line_count},
-            {"lines_sha256", to_hex(e.lines_sha256)}};
+            {"lines_sha256", to_hex(e.lines_sha256)},
+            {"chain_head", to_hex(e.chain_head)}};
   }
 };
 
@@ -153,6 +154,9 @@ std::string event_json(const Event& e) {
   j["actor"] = e.actor;
   j["request_id"] = e.request_id;
   j["data"] = std::visit(PayloadJson{}, e.payload);
+  // The event's place in the hash chain: what it follows and what follows it.
+  j["prev_hash"] = to_hex(e.prev_hash);
+  j["hash"] = to_hex(e.hash);
   return j.dump();
 }
 

@@ -25,7 +25,10 @@ std::string ReplayReport::to_json(bool verify) const {
                     {"regenerated_total", m.regenerated_total}});
   j["mismatches"] = list;
   j["ok"] = error.empty() && mismatches.empty();
-  if (!error.empty()) j["error"] = error;
+  if (!error.empty()) {
+    j["error"] = error;
+    j["first_bad_seq"] = first_bad_seq;
+  }
   return j.dump();
 }
 
@@ -41,13 +44,23 @@ ReplayReport replay_log(const Store& store, const ReplayProgress& progress) {
     if (error.empty() && event.seq != seq) error = "stored under the wrong sequence number";
     if (error.empty()) error = state.apply(event);
     if (!error.empty()) {
-      report.error = "event " + std::to_string(seq) + ": " + error;
+      // A gap is the missing number; anything else is this event.
+      report.first_bad_seq = seq > state.last_seq() + 1 ? state.last_seq() + 1 : seq;
+      report.error = "event " + std::to_string(report.first_bad_seq) + ": " + error;
       return false;
     }
     if (progress && state.events_applied() % kProgressEvery == 0) progress(state.events_applied());
     return true;
   });
   if (!scan.empty()) report.error = scan;
+  if (auto checkpoint = store.projection("checkpoint");
+      report.error.empty() && checkpoint && from_be64(*checkpoint) > state.last_seq()) {
+    // The projections were written through a later event: the tail of the log was removed.
+    report.first_bad_seq = state.last_seq() + 1;
+    report.error = "event " + std::to_string(report.first_bad_seq) +
+                   " is missing: the projections were written through event " +
+                   std::to_string(from_be64(*checkpoint));
+  }
   report.events = state.events_applied();
   report.invoices_checked = state.invoices().size();
   report.mismatches = state.mismatches();

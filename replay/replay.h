@@ -22,7 +22,8 @@ struct ReplayReport {
   uint64_t invoices_checked = 0;
   double seconds = 0;
   std::vector<InvoiceMismatch> mismatches;
-  std::string error;  // a broken log: undecodable event, sequence gap, impossible event
+  std::string error;  // a broken log: undecodable event, sequence gap, broken chain, impossible event
+  uint64_t first_bad_seq = 0;  // with an error: the first sequence number that is not as written
   std::string to_json(bool verify) const;
 };
 

@@ -38,13 +38,16 @@ TEST(Codec, EveryPayloadRoundTrips) {
       SubscriptionExpired{"S1"},
       BillingRun{*Date::parse("2017-01-31"), Date(), 4},
       InvoiceIssued{"C1-20170120", "C1", "P1", *Date::parse("2017-01-20"), "USD", -130192, 2,
-                    std::string(32, '\x7f')},
+                    std::string(32, '\x7f'), std::string(32, '\x01')},
   };
   EventDecoder decoder;
   for (const auto& p : payloads) {
     Event original = envelope(p);
+    original.prev_hash = std::string(32, '\x01');
+    std::string stored = encode_event(original);
+    original.hash = stored_event_hash(stored);
     Event back;
-    ASSERT_EQ(decoder.decode(encode_event(original), back), "") << event_type_name(p);
+    ASSERT_EQ(decoder.decode(stored, back), "") << event_type_name(p);
     EXPECT_EQ(back, original) << event_type_name(p);
   }
 }
@@ -55,6 +58,20 @@ TEST(Codec, CorruptBytesAreAnErrorNotACrash) {
   Event out;
   EXPECT_NE(decoder.decode(bytes.substr(0, bytes.size() - 3), out), "");
   EXPECT_NE(decoder.decode(std::string(16, '\xff'), out), "");
+}
+
+TEST(Codec, EveryFlippedByteIsCaughtByTheTrailer) {
+  Event e = envelope(SeatsChanged{"S1", 1, 2});
+  e.prev_hash = std::string(32, '\x05');
+  const std::string stored = encode_event(e);
+  ASSERT_EQ(stored_event_hash(stored).size(), kEventHashBytes);
+  EventDecoder decoder;
+  Event out;
+  for (size_t i = 0; i < stored.size(); ++i) {
+    std::string bad = stored;
+    bad[i] = static_cast<char>(bad[i] ^ 0x10);
+    EXPECT_NE(decoder.decode(bad, out), "") << "byte " << i;
+  }
 }
 
 TEST(Codec, EncodingRefusesNothingButDecodeChecksInvariants) {

@@ -19,7 +19,7 @@ TEST(WorkedExample1, AnnualPurchaseThenRenewalAtTheNewPrice) {
   EXPECT_EQ(amounts(*jan), std::vector<std::string>{"2400.00"});
   EXPECT_EQ(jan->lines[0].type, ChargeType::kPurchase);
   f.given(InvoiceIssued{jan->invoice_id, "C1", "P1", D("2017-01-20"), "USD", jan->total_minor,
-                        jan->line_count, jan->lines_sha256},
+                        jan->line_count, jan->lines_sha256, ""},
           D("2017-01-20"));
   for (const char* d : {"2017-02-20", "2017-06-20", "2017-12-20"})
     EXPECT_FALSE(f.invoice("C1", D(d))) << "no lines for the next 11 months: " << d;

@@ -3,39 +3,146 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <nlohmann/json.hpp>
+
 #include "events/codec.h"
 #include "support/process.h"
 
 namespace subledger::testing {
 namespace {
 
-TEST(Replay, AlteredInvoiceHashIsNamedAndExitsTwo) {
-  TempDir dir("tamper");
+using Json = nlohmann::json;
+
+// A ledger with a few invoices, applied through the real binary.
+std::string applied_ledger(const TempDir& dir) {
   std::string db = dir / "db";
-  ASSERT_EQ(run(bin() + " apply --db " + db + " " + PROJECT_SCENARIOS_DIR +
+  EXPECT_EQ(run(bin() + " apply --db " + db + " " + PROJECT_SCENARIOS_DIR +
                 "/07-cancel-and-reactivate.jsonl").status, 0);
-  ASSERT_EQ(run(bin() + " replay --verify --db " + db).status, 0);
+  EXPECT_EQ(run(bin() + " replay --verify --db " + db).status, 0);
+  return db;
+}
+
+uint64_t seq_of_invoice(const Store& store, const std::string& invoice_id) {
+  EventDecoder decoder;
+  Event e;
+  uint64_t target = 0;
+  store.scan_events(0, [&](uint64_t seq, std::string_view bytes) {
+    if (!decoder.decode(bytes, e).empty()) return false;
+    auto* inv = std::get_if<InvoiceIssued>(&e.payload);
+    if (inv && inv->invoice_id == invoice_id) target = seq;
+    return target == 0;
+  });
+  return target;
+}
+
+// A forger who changes event `target` and rewrites every later link so the chain holds again.
+void forge_from(Store& store, uint64_t target, const std::function<void(Event&)>& change) {
+  EventDecoder decoder;
+  std::string prev_hash;
+  uint64_t last = store.last_seq();
+  for (uint64_t seq = target; seq <= last; ++seq) {
+    Event e;
+    ASSERT_EQ(decoder.decode(*store.event_bytes(seq), e), "");
+    if (seq == target) change(e);
+    else e.prev_hash = prev_hash;
+    if (auto* inv = std::get_if<InvoiceIssued>(&e.payload)) inv->chain_head = e.prev_hash;
+    std::string bytes = encode_event(e);
+    prev_hash = std::string(stored_event_hash(bytes));
+    ASSERT_EQ(store.overwrite_event_for_test(seq, bytes), "");
+  }
+}
+
+Json verify_report(const std::string& db, int expected_status) {
+  RunResult r = run(bin() + " replay --verify --db " + db + " 2>/dev/null");
+  EXPECT_EQ(r.status, expected_status) << r.out;
+  return Json::parse(lines_of(r.out).at(0));
+}
+
+TEST(Replay, OneFlippedByteOfAStoredEventIsNamed) {
+  TempDir dir("flip");
+  std::string db = applied_ledger(dir);
   {
     std::string error;
     auto store = Store::open(db, error);
     ASSERT_TRUE(store) << error;
-    EventDecoder decoder;
-    uint64_t target = 0;
-    Event e;
-    store->scan_events(0, [&](uint64_t seq, std::string_view bytes) {
-      if (!decoder.decode(bytes, e).empty()) return false;
-      auto* inv = std::get_if<InvoiceIssued>(&e.payload);
-      if (inv && inv->invoice_id == "C1-20170520") target = seq;
-      return target == 0;
-    });
-    ASSERT_NE(target, 0u);
-    std::get<InvoiceIssued>(e.payload).lines_sha256[0] ^= 1;
-    ASSERT_EQ(store->overwrite_event_for_test(target, encode_event(e)), "");
+    std::string bytes = *store->event_bytes(9);
+    bytes[bytes.size() / 2] ^= 0x01;  // somewhere inside the message
+    ASSERT_EQ(store->overwrite_event_for_test(9, bytes), "");
   }
-  RunResult verify = run(bin() + " replay --verify --db " + db + " 2>/dev/null");
-  EXPECT_EQ(verify.status, 2);
-  EXPECT_NE(verify.out.find("\"invoice_id\":\"C1-20170520\""), std::string::npos) << verify.out;
-  EXPECT_NE(verify.out.find("recorded_sha256"), std::string::npos);
+  Json report = verify_report(db, 2);
+  EXPECT_EQ(report["first_bad_seq"], 9) << report.dump();
+  EXPECT_FALSE(report["ok"].get<bool>());
+}
+
+TEST(Replay, AnEventRewrittenWithoutRelinkingBreaksTheChainAtTheNext) {
+  TempDir dir("relink");
+  std::string db = applied_ledger(dir);
+  {
+    std::string error;
+    auto store = Store::open(db, error);
+    EventDecoder decoder;
+    Event e;
+    ASSERT_EQ(decoder.decode(*store->event_bytes(8), e), "");
+    e.actor = "mallory";  // re-encoded with a fresh, self-consistent hash
+    ASSERT_EQ(store->overwrite_event_for_test(8, encode_event(e)), "");
+  }
+  Json report = verify_report(db, 2);
+  EXPECT_EQ(report["first_bad_seq"], 9) << report.dump();
+  EXPECT_NE(report["error"].get<std::string>().find("hash chain broken"), std::string::npos);
+}
+
+TEST(Replay, RemovedAndReorderedEventsAreNamed) {
+  TempDir dir("remove");
+  std::string db = applied_ledger(dir);
+  {
+    std::string error;
+    auto store = Store::open(db, error);
+    ASSERT_EQ(store->delete_event_for_test(6), "");
+  }
+  EXPECT_EQ(verify_report(db, 2)["first_bad_seq"], 6);
+
+  TempDir dir2("reorder");
+  std::string db2 = applied_ledger(dir2);
+  uint64_t last = 0;
+  {
+    std::string error;
+    auto store = Store::open(db2, error);
+    std::string a = *store->event_bytes(4), b = *store->event_bytes(5);
+    ASSERT_EQ(store->overwrite_event_for_test(4, b), "");
+    ASSERT_EQ(store->overwrite_event_for_test(5, a), "");
+    last = store->last_seq();
+  }
+  EXPECT_EQ(verify_report(db2, 2)["first_bad_seq"], 4);
+
+  TempDir dir3("truncate");
+  std::string db3 = applied_ledger(dir3);
+  {
+    std::string error;
+    auto store = Store::open(db3, error);
+    ASSERT_EQ(store->delete_event_for_test(last), "");
+  }
+  EXPECT_EQ(verify_report(db3, 2)["first_bad_seq"], last);
+}
+
+TEST(Replay, ForgedInvoiceWithARelinkedChainFailsRegeneration) {
+  TempDir dir("tamper");
+  std::string db = applied_ledger(dir);
+  std::string head_before;
+  {
+    std::string error;
+    auto store = Store::open(db, error);
+    ASSERT_TRUE(store) << error;
+    uint64_t target = seq_of_invoice(*store, "C1-20170520");
+    ASSERT_NE(target, 0u);
+    forge_from(*store, target, [](Event& e) {
+      std::get<InvoiceIssued>(e.payload).lines_sha256[0] ^= 1;
+    });
+  }
+  Json report = verify_report(db, 2);
+  ASSERT_EQ(report["mismatches"].size(), 1u) << report.dump();
+  EXPECT_EQ(report["mismatches"][0]["invoice_id"], "C1-20170520");
+  EXPECT_NE(report["mismatches"][0]["recorded_sha256"], report["mismatches"][0]["regenerated_sha256"]);
 }
 
 TEST(Replay, StateAsOfAnswersFromTheEvents) {

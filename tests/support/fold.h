@@ -8,6 +8,7 @@
 
 #include "ledger/command.h"
 #include "ledger/decide.h"
+#include "ledger/stamp.h"
 #include "projections/ledger_state.h"
 
 namespace subledger::testing {
@@ -19,14 +20,9 @@ class Fold {
   LedgerState state{true};
 
   void given(const EventPayload& payload, Date date = Date()) {
-    Event e;
-    e.seq = state.last_seq() + 1;
-    e.stream = stream_of(payload);
-    e.stream_version = state.stream_version(e.stream) + 1;
-    e.effective_date = date;
-    e.actor = "test";
-    e.request_id = "given-" + std::to_string(e.seq);
-    e.payload = payload;
+    Event e = stamp_event(state, payload, date, "test", "given-" + std::to_string(state.last_seq() + 1),
+                          0)
+                  .event;
     ASSERT_EQ(state.apply(e), "");
   }
 
