@@ -38,10 +38,8 @@ std::shared_ptr<spdlog::logger> make_logger() {
   return logger;
 }
 
-std::unique_ptr<Ledger> open_ledger(const std::string& db, bool retain_lines, bool preview,
-                                    std::string& error) {
+std::unique_ptr<Ledger> open_ledger(const std::string& db, bool preview, std::string& error) {
   Ledger::Options options;
-  options.retain_invoice_lines = retain_lines;
   options.preview = preview;
   options.logger = make_logger();
   return Ledger::open(db, std::move(options), error);
@@ -76,7 +74,7 @@ bool flush(Ledger& ledger, std::vector<CommandResult>& results, std::ostream& ou
 
 int apply(const ApplyOptions& o, std::ostream& out) {
   std::string error;
-  auto ledger = open_ledger(o.db, false, false, error);
+  auto ledger = open_ledger(o.db, false, error);
   if (!ledger) return fail(error);
   std::ifstream file;
   std::istream* in = &std::cin;
@@ -116,7 +114,7 @@ int bill(const BillOptions& o, std::ostream& out) {
   auto through = parse_date_arg(o.through, "--through", status);
   if (!through) return status ? status : fail("--through is required");
   std::string error;
-  auto ledger = open_ledger(o.db, false, o.dry_run, error);
+  auto ledger = open_ledger(o.db, o.dry_run, error);
   if (!ledger) return fail(error);
   Command c;
   c.type = CommandType::kRunBilling;
@@ -143,23 +141,18 @@ int bill(const BillOptions& o, std::ostream& out) {
 
 namespace {
 
-std::vector<const Invoice*> select_invoices(const LedgerState& state, const InvoicesOptions& o,
-                                            int& status) {
+std::vector<Invoice> select_invoices(const Ledger& ledger, const InvoicesOptions& o, int& status) {
   auto from = parse_date_arg(o.from, "--from", status);
   auto to = parse_date_arg(o.to, "--to", status);
-  std::vector<const Invoice*> out;
+  std::vector<Invoice> out;
   if (status) return out;
-  for (const auto& issued : state.invoices()) {
-    const Invoice& inv = issued.invoice;
-    if (!o.customer.empty() && inv.customer_id != o.customer) continue;
+  for (auto& issued : ledger.issued_invoices(o.customer)) {
+    Invoice& inv = issued.invoice;
     if (!o.partner.empty() && inv.partner_id != o.partner) continue;
     if (from && inv.invoice_date < *from) continue;
     if (to && inv.invoice_date > *to) continue;
-    out.push_back(&inv);
+    out.push_back(std::move(inv));
   }
-  std::sort(out.begin(), out.end(), [](const Invoice* a, const Invoice* b) {
-    return std::tie(a->invoice_date, a->invoice_id) < std::tie(b->invoice_date, b->invoice_id);
-  });
   return out;
 }
 
@@ -169,17 +162,17 @@ int invoices(const InvoicesOptions& o, std::ostream& out) {
   if (o.format != "json" && o.format != "csv")
     return fail("--format must be json or csv; got '" + o.format + "'");
   std::string error;
-  auto ledger = open_ledger(o.db, true, false, error);
+  auto ledger = open_ledger(o.db, false, error);
   if (!ledger) return fail(error);
   int status = kExitOk;
-  auto selected = select_invoices(ledger->state(), o, status);
+  auto selected = select_invoices(*ledger, o, status);
   if (status) return status;
   std::string text = o.format == "csv" ? reconciliation_header() : "";
-  for (const Invoice* inv : selected) {
+  for (const Invoice& inv : selected) {
     if (o.format == "csv") {
-      append_reconciliation_rows(text, *inv);
+      append_reconciliation_rows(text, inv);
     } else {
-      text += invoice_json(*inv);
+      text += invoice_json(inv);
       text += '\n';
     }
   }
@@ -200,7 +193,7 @@ int state(const std::string& db, const std::string& id, const std::string& as_of
   auto date = parse_date_arg(as_of, "--as-of", status);
   if (status) return status;
   std::string error;
-  auto ledger = open_ledger(db, false, false, error);
+  auto ledger = open_ledger(db, false, error);
   if (!ledger) return fail(error);
   const Subscription* latest = ledger->state().subscription(id);
   if (!latest) return fail("no subscription '" + id + "'");
@@ -228,7 +221,7 @@ int history(const std::string& db, const std::string& id, std::ostream& out) {
 
 int log(const LogOptions& o, std::ostream& out) {
   std::string error;
-  auto ledger = open_ledger(o.db, false, false, error);
+  auto ledger = open_ledger(o.db, false, error);
   if (!ledger) return fail(error);
   const LedgerState& state = ledger->state();
   EventDecoder decoder;
@@ -265,7 +258,7 @@ int renewals(const std::string& db, const std::string& from_text, const std::str
   if (status) return status;
   if (!from || !to) return fail("renewals needs --from DATE and --to DATE");
   std::string error;
-  auto ledger = open_ledger(db, false, false, error);
+  auto ledger = open_ledger(db, false, error);
   if (!ledger) return fail(error);
   const LedgerState& state = ledger->state();
   std::vector<const Subscription*> due;
@@ -328,9 +321,9 @@ Json formula_json(const ChargeLine& line) {
 
 int explain(const std::string& db, const std::string& invoice_id, std::ostream& out) {
   std::string error;
-  auto ledger = open_ledger(db, true, false, error);
+  auto ledger = open_ledger(db, false, error);
   if (!ledger) return fail(error);
-  const IssuedInvoice* issued = ledger->state().invoice(invoice_id);
+  std::optional<IssuedInvoice> issued = ledger->issued_invoice(invoice_id);
   if (!issued) return fail("no issued invoice '" + invoice_id + "'");
   EventDecoder decoder;
   int n = 0;
@@ -353,6 +346,13 @@ int explain(const std::string& db, const std::string& invoice_id, std::ostream& 
     if (line.type == ChargeType::kCycle)
       j["note"] = "a monthly cycle fee of the term begun by the causing event";
     j["issued_in_event"] = issued->event_seq;
+    // Where both events sit in the hash chain: the source event's link and the chain head the
+    // invoice recorded when it was issued (the source always precedes it).
+    j["chain_position"] = {{"source_seq", e.seq},
+                           {"source_prev_hash", to_hex(e.prev_hash)},
+                           {"source_hash", to_hex(e.hash)},
+                           {"issued_seq", issued->event_seq},
+                           {"chain_head_at_issue", to_hex(issued->chain_head)}};
     out << j.dump() << '\n';
   }
   return kExitOk;
@@ -365,14 +365,16 @@ int replay(const std::string& db, bool verify, std::ostream& out) {
   ReplayProgress progress;
   if (stderr_is_terminal())
     progress = [](uint64_t n) { std::cerr << "\rreplayed " << n << " events" << std::flush; };
-  ReplayReport report = replay_log(*store, progress);
+  ReplayReport report = replay_log(*store, verify, progress);
   if (progress) std::cerr << "\n";
   out << report.to_json(verify) << '\n';
   if (!report.error.empty()) return fail(report.error);
-  if (verify && !report.mismatches.empty()) {
+  if (verify && !report.ok()) {
     for (const auto& m : report.mismatches)
       std::cerr << "subledger: invoice " << m.invoice_id << " does not regenerate: recorded "
                 << m.recorded_sha256_hex << ", regenerated " << m.regenerated_sha256_hex << "\n";
+    for (const auto& key : report.row_mismatches)
+      std::cerr << "subledger: projection row " << key << " differs from the replayed state\n";
     return kExitError;
   }
   return kExitOk;

@@ -3,12 +3,14 @@
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
+#include <tuple>
 #include <nlohmann/json.hpp>
 
 #include "events/codec.h"
 #include "ledger/stamp.h"
-#include "projections/views.h"
+#include "projections/projection_rows.h"
 
 namespace subledger {
 
@@ -83,7 +85,7 @@ std::string BillingSummary::to_json() const {
 
 Ledger::Ledger(std::unique_ptr<Store> store, Options options)
     : store_(std::move(store)), options_(std::move(options)),
-      state_(options_.retain_invoice_lines) {
+      state_(/*track_changes=*/true) {
   if (!options_.clock) options_.clock = system_clock_micros;
   if (!options_.logger)
     options_.logger = std::make_shared<spdlog::logger>("subledger",
@@ -94,24 +96,79 @@ std::unique_ptr<Ledger> Ledger::open(const std::string& dir, Options options, st
   auto store = Store::open(dir, error);
   if (!store) return nullptr;
   std::unique_ptr<Ledger> ledger(new Ledger(std::move(store), std::move(options)));
-  error = ledger->replay_log();
+  if (std::string why = ledger->load_projections(); !why.empty()) {
+    // Unusable rows are not fatal: the log is the truth. Rebuild from it.
+    ledger->options_.logger->warn("rebuilding the projections from the log: {}", why);
+    ledger->state_ = LedgerState(/*track_changes=*/true);
+    ledger->open_report_ = OpenReport{};
+  }
+  error = ledger->catch_up();
   if (!error.empty()) return nullptr;
+  if (ledger->open_report_.events_caught_up > 0 && !ledger->options_.preview) {
+    // Write the caught-up rows now, so the next open starts from here.
+    ledger->commits_since_rows_ = ledger->options_.projection_every_commits;
+    error = ledger->commit();
+    if (!error.empty()) return nullptr;
+  }
   return ledger;
 }
 
-std::string Ledger::replay_log() {
+std::string Ledger::load_projections() {
+  auto checkpoint = store_->projection("checkpoint");
+  if (!checkpoint) return "";  // a new ledger, or one never written with rows
+  std::string error;
+  std::string read = store_->scan_projections("", [&](std::string_view key, std::string_view value) {
+    if (key.starts_with(kInvoiceRowPrefix) || key == "checkpoint") return true;
+    error = state_.load_row(key, value);
+    return error.empty();
+  });
+  if (!read.empty()) return read;
+  if (!error.empty()) return error;
+  if (std::string bad = state_.finish_load(); !bad.empty()) return bad;
+  if (state_.last_seq() != from_be64(*checkpoint)) return "checkpoint and meta row disagree";
+  open_report_.from_checkpoint = true;
+  open_report_.checkpoint = state_.last_seq();
+  return "";
+}
+
+std::string Ledger::catch_up() {
   EventDecoder decoder;
   Event event;
   std::string error;
-  std::string scan = store_->scan_events(0, [&](uint64_t seq, std::string_view bytes) {
+  std::string scan = store_->scan_events(state_.last_seq(), [&](uint64_t seq, std::string_view bytes) {
     error = decoder.decode(bytes, event);
     if (error.empty() && event.seq != seq) error = "stored under the wrong sequence number";
     if (error.empty()) error = state_.apply(event);
     if (!error.empty()) error = "event " + std::to_string(seq) + ": " + error;
+    ++open_report_.events_caught_up;
     return error.empty();
   });
   if (!scan.empty()) return scan;
   return error;
+}
+
+std::vector<IssuedInvoice> Ledger::issued_invoices(const std::string& customer_id) const {
+  std::vector<IssuedInvoice> out;
+  std::string prefix(kInvoiceRowPrefix);
+  if (!customer_id.empty()) prefix += customer_id + "-";
+  store_->scan_projections(prefix, [&](std::string_view, std::string_view value) {
+    auto issued = decode_invoice_row(value);
+    if (!issued) throw std::runtime_error("an invoice row is unreadable");
+    if (customer_id.empty() || issued->invoice.customer_id == customer_id)
+      out.push_back(std::move(*issued));
+    return true;
+  });
+  std::sort(out.begin(), out.end(), [](const IssuedInvoice& a, const IssuedInvoice& b) {
+    return std::tie(a.invoice.invoice_date, a.invoice.invoice_id) <
+           std::tie(b.invoice.invoice_date, b.invoice.invoice_id);
+  });
+  return out;
+}
+
+std::optional<IssuedInvoice> Ledger::issued_invoice(const std::string& invoice_id) const {
+  auto value = store_->projection(std::string(kInvoiceRowPrefix) + invoice_id);
+  if (!value) return std::nullopt;
+  return decode_invoice_row(*value);
 }
 
 CommandResult Ledger::submit(std::string_view json_line) {
@@ -162,7 +219,6 @@ uint64_t Ledger::append(const Staged& staged, const Command& command, Invoice* p
   store_->stage_event(event.seq, event.stream, event.stream_version, stamped.bytes);
   if (std::string error = state_.apply(event, prebuilt); !error.empty())
     throw std::logic_error("decided an event the projections reject: " + error);
-  if (event.stream.kind == StreamKind::kSubscription) touched_subscriptions_.insert(event.stream.id);
   return event.seq;
 }
 
@@ -171,13 +227,11 @@ void Ledger::remember(const Command& command, const std::string& hash,
   std::string record = hash + result.to_json();
   store_->stage_idempotency(command.request_id, record);
   pending_requests_[command.request_id] = std::move(record);
-  stage_projections();
 }
 
 void Ledger::stage_projections() {
-  for (const auto& id : touched_subscriptions_)
-    store_->stage_projection("sub/" + id, subscription_json(*state_.subscription(id)));
-  touched_subscriptions_.clear();
+  state_.take_changed_rows(
+      [&](std::string_view key, std::string_view value) { store_->stage_projection(key, value); });
   store_->stage_projection("checkpoint", be64(state_.last_seq()));
 }
 
@@ -186,6 +240,10 @@ std::string Ledger::commit() {
     store_->discard_staged();
     pending_requests_.clear();
     return "";
+  }
+  if (++commits_since_rows_ >= options_.projection_every_commits) {
+    stage_projections();
+    commits_since_rows_ = 0;
   }
   std::string error = store_->commit(/*sync=*/true);
   if (!error.empty()) options_.logger->error("commit failed: {}", error);

@@ -52,14 +52,30 @@ struct BillingSummary {
 class Ledger {
  public:
   struct Options {
-    bool retain_invoice_lines = true;
     bool preview = false;                    // never write: dry runs and what-if
+    // Projection rows and their checkpoint are written with every n-th commit (in the same
+    // batch); opening catches up the events after the checkpoint. 1 keeps them always current.
+    uint32_t projection_every_commits = 1;
     std::function<int64_t()> clock;          // recorded-at micros; default: the system clock
     std::shared_ptr<spdlog::logger> logger;  // default: a null logger
   };
 
-  // Opens (creating if needed) the ledger in `dir` and replays the log into the projections.
+  // Opens (creating if needed) the ledger in `dir`: loads the projection rows and applies the
+  // events after their checkpoint (all of them when there are no usable rows).
   static std::unique_ptr<Ledger> open(const std::string& dir, Options options, std::string& error);
+
+  // How the last open() got its state: events applied after the checkpoint, and whether rows
+  // were loaded at all.
+  struct OpenReport {
+    bool from_checkpoint = false;
+    uint64_t checkpoint = 0, events_caught_up = 0;
+  };
+  const OpenReport& open_report() const { return open_report_; }
+
+  // Issued invoices from their projection rows, by invoice date then id (the order `invoices`
+  // prints); `customer_id` filters.
+  std::vector<IssuedInvoice> issued_invoices(const std::string& customer_id = "") const;
+  std::optional<IssuedInvoice> issued_invoice(const std::string& invoice_id) const;
 
   CommandResult submit(std::string_view json_line);
   CommandResult submit(const Command& command);
@@ -74,12 +90,15 @@ class Ledger {
 
  private:
   Ledger(std::unique_ptr<Store> store, Options options);
-  std::string replay_log();
+  std::string load_projections();
+  std::string catch_up();
   CommandResult run_billing(const Command& command);
   // Stamps, encodes, stages and folds one event. Returns its sequence number.
   uint64_t append(const Staged& staged, const Command& command, Invoice* prebuilt = nullptr);
   void remember(const Command& command, const std::string& hash, const CommandResult& result);
   void stage_projections();
+  OpenReport open_report_;
+  uint32_t commits_since_rows_ = 0;
 
   std::unique_ptr<Store> store_;
   Options options_;
@@ -87,7 +106,6 @@ class Ledger {
   BillingSummary last_billing_;
   // Idempotency records staged but not yet committed: request id -> hash + result.
   std::unordered_map<std::string, std::string> pending_requests_;
-  std::set<std::string> touched_subscriptions_;
 };
 
 }  // namespace subledger

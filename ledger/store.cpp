@@ -150,6 +150,20 @@ std::string Store::scan_events(uint64_t after_seq,
   return to_error(it->status(), "reading the event log failed");
 }
 
+std::string Store::scan_projections(
+    std::string_view prefix, const std::function<bool(std::string_view, std::string_view)>& fn) const {
+  rocksdb::ReadOptions ro;
+  ro.readahead_size = 4 << 20;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cfs[kProjections]));
+  rocksdb::Slice start(prefix.data(), prefix.size());
+  for (it->Seek(start); it->Valid() && it->key().starts_with(start); it->Next()) {
+    if (!fn(std::string_view(it->key().data(), it->key().size()),
+            std::string_view(it->value().data(), it->value().size())))
+      break;
+  }
+  return to_error(it->status(), "reading the projections failed");
+}
+
 std::vector<uint64_t> Store::stream_seqs(const Stream& stream) const {
   std::vector<uint64_t> out;
   std::string prefix = stream_prefix(stream);

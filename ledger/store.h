@@ -4,7 +4,8 @@
 //   events       big-endian sequence number -> Cap'n Proto event (the log; gap-free)
 //   streams      stream kind, id, 0, big-endian version -> big-endian sequence number
 //   idempotency  request id -> payload hash (32 bytes) + the original result line
-//   projections  "sub/<id>" -> subscription state JSON; "checkpoint" -> last applied sequence
+//   projections  the LedgerState as rows (projections/projection_rows.h) and "checkpoint" -> the
+//                last applied sequence, always written in the batch that makes them true
 // Everything one command writes goes into one WriteBatch; commit() writes it atomically with the
 // write-ahead log synced, so nothing acknowledged after commit() returns is ever lost.
 // One Store per process and directory (RocksDB takes a lock); not thread-safe for writers.
@@ -50,6 +51,10 @@ class Store {
   std::vector<uint64_t> stream_seqs(const Stream& stream) const;
   std::optional<std::string> idempotency(const std::string& request_id) const;
   std::optional<std::string> projection(std::string_view key) const;
+  // Calls fn(key, value) for each projection row whose key starts with `prefix`, in key order,
+  // until fn returns false. Returns "" or a read error.
+  std::string scan_projections(std::string_view prefix,
+                               const std::function<bool(std::string_view, std::string_view)>& fn) const;
 
   // Overwrites one stored event value as-is (used by tests that prove corruption is detected).
   std::string overwrite_event_for_test(uint64_t seq, std::string_view bytes);

@@ -40,6 +40,9 @@ class Catalog {
   std::optional<int64_t> price_at(const std::string& offer_id, const std::string& currency,
                                   Date date) const;
   const std::map<std::string, Partner>& partners() const { return partners_; }
+  const std::map<std::string, OfferDefined>& offers() const { return offers_; }
+  using PriceList = std::map<std::pair<std::string, std::string>, std::map<Date, int64_t>>;
+  const PriceList& prices() const { return prices_; }
   size_t customer_count() const { return customers_.size(); }
 
   void apply(const PartnerRegistered& e);
@@ -51,7 +54,7 @@ class Catalog {
   std::map<std::string, Partner> partners_;
   std::unordered_map<std::string, Customer> customers_;  // lookup only, never iterated
   std::map<std::string, OfferDefined> offers_;
-  std::map<std::pair<std::string, std::string>, std::map<Date, int64_t>> prices_;
+  PriceList prices_;
 };
 
 }  // namespace subledger

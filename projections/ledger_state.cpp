@@ -48,17 +48,21 @@ uint64_t LedgerState::stream_version(const Stream& stream) const {
   return it == stream_versions_.end() ? 0 : it->second;
 }
 
-const IssuedInvoice* LedgerState::invoice(const std::string& invoice_id) const {
-  auto it = invoice_index_.find(invoice_id);
-  return it == invoice_index_.end() ? nullptr : &invoices_[it->second];
-}
-
 const std::vector<ChargeLine>* LedgerState::pending_lines(const std::string& customer_id) const {
   auto it = pending_.find(customer_id);
   return it == pending_.end() ? nullptr : &it->second;
 }
 
+void LedgerState::mark_customer(const std::string& customer_id) {
+  if (track_changes_) changed_customers_.push_back(customer_id);
+}
+
+void LedgerState::mark_subscription(const std::string& subscription_id) {
+  if (track_changes_) changed_subscriptions_.push_back(subscription_id);
+}
+
 LineSink LedgerState::sink_for(const std::string& customer_id) {
+  mark_customer(customer_id);
   std::vector<ChargeLine>* lines = &pending_[customer_id];
   return [lines](ChargeLine&& line) { lines->push_back(std::move(line)); };
 }
@@ -84,13 +88,17 @@ std::string LedgerState::apply(const Event& event, Invoice* prebuilt) {
           if constexpr (std::is_same_v<T, PartnerRegistered> || std::is_same_v<T, OfferDefined> ||
                         std::is_same_v<T, PricePublished>) {
             catalog_.apply(e);
+            mark_catalog();
           } else if constexpr (std::is_same_v<T, CustomerCreated>) {
             if (!catalog_.partner(e.partner_id)) error = "customer of unknown partner";
             else catalog_.apply(e);
+            mark_catalog();  // the partner's customer list
+            mark_customer(e.customer_id);
           } else if constexpr (std::is_same_v<T, InvoiceIssued>) {
             apply_invoice(event, e, prebuilt);
           } else if constexpr (std::is_same_v<T, BillingRun>) {
             billing_clock_ = e.through;
+            mark_catalog();  // the ledger stream's version
           }
         },
         event.payload);
@@ -116,9 +124,12 @@ std::string LedgerState::apply_subscription_event(const Event& event) {
     if (const auto* t = std::get_if<TrialStarted>(&event.payload))
       customer->trial_offers.insert(t->offer_id);
     it = subscriptions_.emplace(id, Subscription{}).first;
+    it->second.ordinal = subscription_order_.size();
     subscription_order_.push_back(id);
+    mark_customer(*opening_customer);
   }
   Subscription& sub = it->second;
+  mark_subscription(id);
   if (event.effective_date < sub.last_event_date)
     return "event dated before the subscription's last event";
   LineSink sink = sink_for(opening_customer ? *opening_customer : sub.customer_id);
@@ -131,8 +142,12 @@ void LedgerState::advance_customer(const std::string& customer_id, Date d) {
   const Customer* customer = catalog_.customer(customer_id);
   if (!customer) return;
   LineSink sink = sink_for(customer_id);
-  for (const auto& sub_id : customer->subscription_ids)
-    advance_to(subscriptions_.at(sub_id), d, sink);
+  for (const auto& sub_id : customer->subscription_ids) {
+    Subscription& sub = subscriptions_.at(sub_id);
+    Date before = sub.next_cycle;
+    advance_to(sub, d, sink);
+    if (sub.next_cycle != before) mark_subscription(sub_id);
+  }
 }
 
 std::optional<Invoice> LedgerState::build_invoice(const std::string& customer_id, Date d) const {
@@ -191,12 +206,9 @@ void LedgerState::apply_invoice(const Event& event, const InvoiceIssued& e, Invo
   inv.currency_digits = find_currency(e.currency) ? minor_digits(e.currency) : 2;
   auto& pending = pending_[e.customer_id];
   std::erase_if(pending, [&](const ChargeLine& l) { return l.charge_date <= e.invoice_date; });
-  if (!retain_lines_) {
-    inv.lines.clear();
-    inv.lines.shrink_to_fit();
-  }
-  invoice_index_[inv.invoice_id] = invoices_.size();
-  invoices_.push_back(IssuedInvoice{std::move(inv), event.seq});
+  mark_customer(e.customer_id);
+  ++invoices_issued_;
+  if (track_changes_) issued_since_.push_back(IssuedInvoice{std::move(inv), event.seq, e.chain_head});
 }
 
 }  // namespace subledger

@@ -9,8 +9,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -22,8 +24,9 @@
 namespace subledger {
 
 struct IssuedInvoice {
-  Invoice invoice;  // lines kept only when the state retains them
+  Invoice invoice;  // with its lines
   uint64_t event_seq = 0;
+  std::string chain_head;  // the log's chain head it was issued at (32 raw bytes)
 };
 
 struct InvoiceMismatch {
@@ -35,9 +38,11 @@ struct InvoiceMismatch {
 
 class LedgerState {
  public:
-  // retain_issued_lines: keep every issued invoice's lines (queries); false keeps only totals and
-  // hashes, so memory does not grow with the number of invoices (apply, replay, bench).
-  explicit LedgerState(bool retain_issued_lines = true) : retain_lines_(retain_issued_lines) {}
+  // track_changes: remember what changed since the last take_changed_rows(), so the ledger can
+  // write exactly those projection rows in the batch of the events that changed them. Replay
+  // leaves it off. Either way memory grows with subscriptions and pending lines, never with the
+  // number of events or issued invoices.
+  explicit LedgerState(bool track_changes = false) : track_changes_(track_changes) {}
 
   // Folds one event. Returns "" or why the event cannot follow the state (a broken log): a
   // sequence gap, a broken hash chain (event.prev_hash must be chain_head()), an impossible event.
@@ -64,25 +69,46 @@ class LedgerState {
   // The hash of the last applied event: what the next event's prev_hash must be.
   const std::string& chain_head() const { return chain_head_; }
   uint64_t events_applied() const { return events_applied_; }
-  const std::vector<IssuedInvoice>& invoices() const { return invoices_; }
-  const IssuedInvoice* invoice(const std::string& invoice_id) const;
+  uint64_t invoices_issued() const { return invoices_issued_; }
   const std::vector<InvoiceMismatch>& mismatches() const { return mismatches_; }
   const std::vector<ChargeLine>* pending_lines(const std::string& customer_id) const;
 
+  // ---- projection rows (projections/projection_rows.cpp) ----
+  using RowSink = std::function<void(std::string_view key, std::string_view value)>;
+  // Puts the rows changed since the last call (subscriptions, customers with their pending lines,
+  // the catalog, newly issued invoices) and the meta row, then forgets the changes.
+  // REQUIRES: track_changes.
+  void take_changed_rows(const RowSink& put);
+  // Puts every row of the state except issued invoices (verify compares them with the stored ones).
+  void put_all_rows(const RowSink& put) const;
+  // Rebuilds the state from stored rows: load_row() for each row in any order, then finish_load().
+  // Returns "" or why the rows cannot be used (then rebuild from the log instead).
+  std::string load_row(std::string_view key, std::string_view value);
+  std::string finish_load();
+
  private:
+  void put_rows(const std::vector<std::string>& subscription_ids,
+                const std::vector<std::string>& customer_ids, bool catalog,
+                const RowSink& put) const;
+  void mark_customer(const std::string& customer_id);
+  void mark_subscription(const std::string& subscription_id);
+  void mark_catalog() { catalog_changed_ |= track_changes_; }
   void apply_invoice(const Event& event, const InvoiceIssued& e, Invoice* prebuilt);
   std::string apply_subscription_event(const Event& event);
   LineSink sink_for(const std::string& customer_id);
 
-  bool retain_lines_;
+  bool track_changes_;
   Catalog catalog_;
   std::unordered_map<std::string, Subscription> subscriptions_;  // lookup only
   std::vector<std::string> subscription_order_;                  // creation order
   std::unordered_map<std::string, std::vector<ChargeLine>> pending_;
   std::unordered_map<std::string, uint64_t> stream_versions_;    // non-subscription streams
-  std::vector<IssuedInvoice> invoices_;
-  std::unordered_map<std::string, size_t> invoice_index_;
+  uint64_t invoices_issued_ = 0;
   std::vector<InvoiceMismatch> mismatches_;
+  // Changes not yet taken as rows (only with track_changes).
+  std::vector<std::string> changed_subscriptions_, changed_customers_;
+  bool catalog_changed_ = false;
+  std::vector<IssuedInvoice> issued_since_;
   Date billing_clock_;
   uint64_t last_seq_ = 0;
   std::string chain_head_;

@@ -51,6 +51,7 @@ struct Subscription {
   int64_t term_net_minor = 0;
   Date term_lines_start, term_lines_end;
   int8_t currency_digits = 2;
+  uint64_t ordinal = 0;  // creation order among all subscriptions of the ledger
 
   bool is_addon() const { return !parent_id.empty(); }
   // "Current period end" (BILLING_RULES 4): the end of the paid period containing `d`.

@@ -5,6 +5,7 @@
 
 #include "events/codec.h"
 #include "ledger/decide.h"
+#include "projections/projection_rows.h"
 
 namespace subledger {
 
@@ -24,7 +25,14 @@ std::string ReplayReport::to_json(bool verify) const {
                     {"recorded_total", m.recorded_total},
                     {"regenerated_total", m.regenerated_total}});
   j["mismatches"] = list;
-  j["ok"] = error.empty() && mismatches.empty();
+  if (rows_checked) {
+    j["projection_rows_compared"] = rows_compared;
+    j["invoice_rows_checked"] = invoice_rows_checked;
+    j["projection_row_mismatches"] = row_mismatches;
+    j["rows_seconds"] = static_cast<double>(static_cast<int64_t>(rows_seconds * 1000)) / 1000;
+  }
+  if (rows_behind) j["projection_rows_behind_by_events"] = rows_behind;
+  j["ok"] = ok();
   if (!error.empty()) {
     j["error"] = error;
     j["first_bad_seq"] = first_bad_seq;
@@ -32,10 +40,66 @@ std::string ReplayReport::to_json(bool verify) const {
   return j.dump();
 }
 
-ReplayReport replay_log(const Store& store, const ReplayProgress& progress) {
+namespace {
+
+constexpr size_t kMaxRowMismatches = 50;
+
+void note_row_mismatch(ReplayReport& report, std::string key) {
+  if (report.row_mismatches.size() < kMaxRowMismatches) report.row_mismatches.push_back(std::move(key));
+}
+
+// The stored rows must be exactly the rows of the rebuilt state, and each invoice row must hash
+// to what its InvoiceIssued event recorded.
+void check_rows(const Store& store, const LedgerState& state, ReplayReport& report) {
+  auto started = std::chrono::steady_clock::now();
+  report.rows_checked = true;
+  uint64_t expected_rows = 0;
+  state.put_all_rows([&](std::string_view key, std::string_view value) {
+    ++expected_rows;
+    auto stored = store.projection(key);
+    if (!stored || *stored != value) note_row_mismatch(report, std::string(key));
+  });
+  report.rows_compared = expected_rows;
+  uint64_t stored_rows = 0;
+  EventDecoder decoder;
+  Event event;
+  store.scan_projections("", [&](std::string_view key, std::string_view value) {
+    if (key == "checkpoint") return true;
+    if (!key.starts_with(kInvoiceRowPrefix)) {
+      ++stored_rows;
+      return true;
+    }
+    ++report.invoice_rows_checked;
+    auto issued = decode_invoice_row(value);
+    const InvoiceIssued* recorded = nullptr;
+    if (issued) {
+      auto bytes = store.event_bytes(issued->event_seq);
+      if (bytes && decoder.decode(*bytes, event).empty())
+        recorded = std::get_if<InvoiceIssued>(&event.payload);
+    }
+    if (!recorded || recorded->invoice_id != issued->invoice.invoice_id ||
+        sha256(canonical_lines(issued->invoice.lines, issued->invoice.currency_digits)) !=
+            recorded->lines_sha256)
+      note_row_mismatch(report, std::string(key));
+    return true;
+  });
+  if (report.invoice_rows_checked != state.invoices_issued())
+    note_row_mismatch(report, "inv/* (" + std::to_string(report.invoice_rows_checked) +
+                                  " rows for " + std::to_string(state.invoices_issued()) +
+                                  " issued invoices)");
+  if (stored_rows != expected_rows)
+    note_row_mismatch(report, "* (" + std::to_string(stored_rows) + " stored rows, " +
+                                  std::to_string(expected_rows) + " expected)");
+  report.rows_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+}
+
+}  // namespace
+
+ReplayReport replay_log(const Store& store, bool verify, const ReplayProgress& progress) {
   ReplayReport report;
   auto started = std::chrono::steady_clock::now();
-  LedgerState state(/*retain_issued_lines=*/false);
+  LedgerState state;
   EventDecoder decoder;
   Event event;
   constexpr uint64_t kProgressEvery = 1 << 18;
@@ -62,10 +126,16 @@ ReplayReport replay_log(const Store& store, const ReplayProgress& progress) {
                    std::to_string(from_be64(*checkpoint));
   }
   report.events = state.events_applied();
-  report.invoices_checked = state.invoices().size();
+  report.invoices_checked = state.invoices_issued();
   report.mismatches = state.mismatches();
   report.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (verify && report.error.empty()) {
+    auto checkpoint = store.projection("checkpoint");
+    uint64_t through = checkpoint ? from_be64(*checkpoint) : 0;
+    if (through == state.last_seq()) check_rows(store, state, report);
+    else report.rows_behind = state.last_seq() - through;
+  }
   return report;
 }
 

@@ -1,0 +1,33 @@
+// Projection rows: how LedgerState is stored beside the log, so opening a ledger loads the rows
+// and catches up from their checkpoint instead of replaying everything.
+//
+// Keys (the store's projections column family):
+//   "meta"          format, last applied sequence, chain head, billing clock, counters
+//   "catalog"       partners, offers, price list, versions of partner/offer/ledger streams
+//   "cust/<id>"     customer, its subscriptions in creation order, trialled offers, stream
+//                   version and pending charge lines
+//   "sub/<id>"      one subscription (with its creation ordinal)
+//   "inv/<id>"      one issued invoice with its lines (written once, never changed)
+// Values are MessagePack (nlohmann::json), encoded deterministically: the same state gives the same
+// bytes, which is how `replay --verify` compares stored rows with a fresh replay.
+// Pure functions; safe from any thread.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "projections/ledger_state.h"
+
+namespace subledger {
+
+// Bump when the row encoding changes: older rows are then ignored and rebuilt from the log.
+inline constexpr int kProjectionFormat = 1;
+
+inline constexpr std::string_view kMetaRow = "meta";
+inline constexpr std::string_view kInvoiceRowPrefix = "inv/";
+
+std::string encode_invoice_row(const IssuedInvoice& issued);
+std::optional<IssuedInvoice> decode_invoice_row(std::string_view value);
+
+}  // namespace subledger
