@@ -89,9 +89,20 @@ int main(int argc, char** argv) {
   explain_cmd->callback([&] { status = cli::explain(db, invoice_id, std::cout); });
 
   bool verify = false;
+  std::string what_if_file;
   auto* replay_cmd = with_db(app.add_subcommand("replay", "rebuild projections from the log"));
-  replay_cmd->add_flag("--verify", verify, "regenerate every issued invoice and compare hashes");
-  replay_cmd->callback([&] { status = cli::replay(db, verify, std::cout); });
+  auto* verify_flag = replay_cmd->add_flag(
+      "--verify", verify,
+      "regenerate every issued invoice and compare hashes; check the stored projection rows");
+  replay_cmd
+      ->add_option("--what-if", what_if_file,
+                   "decide the history again with the commands of FILE merged in by date and "
+                   "print how each invoice would change (writes nothing)")
+      ->excludes(verify_flag);
+  replay_cmd->callback([&] {
+    status = what_if_file.empty() ? cli::replay(db, verify, std::cout)
+                                  : cli::replay_what_if(db, what_if_file, std::cout);
+  });
 
   std::string dir;
   auto* backup_cmd = with_db(app.add_subcommand("backup", "back up the ledger to DIR"));

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -15,6 +16,7 @@
 #include "ledger/ledger.h"
 #include "projections/views.h"
 #include "replay/replay.h"
+#include "replay/what_if.h"
 
 namespace subledger::cli {
 
@@ -377,6 +379,35 @@ int replay(const std::string& db, bool verify, std::ostream& out) {
       std::cerr << "subledger: projection row " << key << " differs from the replayed state\n";
     return kExitError;
   }
+  return kExitOk;
+}
+
+int replay_what_if(const std::string& db, const std::string& file, std::ostream& out) {
+  std::ifstream in(file);
+  if (!in) return fail("cannot read " + file);
+  std::vector<Command> extra;
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    ParsedCommand parsed = parse_command(line);
+    if (!parsed.command)
+      return fail(file + " line " + std::to_string(n) + ": " + parsed.rejection.code + ": " +
+                  parsed.rejection.message + " (nothing was run)");
+    extra.push_back(std::move(*parsed.command));
+  }
+  std::string error;
+  auto ledger = open_ledger(db, /*preview=*/true, error);
+  if (!ledger) return fail(error);
+  if (stderr_is_terminal())
+    std::cerr << "deciding " << ledger->state().last_seq()
+              << " events of history again with " << extra.size() << " what-if commands...\n";
+  std::string scratch = (std::filesystem::temp_directory_path() /
+                         ("subledger-what-if-" + std::to_string(getpid())))
+                            .string();
+  WhatIfReport report;
+  if (std::string e = what_if(*ledger, extra, scratch, report); !e.empty()) return fail(e);
+  for (const auto& d : report.changed) out << d.to_json() << '\n';
+  out << report.summary_json(file) << '\n';
   return kExitOk;
 }
 

@@ -245,7 +245,7 @@ std::string Ledger::commit() {
     stage_projections();
     commits_since_rows_ = 0;
   }
-  std::string error = store_->commit(/*sync=*/true);
+  std::string error = store_->commit(/*sync=*/options_.durable);
   if (!error.empty()) options_.logger->error("commit failed: {}", error);
   pending_requests_.clear();
   return error;

@@ -47,6 +47,11 @@ inline std::string read_file(const std::filesystem::path& p) {
   return ss.str();
 }
 
+inline void write_file(const std::filesystem::path& p, const std::string& text) {
+  std::ofstream out(p, std::ios::binary);
+  out << text;
+}
+
 // A fresh directory under the build tree, removed at destruction.
 class TempDir {
  public:
