@@ -35,7 +35,8 @@ void print_summary(const std::vector<IssuedInvoice>& issued_invoices, std::ostre
   for (const auto& [month, m] : months) {
     std::string billed, credits;
     for (const auto& [cur, v] : m.billed) billed += format_minor(v, digits[cur]) + " " + cur + " ";
-    for (const auto& [cur, v] : m.credits) credits += format_minor(v, digits[cur]) + " " + cur + " ";
+    for (const auto& [cur, v] : m.credits)
+      credits += format_minor(v, digits[cur]) + " " + cur + " ";
     char row[256];
     std::snprintf(row, sizeof row, "%-9s %8d  %-20s %s\n", month.c_str(), m.invoices,
                   billed.c_str(), credits.empty() ? "-" : credits.c_str());
@@ -69,10 +70,9 @@ int demo(const DemoOptions& o, std::ostream& out) {
   }
   if (std::string e = ledger->commit(); !e.empty()) return fail(e);
 
-  out << "subledger demo: " << stats.partners << " partner, " << stats.customers
-      << " customers, " << stats.subscriptions << " subscriptions, " << stats.commands
-      << " commands (" << rejected << " rejected, " << duplicates
-      << " already applied), billed month by month through "
+  out << "subledger demo: " << stats.partners << " partner, " << stats.customers << " customers, "
+      << stats.subscriptions << " subscriptions, " << stats.commands << " commands (" << rejected
+      << " rejected, " << duplicates << " already applied), billed month by month through "
       << ledger->state().billing_clock().iso() << "; " << ledger->state().last_seq()
       << " events in " << std::filesystem::absolute(o.db).string() << "\n\n";
   const std::vector<IssuedInvoice> issued = ledger->issued_invoices();
@@ -82,8 +82,8 @@ int demo(const DemoOptions& o, std::ostream& out) {
   out << "\nreplay --verify: " << report.invoices_checked << " invoices regenerated, "
       << report.mismatches.size() << " mismatches, " << report.rows_compared
       << " projection rows and " << report.invoice_rows_checked << " invoice rows checked, "
-      << report.row_mismatches.size() << " differ" << (report.error.empty() ? "" : ", " + report.error)
-      << "\n";
+      << report.row_mismatches.size() << " differ"
+      << (report.error.empty() ? "" : ", " + report.error) << "\n";
 
   std::string csv_path = o.csv_path.empty() ? o.db + "-reconciliation.csv" : o.csv_path;
   std::string csv = reconciliation_header();
@@ -92,8 +92,7 @@ int demo(const DemoOptions& o, std::ostream& out) {
   file << csv;
   if (!file) return fail("cannot write " + csv_path);
   out << "reconciliation CSV: " << std::filesystem::absolute(csv_path).string() << "\n";
-  return report.ok() && rejected == 0 ? kExitOk
-                                                                             : kExitRejected;
+  return report.ok() && rejected == 0 ? kExitOk : kExitRejected;
 }
 
 int gen(const GenOptions& o, std::ostream& out) {

@@ -30,18 +30,25 @@ int main(int argc, char** argv) {
   int status = cli::kExitOk;
 
   cli::ApplyOptions apply;
-  auto* apply_cmd = with_db(app.add_subcommand("apply", "append JSON-lines commands from FILE or -"));
+  auto* apply_cmd =
+      with_db(app.add_subcommand("apply", "append JSON-lines commands from FILE or -"));
   apply_cmd->add_option("file", apply.input, "command file, or - for stdin");
   apply_cmd->add_option("--batch", apply.batch_commands_max, "commands per synced write")
       ->check(CLI::Range(1, 1 << 20));
-  apply_cmd->callback([&] { apply.db = db; status = cli::apply(apply, std::cout); });
+  apply_cmd->callback([&] {
+    apply.db = db;
+    status = cli::apply(apply, std::cout);
+  });
 
   cli::BillOptions bill;
   auto* bill_cmd = with_db(app.add_subcommand("bill", "run the billing through a date"));
   bill_cmd->add_option("--through", bill.through, "bill through DATE")->required();
   bill_cmd->add_flag("--dry-run", bill.dry_run, "preview: compute and print, record nothing");
   bill_cmd->add_option("--request-id", bill.request_id, "idempotency key of this run");
-  bill_cmd->callback([&] { bill.db = db; status = cli::bill(bill, std::cout); });
+  bill_cmd->callback([&] {
+    bill.db = db;
+    status = cli::bill(bill, std::cout);
+  });
 
   cli::InvoicesOptions inv;
   auto* inv_cmd = with_db(app.add_subcommand("invoices", "issued invoices, by date then id"));
@@ -50,14 +57,20 @@ int main(int argc, char** argv) {
   inv_cmd->add_option("--from", inv.from);
   inv_cmd->add_option("--to", inv.to);
   inv_cmd->add_option("--format", inv.format, "json or csv");
-  inv_cmd->callback([&] { inv.db = db; status = cli::invoices(inv, std::cout); });
+  inv_cmd->callback([&] {
+    inv.db = db;
+    status = cli::invoices(inv, std::cout);
+  });
 
   cli::InvoicesOptions rec;
   auto* rec_cmd = with_db(app.add_subcommand("reconcile", "the reconciliation CSV"));
   rec_cmd->add_option("--from", rec.from)->required();
   rec_cmd->add_option("--to", rec.to)->required();
   rec_cmd->add_option("--partner", rec.partner);
-  rec_cmd->callback([&] { rec.db = db; status = cli::reconcile(rec, std::cout); });
+  rec_cmd->callback([&] {
+    rec.db = db;
+    status = cli::reconcile(rec, std::cout);
+  });
 
   std::string sub_id, as_of;
   auto* state_cmd = with_db(app.add_subcommand("state", "a subscription's state"));
@@ -75,7 +88,10 @@ int main(int argc, char** argv) {
   log_cmd->add_option("--limit", log.limit);
   log_cmd->add_option("--customer", log.customer);
   log_cmd->add_option("--type", log.type, "event type, e.g. SeatsChanged");
-  log_cmd->callback([&] { log.db = db; status = cli::log(log, std::cout); });
+  log_cmd->callback([&] {
+    log.db = db;
+    status = cli::log(log, std::cout);
+  });
 
   std::string from, to;
   auto* ren_cmd = with_db(app.add_subcommand("renewals", "terms ending in a range"));
@@ -117,7 +133,10 @@ int main(int argc, char** argv) {
   demo_cmd->add_option("--csv", demo.csv_path, "where to write the reconciliation CSV");
   demo_cmd->add_option("--customers", demo.customers)->check(CLI::Range(1, 100000));
   demo_cmd->add_option("--seed", demo.seed);
-  demo_cmd->callback([&] { demo.db = db; status = cli::demo(demo, std::cout); });
+  demo_cmd->callback([&] {
+    demo.db = db;
+    status = cli::demo(demo, std::cout);
+  });
 
   cli::GenOptions gen;
   auto* gen_cmd = app.add_subcommand("gen", "write a deterministic workload command file");

@@ -121,14 +121,14 @@ int bill(const BillOptions& o, std::ostream& out) {
   Command c;
   c.type = CommandType::kRunBilling;
   c.date = *through;
-  c.request_id = !o.request_id.empty()
-                     ? o.request_id
-                     : "bill-" + through->iso() + "-after-" +
-                           std::to_string(ledger->state().last_seq());
+  c.request_id = !o.request_id.empty() ? o.request_id
+                                       : "bill-" + through->iso() + "-after-" +
+                                             std::to_string(ledger->state().last_seq());
   if (stderr_is_terminal()) std::cerr << "billing through " << through->iso() << "...\n";
   auto started = std::chrono::steady_clock::now();
   CommandResult result = ledger->submit(c);
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (!result.ok || result.duplicate) {
     out << result.to_json() << '\n';
     return result.ok ? kExitOk : kExitRejected;
@@ -399,11 +399,11 @@ int replay_what_if(const std::string& db, const std::string& file, std::ostream&
   auto ledger = open_ledger(db, /*preview=*/true, error);
   if (!ledger) return fail(error);
   if (stderr_is_terminal())
-    std::cerr << "deciding " << ledger->state().last_seq()
-              << " events of history again with " << extra.size() << " what-if commands...\n";
-  std::string scratch = (std::filesystem::temp_directory_path() /
-                         ("subledger-what-if-" + std::to_string(getpid())))
-                            .string();
+    std::cerr << "deciding " << ledger->state().last_seq() << " events of history again with "
+              << extra.size() << " what-if commands...\n";
+  std::string scratch =
+      (std::filesystem::temp_directory_path() / ("subledger-what-if-" + std::to_string(getpid())))
+          .string();
   WhatIfReport report;
   if (std::string e = what_if(*ledger, extra, scratch, report); !e.empty()) return fail(e);
   for (const auto& d : report.changed) out << d.to_json() << '\n';
@@ -412,11 +412,11 @@ int replay_what_if(const std::string& db, const std::string& file, std::ostream&
 }
 
 int backup(const std::string& db, const std::string& dir, std::ostream& out) {
-  std::string error;
-  auto store = Store::open(db, error);
-  if (!store) return fail(error);
-  if (std::string e = store->backup(dir); !e.empty()) return fail(e);
-  out << Json{{"backup", dir}, {"last_seq", store->last_seq()}}.dump() << '\n';
+  bool in_use = false;
+  uint64_t last_seq = 0;
+  if (std::string e = Store::backup_of(db, dir, in_use, last_seq); !e.empty()) return fail(e);
+  out << Json{{"backup", dir}, {"last_seq", last_seq}, {"ledger_was_in_use", in_use}}.dump()
+      << '\n';
   return kExitOk;
 }
 

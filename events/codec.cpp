@@ -147,8 +147,8 @@ struct PayloadWriter {
     b.setCurrency(text(e.currency));
     b.setTotalMinor(e.total_minor);
     b.setLineCount(e.line_count);
-    b.setLinesSha256(capnp::Data::Reader(
-        reinterpret_cast<const kj::byte*>(e.lines_sha256.data()), e.lines_sha256.size()));
+    b.setLinesSha256(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(e.lines_sha256.data()),
+                                         e.lines_sha256.size()));
     b.setChainHead(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(e.chain_head.data()),
                                        e.chain_head.size()));
   }
@@ -163,15 +163,20 @@ EventPayload read_payload(s::Event::Payload::Reader p) {
     }
     case s::Event::Payload::CUSTOMER_CREATED: {
       auto r = p.getCustomerCreated();
-      return CustomerCreated{str(r.getCustomerId()), str(r.getPartnerId()), str(r.getCountry()),
-                             str(r.getCurrency()), str(r.getCompanyName()),
-                             str(r.getOrganizationRegistrationNumber()), str(r.getPhone()),
-                             str(r.getMiddleName())};
+      return CustomerCreated{str(r.getCustomerId()),  str(r.getPartnerId()),
+                             str(r.getCountry()),     str(r.getCurrency()),
+                             str(r.getCompanyName()), str(r.getOrganizationRegistrationNumber()),
+                             str(r.getPhone()),       str(r.getMiddleName())};
     }
     case s::Event::Payload::OFFER_DEFINED: {
       auto r = p.getOfferDefined();
-      OfferDefined e{str(r.getOfferId()), str(r.getName()), static_cast<Segment>(r.getSegment()),
-                     r.getTrialEligible(), {}, r.getMaxSeats(), r.getMaxPerCustomer()};
+      OfferDefined e{str(r.getOfferId()),
+                     str(r.getName()),
+                     static_cast<Segment>(r.getSegment()),
+                     r.getTrialEligible(),
+                     {},
+                     r.getMaxSeats(),
+                     r.getMaxPerCustomer()};
       for (auto t : r.getAddonOf()) e.addon_of.push_back(str(t));
       return e;
     }
@@ -182,10 +187,10 @@ EventPayload read_payload(s::Event::Payload::Reader p) {
     }
     case s::Event::Payload::SUBSCRIPTION_CREATED: {
       auto r = p.getSubscriptionCreated();
-      return SubscriptionCreated{str(r.getSubscriptionId()), str(r.getCustomerId()),
-                                 str(r.getOfferId()), str(r.getParentSubscriptionId()),
-                                 r.getSeats(), from_schema(r.getFrequency()),
-                                 read_term(r.getTerm()), str(r.getCurrency())};
+      return SubscriptionCreated{
+          str(r.getSubscriptionId()),       str(r.getCustomerId()), str(r.getOfferId()),
+          str(r.getParentSubscriptionId()), r.getSeats(),           from_schema(r.getFrequency()),
+          read_term(r.getTerm()),           str(r.getCurrency())};
     }
     case s::Event::Payload::TRIAL_STARTED: {
       auto r = p.getTrialStarted();
@@ -228,9 +233,13 @@ EventPayload read_payload(s::Event::Payload::Reader p) {
       auto r = p.getInvoiceIssued();
       auto hash = r.getLinesSha256();
       auto head = r.getChainHead();
-      return InvoiceIssued{str(r.getInvoiceId()), str(r.getCustomerId()), str(r.getPartnerId()),
-                           Date::from_yyyymmdd(r.getInvoiceDate()), str(r.getCurrency()),
-                           r.getTotalMinor(), r.getLineCount(),
+      return InvoiceIssued{str(r.getInvoiceId()),
+                           str(r.getCustomerId()),
+                           str(r.getPartnerId()),
+                           Date::from_yyyymmdd(r.getInvoiceDate()),
+                           str(r.getCurrency()),
+                           r.getTotalMinor(),
+                           r.getLineCount(),
                            std::string(reinterpret_cast<const char*>(hash.begin()), hash.size()),
                            std::string(reinterpret_cast<const char*>(head.begin()), head.size())};
     }
@@ -300,9 +309,8 @@ std::string EventDecoder::decode(std::string_view stored, Event& out) {
   if (aligned_.size() < words) aligned_.resize(words);
   std::memcpy(aligned_.data(), bytes.data(), bytes.size());
   try {
-    capnp::FlatArrayMessageReader reader(
-        kj::ArrayPtr<const capnp::word>(reinterpret_cast<const capnp::word*>(aligned_.data()),
-                                        words));
+    capnp::FlatArrayMessageReader reader(kj::ArrayPtr<const capnp::word>(
+        reinterpret_cast<const capnp::word*>(aligned_.data()), words));
     auto r = reader.getRoot<s::Event>();
     uint32_t dates[] = {r.getEffectiveDate()};
     for (uint32_t d : dates)

@@ -10,7 +10,9 @@ namespace subledger {
 namespace chr = std::chrono;
 
 namespace {
-chr::year_month_day to_ymd(int32_t days) { return chr::year_month_day{chr::sys_days{chr::days{days}}}; }
+chr::year_month_day to_ymd(int32_t days) {
+  return chr::year_month_day{chr::sys_days{chr::days{days}}};
+}
 }  // namespace
 
 Date Date::from_ymd(int year, unsigned month, unsigned day) {

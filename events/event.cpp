@@ -11,11 +11,16 @@ struct Overloaded : Ts... {
 
 std::string_view to_string(StreamKind kind) {
   switch (kind) {
-    case StreamKind::kSubscription: return "subscription";
-    case StreamKind::kCustomer: return "customer";
-    case StreamKind::kPartner: return "partner";
-    case StreamKind::kOffer: return "offer";
-    case StreamKind::kLedger: return "ledger";
+    case StreamKind::kSubscription:
+      return "subscription";
+    case StreamKind::kCustomer:
+      return "customer";
+    case StreamKind::kPartner:
+      return "partner";
+    case StreamKind::kOffer:
+      return "offer";
+    case StreamKind::kLedger:
+      return "ledger";
   }
   return "?";
 }
@@ -26,10 +31,14 @@ std::string_view to_string(Frequency frequency) {
 
 std::string_view to_string(Segment segment) {
   switch (segment) {
-    case Segment::kCommercial: return "commercial";
-    case Segment::kEducation: return "education";
-    case Segment::kGovernment: return "government";
-    case Segment::kNonprofit: return "nonprofit";
+    case Segment::kCommercial:
+      return "commercial";
+    case Segment::kEducation:
+      return "education";
+    case Segment::kGovernment:
+      return "government";
+    case Segment::kNonprofit:
+      return "nonprofit";
   }
   return "?";
 }
@@ -47,7 +56,9 @@ std::string_view event_type_name(const EventPayload& payload) {
           [](const TrialExpired&) { return std::string_view("TrialExpired"); },
           [](const SeatsChanged&) { return std::string_view("SeatsChanged"); },
           [](const SubscriptionCancelled&) { return std::string_view("SubscriptionCancelled"); },
-          [](const SubscriptionReactivated&) { return std::string_view("SubscriptionReactivated"); },
+          [](const SubscriptionReactivated&) {
+            return std::string_view("SubscriptionReactivated");
+          },
           [](const AutoRenewSet&) { return std::string_view("AutoRenewSet"); },
           [](const SubscriptionRenewed&) { return std::string_view("SubscriptionRenewed"); },
           [](const SubscriptionExpired&) { return std::string_view("SubscriptionExpired"); },
@@ -58,17 +69,30 @@ std::string_view event_type_name(const EventPayload& payload) {
 }
 
 Stream stream_of(const EventPayload& payload) {
-  return std::visit(
-      Overloaded{
-          [](const PartnerRegistered& e) { return Stream{StreamKind::kPartner, e.partner_id}; },
-          [](const CustomerCreated& e) { return Stream{StreamKind::kCustomer, e.customer_id}; },
-          [](const OfferDefined& e) { return Stream{StreamKind::kOffer, e.offer_id}; },
-          [](const PricePublished& e) { return Stream{StreamKind::kOffer, e.offer_id}; },
-          [](const InvoiceIssued& e) { return Stream{StreamKind::kCustomer, e.customer_id}; },
-          [](const BillingRun&) { return Stream{StreamKind::kLedger, "billing"}; },
-          [](const auto& e) { return Stream{StreamKind::kSubscription, e.subscription_id}; },
-      },
-      payload);
+  return std::visit(Overloaded{
+                        [](const PartnerRegistered& e) {
+                          return Stream{StreamKind::kPartner, e.partner_id};
+                        },
+                        [](const CustomerCreated& e) {
+                          return Stream{StreamKind::kCustomer, e.customer_id};
+                        },
+                        [](const OfferDefined& e) {
+                          return Stream{StreamKind::kOffer, e.offer_id};
+                        },
+                        [](const PricePublished& e) {
+                          return Stream{StreamKind::kOffer, e.offer_id};
+                        },
+                        [](const InvoiceIssued& e) {
+                          return Stream{StreamKind::kCustomer, e.customer_id};
+                        },
+                        [](const BillingRun&) {
+                          return Stream{StreamKind::kLedger, "billing"};
+                        },
+                        [](const auto& e) {
+                          return Stream{StreamKind::kSubscription, e.subscription_id};
+                        },
+                    },
+                    payload);
 }
 
 }  // namespace subledger

@@ -19,7 +19,13 @@
 namespace subledger {
 
 // PERSISTED through events.capnp: keep the numeric values in step with the schema.
-enum class StreamKind : uint8_t { kSubscription = 0, kCustomer = 1, kPartner = 2, kOffer = 3, kLedger = 4 };
+enum class StreamKind : uint8_t {
+  kSubscription = 0,
+  kCustomer = 1,
+  kPartner = 2,
+  kOffer = 3,
+  kLedger = 4
+};
 enum class Frequency : uint8_t { kMonthly = 0, kAnnual = 1 };
 enum class Segment : uint8_t { kCommercial = 0, kEducation = 1, kGovernment = 2, kNonprofit = 3 };
 
@@ -150,8 +156,8 @@ struct Event {
   uint64_t seq = 0;
   Stream stream;
   uint64_t stream_version = 0;
-  Date effective_date;              // none for catalog events without a date
-  int64_t recorded_at_micros = 0;   // wall clock, for audits only: never read by a rule
+  Date effective_date;             // none for catalog events without a date
+  int64_t recorded_at_micros = 0;  // wall clock, for audits only: never read by a rule
   std::string actor, request_id;
   EventPayload payload;
   std::string prev_hash;  // the previous event's hash ("" for the first event)

@@ -148,8 +148,8 @@ std::string format_exact(const ExactAmount& a, int digits, int fraction_digits) 
   unsigned __int128 n = negative ? static_cast<unsigned __int128>(-a.numerator)
                                  : static_cast<unsigned __int128>(a.numerator);
   // value in major units = n / (denominator × 10^digits)
-  unsigned __int128 den = static_cast<unsigned __int128>(a.denominator) *
-                          static_cast<unsigned __int128>(pow10(digits));
+  unsigned __int128 den =
+      static_cast<unsigned __int128>(a.denominator) * static_cast<unsigned __int128>(pow10(digits));
   std::string out = negative ? "-" : "";
   out += int128_to_string(n / den);
   unsigned __int128 rem = n % den;

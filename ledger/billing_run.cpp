@@ -27,10 +27,15 @@ CommandResult Ledger::run_billing(const Command& command) {
   const Date through = command.date;
   const Date clock = state_.billing_clock();
   if (!clock.is_none() && through < clock)
-    return CommandResult{command.request_id, false, false, 0, 0, "DATE_BEFORE_BILLING_CLOCK",
-                         "the billing clock is at " + clock.iso() +
-                             "; bill through that date or later",
-                         ""};
+    return CommandResult{
+        command.request_id,
+        false,
+        false,
+        0,
+        0,
+        "DATE_BEFORE_BILLING_CLOCK",
+        "the billing clock is at " + clock.iso() + "; bill through that date or later",
+        ""};
   BillingSummary summary;
   summary.through = through;
   summary.previous_clock = clock;
@@ -70,9 +75,15 @@ CommandResult Ledger::run_billing(const Command& command) {
       state_.advance_customer(customer_id, date);
       std::optional<Invoice> invoice = state_.build_invoice(customer_id, date);
       if (!invoice) continue;
-      InvoiceIssued issued{invoice->invoice_id, customer_id,         partner_id,
-                           date,                invoice->currency,   invoice->total_minor,
-                           invoice->line_count, invoice->lines_sha256, /*chain_head, set when stamped*/ ""};
+      InvoiceIssued issued{invoice->invoice_id,
+                           customer_id,
+                           partner_id,
+                           date,
+                           invoice->currency,
+                           invoice->total_minor,
+                           invoice->line_count,
+                           invoice->lines_sha256,
+                           /*chain_head, set when stamped*/ ""};
       summary.totals_minor[invoice->currency] += invoice->total_minor;
       summary.invoice_ids.push_back(invoice->invoice_id);
       ++summary.invoices_issued;
@@ -81,8 +92,8 @@ CommandResult Ledger::run_billing(const Command& command) {
   }
 
   // 3. The clock moves to D.
-  note(append(Staged{BillingRun{through, clock, summary.invoices_issued}, through, false},
-              command));
+  note(
+      append(Staged{BillingRun{through, clock, summary.invoices_issued}, through, false}, command));
   result.extra_json = "\"invoices_issued\":" + std::to_string(summary.invoices_issued);
   last_billing_ = std::move(summary);
   remember(command, payload_hash(command), result);

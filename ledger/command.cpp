@@ -30,45 +30,75 @@ struct CommandSpec {
 
 const std::vector<CommandSpec>& command_specs() {
   static const std::vector<CommandSpec> specs = {
-      {"register_partner", CommandType::kRegisterPartner,
-       {{"partner_id", Kind::kString, true}, {"country", Kind::kString, true},
-        {"currency", Kind::kString, true}, {"billing_day", Kind::kInt, true}}},
-      {"create_customer", CommandType::kCreateCustomer,
-       {{"customer_id", Kind::kString, true}, {"partner_id", Kind::kString, true},
-        {"country", Kind::kString, true}, {"currency", Kind::kString, true},
+      {"register_partner",
+       CommandType::kRegisterPartner,
+       {{"partner_id", Kind::kString, true},
+        {"country", Kind::kString, true},
+        {"currency", Kind::kString, true},
+        {"billing_day", Kind::kInt, true}}},
+      {"create_customer",
+       CommandType::kCreateCustomer,
+       {{"customer_id", Kind::kString, true},
+        {"partner_id", Kind::kString, true},
+        {"country", Kind::kString, true},
+        {"currency", Kind::kString, true},
         {"company_name", Kind::kString, false},
         {"organization_registration_number", Kind::kString, false},
-        {"phone", Kind::kString, false}, {"middle_name", Kind::kString, false}}},
-      {"define_offer", CommandType::kDefineOffer,
-       {{"offer_id", Kind::kString, true}, {"name", Kind::kString, true},
-        {"segment", Kind::kSegment, false}, {"trial_eligible", Kind::kBool, false},
-        {"addon_of", Kind::kStringList, false}, {"max_seats", Kind::kInt, false},
+        {"phone", Kind::kString, false},
+        {"middle_name", Kind::kString, false}}},
+      {"define_offer",
+       CommandType::kDefineOffer,
+       {{"offer_id", Kind::kString, true},
+        {"name", Kind::kString, true},
+        {"segment", Kind::kSegment, false},
+        {"trial_eligible", Kind::kBool, false},
+        {"addon_of", Kind::kStringList, false},
+        {"max_seats", Kind::kInt, false},
         {"max_per_customer", Kind::kInt, false}}},
-      {"publish_price", CommandType::kPublishPrice,
-       {{"offer_id", Kind::kString, true}, {"currency", Kind::kString, true},
-        {"monthly_price", Kind::kPrice, true}, {"effective_from", Kind::kDate, true}}},
-      {"create_subscription", CommandType::kCreateSubscription,
-       {{"subscription_id", Kind::kString, true}, {"customer_id", Kind::kString, true},
-        {"offer_id", Kind::kString, true}, {"seats", Kind::kInt, true},
-        {"billing_frequency", Kind::kFrequency, false}, {"date", Kind::kDate, true},
+      {"publish_price",
+       CommandType::kPublishPrice,
+       {{"offer_id", Kind::kString, true},
+        {"currency", Kind::kString, true},
+        {"monthly_price", Kind::kPrice, true},
+        {"effective_from", Kind::kDate, true}}},
+      {"create_subscription",
+       CommandType::kCreateSubscription,
+       {{"subscription_id", Kind::kString, true},
+        {"customer_id", Kind::kString, true},
+        {"offer_id", Kind::kString, true},
+        {"seats", Kind::kInt, true},
+        {"billing_frequency", Kind::kFrequency, false},
+        {"date", Kind::kDate, true},
         {"parent_subscription_id", Kind::kString, false}}},
-      {"start_trial", CommandType::kStartTrial,
-       {{"subscription_id", Kind::kString, true}, {"customer_id", Kind::kString, true},
-        {"offer_id", Kind::kString, true}, {"date", Kind::kDate, true}}},
-      {"convert_trial", CommandType::kConvertTrial,
-       {{"subscription_id", Kind::kString, true}, {"billing_frequency", Kind::kFrequency, true},
+      {"start_trial",
+       CommandType::kStartTrial,
+       {{"subscription_id", Kind::kString, true},
+        {"customer_id", Kind::kString, true},
+        {"offer_id", Kind::kString, true},
         {"date", Kind::kDate, true}}},
-      {"change_seats", CommandType::kChangeSeats,
-       {{"subscription_id", Kind::kString, true}, {"seats", Kind::kInt, true},
+      {"convert_trial",
+       CommandType::kConvertTrial,
+       {{"subscription_id", Kind::kString, true},
+        {"billing_frequency", Kind::kFrequency, true},
         {"date", Kind::kDate, true}}},
-      {"cancel", CommandType::kCancel,
+      {"change_seats",
+       CommandType::kChangeSeats,
+       {{"subscription_id", Kind::kString, true},
+        {"seats", Kind::kInt, true},
+        {"date", Kind::kDate, true}}},
+      {"cancel",
+       CommandType::kCancel,
        {{"subscription_id", Kind::kString, true}, {"date", Kind::kDate, true}}},
-      {"reactivate", CommandType::kReactivate,
+      {"reactivate",
+       CommandType::kReactivate,
        {{"subscription_id", Kind::kString, true}, {"date", Kind::kDate, true}}},
-      {"renew", CommandType::kRenew,
+      {"renew",
+       CommandType::kRenew,
        {{"subscription_id", Kind::kString, true}, {"date", Kind::kDate, true}}},
-      {"set_auto_renew", CommandType::kSetAutoRenew,
-       {{"subscription_id", Kind::kString, true}, {"enabled", Kind::kBool, true},
+      {"set_auto_renew",
+       CommandType::kSetAutoRenew,
+       {{"subscription_id", Kind::kString, true},
+        {"enabled", Kind::kBool, true},
         {"date", Kind::kDate, true}}},
       {"run_billing", CommandType::kRunBilling, {{"through", Kind::kDate, true}}},
   };
@@ -151,16 +181,24 @@ std::string read_field(Command& c, const FieldSpec& f, const json& v) {
       return "";
     }
     case Kind::kFrequency:
-      if (v == "monthly") c.frequency = Frequency::kMonthly;
-      else if (v == "annual") c.frequency = Frequency::kAnnual;
-      else return name + " must be \"monthly\" or \"annual\"";
+      if (v == "monthly")
+        c.frequency = Frequency::kMonthly;
+      else if (v == "annual")
+        c.frequency = Frequency::kAnnual;
+      else
+        return name + " must be \"monthly\" or \"annual\"";
       return "";
     case Kind::kSegment:
-      if (v == "commercial") c.segment = Segment::kCommercial;
-      else if (v == "education") c.segment = Segment::kEducation;
-      else if (v == "government") c.segment = Segment::kGovernment;
-      else if (v == "nonprofit") c.segment = Segment::kNonprofit;
-      else return name + " must be one of commercial, education, government, nonprofit";
+      if (v == "commercial")
+        c.segment = Segment::kCommercial;
+      else if (v == "education")
+        c.segment = Segment::kEducation;
+      else if (v == "government")
+        c.segment = Segment::kGovernment;
+      else if (v == "nonprofit")
+        c.segment = Segment::kNonprofit;
+      else
+        return name + " must be one of commercial, education, government, nonprofit";
       return "";
     case Kind::kStringList:
       if (!v.is_array()) return name + " must be a list of offer ids";
@@ -256,16 +294,30 @@ std::string canonical_payload(const Command& c) {
   for (const auto& f : spec.fields) {
     std::string name = f.name;
     switch (f.kind) {
-      case Kind::kString: doc[name] = string_field(c, name); break;
-      case Kind::kInt: doc[name] = int_field(c, name); break;
-      case Kind::kBool: doc[name] = name == "enabled" ? c.enabled : c.trial_eligible; break;
-      case Kind::kDate: doc[name] = c.date.iso(); break;
-      case Kind::kPrice: doc[name] = c.monthly_price_micros; break;
+      case Kind::kString:
+        doc[name] = string_field(c, name);
+        break;
+      case Kind::kInt:
+        doc[name] = int_field(c, name);
+        break;
+      case Kind::kBool:
+        doc[name] = name == "enabled" ? c.enabled : c.trial_eligible;
+        break;
+      case Kind::kDate:
+        doc[name] = c.date.iso();
+        break;
+      case Kind::kPrice:
+        doc[name] = c.monthly_price_micros;
+        break;
       case Kind::kFrequency:
         doc[name] = c.frequency ? std::string(to_string(*c.frequency)) : std::string();
         break;
-      case Kind::kSegment: doc[name] = std::string(to_string(c.segment)); break;
-      case Kind::kStringList: doc[name] = c.addon_of; break;
+      case Kind::kSegment:
+        doc[name] = std::string(to_string(c.segment));
+        break;
+      case Kind::kStringList:
+        doc[name] = c.addon_of;
+        break;
     }
   }
   return doc.dump();

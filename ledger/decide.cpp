@@ -56,11 +56,11 @@ std::optional<Decision> check_offer_limit(const LedgerState& state, const Custom
   if (offer.max_per_customer == 0) return std::nullopt;
   int live = live_subscriptions_of(state, customer, offer.offer_id, d, false);
   if (live >= static_cast<int>(offer.max_per_customer))
-    return Decision::reject("OFFER_LIMIT_REACHED",
-                            "customer " + q(customer.def.customer_id) + " already has " +
-                                std::to_string(live) + " trial or active subscriptions of " +
-                                q(offer.offer_id) + "; the offer allows " +
-                                std::to_string(offer.max_per_customer));
+    return Decision::reject("OFFER_LIMIT_REACHED", "customer " + q(customer.def.customer_id) +
+                                                       " already has " + std::to_string(live) +
+                                                       " trial or active subscriptions of " +
+                                                       q(offer.offer_id) + "; the offer allows " +
+                                                       std::to_string(offer.max_per_customer));
   return std::nullopt;
 }
 
@@ -69,10 +69,10 @@ std::optional<Decision> check_seats(int64_t seats, const OfferDefined& offer) {
     return Decision::reject("INVALID_SEATS",
                             "seats must be at least 1; got " + std::to_string(seats));
   if (offer.max_seats != 0 && seats > static_cast<int64_t>(offer.max_seats))
-    return Decision::reject("SEATS_ABOVE_OFFER_MAX",
-                            "offer " + q(offer.offer_id) + " allows at most " +
-                                std::to_string(offer.max_seats) + " seats; got " +
-                                std::to_string(seats));
+    return Decision::reject("SEATS_ABOVE_OFFER_MAX", "offer " + q(offer.offer_id) +
+                                                         " allows at most " +
+                                                         std::to_string(offer.max_seats) +
+                                                         " seats; got " + std::to_string(seats));
   return std::nullopt;
 }
 
@@ -101,11 +101,11 @@ Decision decide_register_partner(const Command& c, const LedgerState& state) {
     return Decision::reject("ALREADY_EXISTS", "partner " + q(c.partner_id) + " already exists");
   if (auto r = check_country_currency(c)) return *r;
   if (c.billing_day < 1 || c.billing_day > 28)
-    return Decision::reject("INVALID_ARGUMENT", "billing_day must be 1..28; got " +
-                                                    std::to_string(c.billing_day));
-  return accept({{PartnerRegistered{c.partner_id, c.country, c.currency,
-                                    static_cast<int>(c.billing_day)},
-                  Date(), false}});
+    return Decision::reject("INVALID_ARGUMENT",
+                            "billing_day must be 1..28; got " + std::to_string(c.billing_day));
+  return accept(
+      {{PartnerRegistered{c.partner_id, c.country, c.currency, static_cast<int>(c.billing_day)},
+        Date(), false}});
 }
 
 std::optional<Decision> screen_customer(const Command& c) {
@@ -115,15 +115,16 @@ std::optional<Decision> screen_customer(const Command& c) {
   bool alnum = !reg.empty() && std::all_of(reg.begin(), reg.end(), [](char ch) {
     return (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z');
   });
-  bool length_ok = std::find(lengths.begin(), lengths.end(), static_cast<int>(reg.size())) !=
-                   lengths.end();
+  bool length_ok =
+      std::find(lengths.begin(), lengths.end(), static_cast<int>(reg.size())) != lengths.end();
   if (!alnum || !length_ok) {
     std::string allowed;
     for (int n : lengths) allowed += (allowed.empty() ? "" : " or ") + std::to_string(n);
     return Decision::reject("INVALID_REGISTRATION_NUMBER",
                             "customers in " + c.country +
                                 " need an organization_registration_number of letters and "
-                                "digits only, " + allowed + " characters long; got " + q(reg));
+                                "digits only, " +
+                                allowed + " characters long; got " + q(reg));
   }
   if (c.phone.empty())
     return Decision::reject("PHONE_REQUIRED", "customers in " + c.country + " need a phone");
@@ -139,10 +140,10 @@ Decision decide_create_customer(const Command& c, const LedgerState& state) {
                                                    " is not registered; register_partner first");
   if (auto r = check_country_currency(c)) return *r;
   if (auto r = screen_customer(c)) return *r;
-  return accept({{CustomerCreated{c.customer_id, c.partner_id, c.country, c.currency,
-                                  c.company_name, c.organization_registration_number, c.phone,
-                                  c.middle_name},
-                  Date(), false}});
+  return accept(
+      {{CustomerCreated{c.customer_id, c.partner_id, c.country, c.currency, c.company_name,
+                        c.organization_registration_number, c.phone, c.middle_name},
+        Date(), false}});
 }
 
 Decision decide_define_offer(const Command& c, const LedgerState& state) {
@@ -156,10 +157,10 @@ Decision decide_define_offer(const Command& c, const LedgerState& state) {
     if (!state.catalog().offer(parent))
       return Decision::reject("UNKNOWN_OFFER", "addon_of names " + q(parent) +
                                                    ", which is not defined; define it first");
-  return accept({{OfferDefined{c.offer_id, c.name, c.segment, c.trial_eligible, c.addon_of,
-                               static_cast<uint32_t>(c.max_seats),
-                               static_cast<uint32_t>(c.max_per_customer)},
-                  Date(), false}});
+  return accept(
+      {{OfferDefined{c.offer_id, c.name, c.segment, c.trial_eligible, c.addon_of,
+                     static_cast<uint32_t>(c.max_seats), static_cast<uint32_t>(c.max_per_customer)},
+        Date(), false}});
 }
 
 Decision decide_publish_price(const Command& c, const LedgerState& state) {
@@ -232,14 +233,13 @@ Decision decide_create_subscription(const Command& c, const LedgerState& state) 
             offer->addon_of.end()) {
       std::string allowed;
       for (const auto& o : offer->addon_of) allowed += (allowed.empty() ? "" : ", ") + o;
-      return Decision::reject("INVALID_ARGUMENT",
-                              "parent " + q(c.parent_subscription_id) +
-                                  " must be a subscription of customer " + q(c.customer_id) +
-                                  " to one of: " + allowed);
+      return Decision::reject("INVALID_ARGUMENT", "parent " + q(c.parent_subscription_id) +
+                                                      " must be a subscription of customer " +
+                                                      q(c.customer_id) + " to one of: " + allowed);
     }
     if (parent->status_as_of(c.date) != Status::kActive)
-      return Decision::reject("PARENT_NOT_ACTIVE", "parent " + q(parent->id) +
-                                                       " is not active on " + c.date.iso());
+      return Decision::reject("PARENT_NOT_ACTIVE",
+                              "parent " + q(parent->id) + " is not active on " + c.date.iso());
     if (frequency && *frequency != parent->frequency)
       return Decision::reject("ADDON_FREQUENCY_MISMATCH",
                               "an add-on is billed like its parent: " + q(parent->id) + " is " +
@@ -263,8 +263,8 @@ Decision decide_start_trial(const Command& c, const LedgerState& state) {
   const Customer* customer = nullptr;
   const OfferDefined* offer = nullptr;
   if (auto r = check_new_subscription(c, state, customer, offer)) return *r;
-  if (!offer->trial_eligible || !offer->addon_of.empty() ||
-      offer->segment == Segment::kEducation || offer->segment == Segment::kGovernment)
+  if (!offer->trial_eligible || !offer->addon_of.empty() || offer->segment == Segment::kEducation ||
+      offer->segment == Segment::kGovernment)
     return Decision::reject("TRIAL_NOT_ELIGIBLE",
                             "offer " + q(c.offer_id) +
                                 " has no free trial (trials are for trial-eligible base offers "
@@ -275,8 +275,8 @@ Decision decide_start_trial(const Command& c, const LedgerState& state) {
                                                       "; create a paid subscription instead");
   if (live_subscriptions_of(state, *customer, c.offer_id, c.date, true) > 0)
     return Decision::reject("OFFER_ALREADY_OWNED", "customer " + q(c.customer_id) +
-                                                       " already owns an active " +
-                                                       q(c.offer_id) + " subscription");
+                                                       " already owns an active " + q(c.offer_id) +
+                                                       " subscription");
   if (auto r = check_offer_limit(state, *customer, *offer, c.date)) return *r;
   return accept({{TrialStarted{c.subscription_id, c.customer_id, c.offer_id, kTrialSeats,
                                c.date.plus_days(kTrialDays)},
@@ -313,8 +313,8 @@ Decision decide_on_subscription(const Command& c, const Subscription& sub,
     }
     case CommandType::kChangeSeats: {
       if (sub.status == Status::kTrial)
-        return Decision::reject("TRIAL_SEATS_FIXED", "trial " + q(sub.id) +
-                                                         " has 25 seats until it converts");
+        return Decision::reject("TRIAL_SEATS_FIXED",
+                                "trial " + q(sub.id) + " has 25 seats until it converts");
       if (sub.status != Status::kActive)
         return reject_state(sub, "change seats of", "only an active subscription can");
       if (auto r = check_seats(c.seats, *state.catalog().offer(sub.offer_id))) return *r;
@@ -322,8 +322,8 @@ Decision decide_on_subscription(const Command& c, const Subscription& sub,
         return Decision::reject("INVALID_SEATS", "subscription " + q(sub.id) + " already has " +
                                                      std::to_string(sub.seats) +
                                                      " seats; give a different number");
-      return accept({{SeatsChanged{sub.id, sub.seats, static_cast<uint32_t>(c.seats)}, c.date,
-                      false}});
+      return accept(
+          {{SeatsChanged{sub.id, sub.seats, static_cast<uint32_t>(c.seats)}, c.date, false}});
     }
     case CommandType::kCancel: {
       if (sub.status != Status::kActive && sub.status != Status::kTrial)
@@ -340,9 +340,9 @@ Decision decide_on_subscription(const Command& c, const Subscription& sub,
                                     sub.cancelled_on.iso() + "; it can be reactivated until " +
                                     sub.cancelled_on.plus_days(kRetentionDays).iso());
       if (c.date >= sub.term.end)
-        return Decision::reject("RETENTION_WINDOW_PASSED",
-                                "the term of " + q(sub.id) + " ended on " + sub.term.end.iso() +
-                                    "; create a new subscription");
+        return Decision::reject("RETENTION_WINDOW_PASSED", "the term of " + q(sub.id) +
+                                                               " ended on " + sub.term.end.iso() +
+                                                               "; create a new subscription");
       if (auto r = check_parent_active(sub, c.date, state)) return *r;
       return accept({{SubscriptionReactivated{sub.id}, c.date, false}});
     }
@@ -382,10 +382,10 @@ std::optional<Decision> cascade_cancellation(const Subscription& parent, Date d,
     const Subscription* child = state.subscription(id);
     if (child->parent_id != parent.id) continue;
     if (d < child->last_event_date)
-      return Decision::reject("DATE_BEFORE_LAST_EVENT",
-                              "add-on " + q(child->id) + " of " + q(parent.id) +
-                                  " has an event dated " + child->last_event_date.iso() +
-                                  "; cancel on that date or later");
+      return Decision::reject("DATE_BEFORE_LAST_EVENT", "add-on " + q(child->id) + " of " +
+                                                            q(parent.id) + " has an event dated " +
+                                                            child->last_event_date.iso() +
+                                                            "; cancel on that date or later");
     Subscription as_of = *child;
     std::vector<Staged> due = due_transitions(as_of, d, state.catalog());
     evolve_copy(as_of, due);
@@ -424,9 +424,9 @@ Decision decide_subscription_command(const Command& c, const LedgerState& state)
 
 std::vector<int> registration_number_lengths(std::string_view country) {
   static const std::map<std::string_view, std::vector<int>> kLengths = {
-      {"AM", {8, 10}}, {"AZ", {7, 10}},       {"BY", {9}},        {"HU", {10, 11}},
-      {"KZ", {12}},    {"KG", {14}},          {"MD", {6, 7, 8, 13}}, {"RU", {9, 10, 12}},
-      {"TJ", {9, 10, 12}}, {"UZ", {9}},       {"UA", {8, 10, 12}},
+      {"AM", {8, 10}},     {"AZ", {7, 10}}, {"BY", {9}},           {"HU", {10, 11}},
+      {"KZ", {12}},        {"KG", {14}},    {"MD", {6, 7, 8, 13}}, {"RU", {9, 10, 12}},
+      {"TJ", {9, 10, 12}}, {"UZ", {9}},     {"UA", {8, 10, 12}},
   };
   auto it = kLengths.find(country);
   return it == kLengths.end() ? std::vector<int>{} : it->second;
@@ -442,7 +442,8 @@ std::vector<Staged> due_transitions(const Subscription& current, Date d, const C
       Date t = sub.term.end;
       if (sub.auto_renew) {
         // BILLING_RULES 5: renew at the price in force on t, per the list as it stands now.
-        int64_t price = catalog.price_at(sub.offer_id, sub.currency, t).value_or(sub.term.price_micros);
+        int64_t price =
+            catalog.price_at(sub.offer_id, sub.currency, t).value_or(sub.term.price_micros);
         out.push_back({SubscriptionRenewed{sub.id, false, make_term(t, price)}, t, true});
       } else {
         out.push_back({SubscriptionExpired{sub.id}, t, true});
@@ -470,16 +471,23 @@ void evolve_copy(Subscription& sub, const std::vector<Staged>& events) {
 
 Decision decide(const Command& c, const LedgerState& state) {
   switch (c.type) {
-    case CommandType::kRegisterPartner: return decide_register_partner(c, state);
-    case CommandType::kCreateCustomer: return decide_create_customer(c, state);
-    case CommandType::kDefineOffer: return decide_define_offer(c, state);
-    case CommandType::kPublishPrice: return decide_publish_price(c, state);
-    case CommandType::kCreateSubscription: return decide_create_subscription(c, state);
-    case CommandType::kStartTrial: return decide_start_trial(c, state);
+    case CommandType::kRegisterPartner:
+      return decide_register_partner(c, state);
+    case CommandType::kCreateCustomer:
+      return decide_create_customer(c, state);
+    case CommandType::kDefineOffer:
+      return decide_define_offer(c, state);
+    case CommandType::kPublishPrice:
+      return decide_publish_price(c, state);
+    case CommandType::kCreateSubscription:
+      return decide_create_subscription(c, state);
+    case CommandType::kStartTrial:
+      return decide_start_trial(c, state);
     case CommandType::kRunBilling:
       assert(false && "the billing run is executed by the ledger");
       return Decision::reject("INVALID_ARGUMENT", "run_billing is not decided here");
-    default: return decide_subscription_command(c, state);
+    default:
+      return decide_subscription_command(c, state);
   }
 }
 

@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <tuple>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "events/codec.h"
 #include "ledger/stamp.h"
@@ -84,12 +84,11 @@ std::string BillingSummary::to_json() const {
 }
 
 Ledger::Ledger(std::unique_ptr<Store> store, Options options)
-    : store_(std::move(store)), options_(std::move(options)),
-      state_(/*track_changes=*/true) {
+    : store_(std::move(store)), options_(std::move(options)), state_(/*track_changes=*/true) {
   if (!options_.clock) options_.clock = system_clock_micros;
   if (!options_.logger)
-    options_.logger = std::make_shared<spdlog::logger>("subledger",
-                                                       std::make_shared<spdlog::sinks::null_sink_mt>());
+    options_.logger = std::make_shared<spdlog::logger>(
+        "subledger", std::make_shared<spdlog::sinks::null_sink_mt>());
 }
 
 std::unique_ptr<Ledger> Ledger::open(const std::string& dir, Options options, std::string& error) {
@@ -117,11 +116,12 @@ std::string Ledger::load_projections() {
   auto checkpoint = store_->projection("checkpoint");
   if (!checkpoint) return "";  // a new ledger, or one never written with rows
   std::string error;
-  std::string read = store_->scan_projections("", [&](std::string_view key, std::string_view value) {
-    if (key.starts_with(kInvoiceRowPrefix) || key == "checkpoint") return true;
-    error = state_.load_row(key, value);
-    return error.empty();
-  });
+  std::string read =
+      store_->scan_projections("", [&](std::string_view key, std::string_view value) {
+        if (key.starts_with(kInvoiceRowPrefix) || key == "checkpoint") return true;
+        error = state_.load_row(key, value);
+        return error.empty();
+      });
   if (!read.empty()) return read;
   if (!error.empty()) return error;
   if (std::string bad = state_.finish_load(); !bad.empty()) return bad;
@@ -135,14 +135,15 @@ std::string Ledger::catch_up() {
   EventDecoder decoder;
   Event event;
   std::string error;
-  std::string scan = store_->scan_events(state_.last_seq(), [&](uint64_t seq, std::string_view bytes) {
-    error = decoder.decode(bytes, event);
-    if (error.empty() && event.seq != seq) error = "stored under the wrong sequence number";
-    if (error.empty()) error = state_.apply(event);
-    if (!error.empty()) error = "event " + std::to_string(seq) + ": " + error;
-    ++open_report_.events_caught_up;
-    return error.empty();
-  });
+  std::string scan =
+      store_->scan_events(state_.last_seq(), [&](uint64_t seq, std::string_view bytes) {
+        error = decoder.decode(bytes, event);
+        if (error.empty() && event.seq != seq) error = "stored under the wrong sequence number";
+        if (error.empty()) error = state_.apply(event);
+        if (!error.empty()) error = "event " + std::to_string(seq) + ": " + error;
+        ++open_report_.events_caught_up;
+        return error.empty();
+      });
   if (!scan.empty()) return scan;
   return error;
 }
@@ -211,10 +212,9 @@ CommandResult Ledger::submit(const Command& command) {
 }
 
 uint64_t Ledger::append(const Staged& staged, const Command& command, Invoice* prebuilt) {
-  StampedEvent stamped =
-      stamp_event(state_, staged.payload, staged.date,
-                  staged.by_system ? std::string(kSystemActor) : command.actor, command.request_id,
-                  options_.clock());
+  StampedEvent stamped = stamp_event(state_, staged.payload, staged.date,
+                                     staged.by_system ? std::string(kSystemActor) : command.actor,
+                                     command.request_id, options_.clock());
   const Event& event = stamped.event;
   store_->stage_event(event.seq, event.stream, event.stream_version, stamped.bytes);
   if (std::string error = state_.apply(event, prebuilt); !error.empty())

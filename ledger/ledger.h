@@ -52,8 +52,8 @@ struct BillingSummary {
 class Ledger {
  public:
   struct Options {
-    bool preview = false;                    // never write: dry runs
-    bool durable = true;                     // sync the WAL on commit (false: scratch ledgers)
+    bool preview = false;  // never write: dry runs
+    bool durable = true;   // sync the WAL on commit (false: scratch ledgers)
     // Projection rows and their checkpoint are written with every n-th commit (in the same
     // batch); opening catches up the events after the checkpoint. 1 keeps them always current.
     uint32_t projection_every_commits = 1;

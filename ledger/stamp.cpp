@@ -19,7 +19,8 @@ StampedEvent stamp_event(const LedgerState& state, EventPayload payload, Date ef
   event.request_id = std::move(request_id);
   event.payload = std::move(payload);
   event.prev_hash = state.chain_head();
-  if (auto* issued = std::get_if<InvoiceIssued>(&event.payload)) issued->chain_head = event.prev_hash;
+  if (auto* issued = std::get_if<InvoiceIssued>(&event.payload))
+    issued->chain_head = event.prev_hash;
   if (std::string bad = check_event(event); !bad.empty())
     throw std::logic_error("decided an invalid event: " + bad);
   out.bytes = encode_event(event);

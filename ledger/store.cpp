@@ -7,6 +7,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <cassert>
+#include <filesystem>
 
 namespace subledger {
 
@@ -151,7 +152,8 @@ std::string Store::scan_events(uint64_t after_seq,
 }
 
 std::string Store::scan_projections(
-    std::string_view prefix, const std::function<bool(std::string_view, std::string_view)>& fn) const {
+    std::string_view prefix,
+    const std::function<bool(std::string_view, std::string_view)>& fn) const {
   rocksdb::ReadOptions ro;
   ro.readahead_size = 4 << 20;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cfs[kProjections]));
@@ -211,6 +213,73 @@ std::string Store::backup(const std::string& backup_dir) {
   std::unique_ptr<rocksdb::BackupEngine> owned(engine);
   return to_error(owned->CreateNewBackup(impl_->db.get(), /*flush_before_backup=*/true),
                   "backup failed");
+}
+
+std::string Store::backup_of(const std::string& db_dir, const std::string& backup_dir,
+                             bool& was_in_use, uint64_t& last_seq) {
+  was_in_use = false;
+  std::string error;
+  if (auto store = Store::open(db_dir, error)) {
+    last_seq = store->last_seq();
+    return store->backup(backup_dir);
+  }
+  if (error.find("lock") == std::string::npos) return error;
+  // Another process holds the ledger. Read it through a secondary instance (no lock; it sees
+  // every batch the primary has made durable, never half of one), copy that state into a staging
+  // database, and back the staging database up with the BackupEngine.
+  was_in_use = true;
+  const std::string secondary_dir = backup_dir + ".secondary";
+  const std::string staging_dir = backup_dir + ".staging";
+  rocksdb::DestroyDB(staging_dir, rocksdb::Options());
+  rocksdb::DBOptions options;
+  options.max_open_files = -1;  // hold every table file open while the primary compacts
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const char* name : kColumnFamilies)
+    descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  auto s =
+      rocksdb::DB::OpenAsSecondary(options, db_dir, secondary_dir, descriptors, &handles, &raw);
+  if (!s.ok()) return to_error(s, "cannot read the ledger in use in " + db_dir);
+  std::unique_ptr<rocksdb::DB> secondary(raw);
+  auto release = [&] {
+    for (auto* h : handles) secondary->DestroyColumnFamilyHandle(h);
+    secondary.reset();
+  };
+  s = secondary->TryCatchUpWithPrimary();
+  if (s.ok()) {
+    auto staging = Store::open(staging_dir, error);
+    if (!staging) {
+      release();
+      return error;
+    }
+    for (size_t cf = 0; cf < handles.size() && s.ok(); ++cf) {
+      std::unique_ptr<rocksdb::Iterator> it(
+          secondary->NewIterator(rocksdb::ReadOptions(), handles[cf]));
+      rocksdb::WriteBatch batch;
+      for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        batch.Put(staging->impl_->cfs[cf], it->key(), it->value());
+        if (batch.GetDataSize() > (32 << 20)) {
+          s = staging->impl_->db->Write(rocksdb::WriteOptions(), &batch);
+          batch.Clear();
+          if (!s.ok()) break;
+        }
+      }
+      if (s.ok()) s = it->status();
+      if (s.ok()) s = staging->impl_->db->Write(rocksdb::WriteOptions(), &batch);
+    }
+    if (s.ok()) {
+      last_seq = staging->last_seq();
+      error = staging->backup(backup_dir);
+    }
+  }
+  release();
+  rocksdb::DestroyDB(staging_dir, rocksdb::Options());
+  std::error_code ignored;
+  std::filesystem::remove_all(staging_dir, ignored);
+  std::filesystem::remove_all(secondary_dir, ignored);
+  if (!s.ok()) return to_error(s, "copying the ledger in use failed");
+  return error;
 }
 
 std::string Store::restore(const std::string& backup_dir, const std::string& db_dir) {

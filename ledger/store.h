@@ -53,14 +53,19 @@ class Store {
   std::optional<std::string> projection(std::string_view key) const;
   // Calls fn(key, value) for each projection row whose key starts with `prefix`, in key order,
   // until fn returns false. Returns "" or a read error.
-  std::string scan_projections(std::string_view prefix,
-                               const std::function<bool(std::string_view, std::string_view)>& fn) const;
+  std::string scan_projections(
+      std::string_view prefix,
+      const std::function<bool(std::string_view, std::string_view)>& fn) const;
 
   // Overwrites one stored event value as-is (used by tests that prove corruption is detected).
   std::string overwrite_event_for_test(uint64_t seq, std::string_view bytes);
   std::string delete_event_for_test(uint64_t seq);
   // A consistent copy of the database in `backup_dir` via RocksDB's BackupEngine.
   std::string backup(const std::string& backup_dir);
+  // Backs up the ledger in `db_dir`, even while another process has it open (then through a
+  // read-only secondary instance, as of the last batch that process made durable).
+  static std::string backup_of(const std::string& db_dir, const std::string& backup_dir,
+                               bool& was_in_use, uint64_t& last_seq);
   static std::string restore(const std::string& backup_dir, const std::string& db_dir);
   uint64_t disk_bytes() const;
 

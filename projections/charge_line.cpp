@@ -6,12 +6,18 @@ namespace subledger {
 
 std::string_view to_string(ChargeType type) {
   switch (type) {
-    case ChargeType::kPurchase: return "PRORATE_FEES_WHEN_PURCHASE";
-    case ChargeType::kCycle: return "CYCLE_FEE";
-    case ChargeType::kSeatChange: return "CYCLE_INSTANCE_PRORATE";
-    case ChargeType::kCancel: return "CANCEL_FEE";
-    case ChargeType::kRenew: return "RENEW_FEE";
-    case ChargeType::kActivation: return "ACTIVATION_FEE";
+    case ChargeType::kPurchase:
+      return "PRORATE_FEES_WHEN_PURCHASE";
+    case ChargeType::kCycle:
+      return "CYCLE_FEE";
+    case ChargeType::kSeatChange:
+      return "CYCLE_INSTANCE_PRORATE";
+    case ChargeType::kCancel:
+      return "CANCEL_FEE";
+    case ChargeType::kRenew:
+      return "RENEW_FEE";
+    case ChargeType::kActivation:
+      return "ACTIVATION_FEE";
   }
   return "?";
 }
@@ -20,12 +26,12 @@ ExactAmount exact_amount(const ChargeLine& line) {
   ExactAmount a;
   switch (line.formula) {
     case FormulaKind::kWholeMonths:
-      a = whole_months_amount(line.unit_price_micros, line.quantity,
-                              static_cast<int>(line.seats), line.currency_digits);
+      a = whole_months_amount(line.unit_price_micros, line.quantity, static_cast<int>(line.seats),
+                              line.currency_digits);
       break;
     case FormulaKind::kDays:
-      a = prorated_days_amount(line.unit_price_micros, line.quantity,
-                               static_cast<int>(line.seats), line.currency_digits);
+      a = prorated_days_amount(line.unit_price_micros, line.quantity, static_cast<int>(line.seats),
+                               line.currency_digits);
       break;
     case FormulaKind::kReversal:
       return ExactAmount{line.amount_minor, 1};

@@ -33,7 +33,7 @@ struct ChargeLine {
   int64_t unit_price_micros = 0;
   int64_t amount_minor = 0;
   Frequency frequency = Frequency::kMonthly;
-  uint64_t event_seq = 0;     // the event that caused the line
+  uint64_t event_seq = 0;       // the event that caused the line
   uint32_t order_in_event = 0;  // a credit comes before the rebill it pairs with
   // The formula's inputs: months (whole-month charge), days (proration), or the number of lines
   // a within-30-days cancellation reverses.

@@ -1,6 +1,5 @@
 #include "projections/invoice.h"
 
-
 #include <algorithm>
 #include <cstdio>
 
@@ -14,11 +13,21 @@ void append_json_string(std::string& out, const std::string& value) {
   out.push_back('"');
   for (char c : value) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -79,7 +88,6 @@ std::string canonical_lines(const std::vector<ChargeLine>& lines, int currency_d
   out += ']';
   return out;
 }
-
 
 void seal_invoice(Invoice& invoice) {
   std::sort(invoice.lines.begin(), invoice.lines.end(), invoice_order);

@@ -40,7 +40,6 @@ std::string invoice_json(const Invoice& invoice);
 std::string reconciliation_header();
 void append_reconciliation_rows(std::string& out, const Invoice& invoice);
 
-
 // Minimal JSON string escaping for the hand-written canonical form.
 void append_json_string(std::string& out, const std::string& value);
 

@@ -90,8 +90,10 @@ std::string LedgerState::apply(const Event& event, Invoice* prebuilt) {
             catalog_.apply(e);
             mark_catalog();
           } else if constexpr (std::is_same_v<T, CustomerCreated>) {
-            if (!catalog_.partner(e.partner_id)) error = "customer of unknown partner";
-            else catalog_.apply(e);
+            if (!catalog_.partner(e.partner_id))
+              error = "customer of unknown partner";
+            else
+              catalog_.apply(e);
             mark_catalog();  // the partner's customer list
             mark_customer(e.customer_id);
           } else if constexpr (std::is_same_v<T, InvoiceIssued>) {
@@ -115,8 +117,10 @@ std::string LedgerState::apply_subscription_event(const Event& event) {
   const std::string& id = *subscription_id_of(event.payload);
   const std::string* opening_customer = opening_customer_of(event.payload);
   auto it = subscriptions_.find(id);
-  if (opening_customer && it != subscriptions_.end()) return "subscription " + id + " created twice";
-  if (!opening_customer && it == subscriptions_.end()) return "event for unknown subscription " + id;
+  if (opening_customer && it != subscriptions_.end())
+    return "subscription " + id + " created twice";
+  if (!opening_customer && it == subscriptions_.end())
+    return "event for unknown subscription " + id;
   if (opening_customer) {
     Customer* customer = catalog_.customer_mut(*opening_customer);
     if (!customer) return "subscription of unknown customer " + *opening_customer;
@@ -192,10 +196,9 @@ void LedgerState::apply_invoice(const Event& event, const InvoiceIssued& e, Invo
   if (!built || inv.lines_sha256 != e.lines_sha256 || inv.total_minor != e.total_minor ||
       inv.line_count != e.line_count) {
     int digits = find_currency(e.currency) ? minor_digits(e.currency) : 2;
-    mismatches_.push_back(InvoiceMismatch{e.invoice_id, event.seq, to_hex(e.lines_sha256),
-                                          to_hex(inv.lines_sha256),
-                                          format_minor(e.total_minor, digits),
-                                          format_minor(inv.total_minor, digits)});
+    mismatches_.push_back(InvoiceMismatch{
+        e.invoice_id, event.seq, to_hex(e.lines_sha256), to_hex(inv.lines_sha256),
+        format_minor(e.total_minor, digits), format_minor(inv.total_minor, digits)});
   }
   // The recorded invoice is what was issued: its header comes from the event.
   inv.invoice_id = e.invoice_id;
@@ -208,7 +211,8 @@ void LedgerState::apply_invoice(const Event& event, const InvoiceIssued& e, Invo
   std::erase_if(pending, [&](const ChargeLine& l) { return l.charge_date <= e.invoice_date; });
   mark_customer(e.customer_id);
   ++invoices_issued_;
-  if (track_changes_) issued_since_.push_back(IssuedInvoice{std::move(inv), event.seq, e.chain_head});
+  if (track_changes_)
+    issued_since_.push_back(IssuedInvoice{std::move(inv), event.seq, e.chain_head});
 }
 
 }  // namespace subledger

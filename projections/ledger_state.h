@@ -102,7 +102,7 @@ class LedgerState {
   std::unordered_map<std::string, Subscription> subscriptions_;  // lookup only
   std::vector<std::string> subscription_order_;                  // creation order
   std::unordered_map<std::string, std::vector<ChargeLine>> pending_;
-  std::unordered_map<std::string, uint64_t> stream_versions_;    // non-subscription streams
+  std::unordered_map<std::string, uint64_t> stream_versions_;  // non-subscription streams
   uint64_t invoices_issued_ = 0;
   std::vector<InvoiceMismatch> mismatches_;
   // Changes not yet taken as rows (only with track_changes).

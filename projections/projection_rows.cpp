@@ -181,7 +181,8 @@ std::string LedgerState::load_row(std::string_view key, std::string_view value) 
         stream_versions_[v.at(0).get<std::string>()] = v.at(1).get<uint64_t>();
     } else if (key == kMetaRow) {
       Json j = unpack(value);
-      if (j.at("format").get<int>() != kProjectionFormat) return "projection rows of another format";
+      if (j.at("format").get<int>() != kProjectionFormat)
+        return "projection rows of another format";
       j.at("last_seq").get_to(last_seq_);
       j.at("chain_head").get_to(chain_head_);
       j.at("clock").get_to(billing_clock_);

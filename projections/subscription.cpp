@@ -9,10 +9,14 @@ namespace subledger {
 
 std::string_view to_string(Status status) {
   switch (status) {
-    case Status::kTrial: return "trial";
-    case Status::kActive: return "active";
-    case Status::kCancelled: return "cancelled";
-    case Status::kExpired: return "expired";
+    case Status::kTrial:
+      return "trial";
+    case Status::kActive:
+      return "active";
+    case Status::kCancelled:
+      return "cancelled";
+    case Status::kExpired:
+      return "expired";
   }
   return "?";
 }

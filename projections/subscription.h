@@ -39,14 +39,14 @@ struct Subscription {
   Status status = Status::kTrial;
   Frequency frequency = Frequency::kMonthly;
   uint32_t seats = 0;
-  Term term;                 // the current paid term; none before a trial converts
-  bool paid = false;         // has had a paid term
+  Term term;          // the current paid term; none before a trial converts
+  bool paid = false;  // has had a paid term
   bool auto_renew = true;
   bool cancelled_in_trial = false;
   Date created_on, trial_end, cancelled_on, expired_on, last_event_date;
-  uint64_t version = 0;      // stream version of the last evolved event
+  uint64_t version = 0;         // stream version of the last evolved event
   uint64_t term_event_seq = 0;  // the event that began the term: cycle fees point to it
-  Date next_cycle;           // start of the next monthly period to charge, none if annual
+  Date next_cycle;              // start of the next monthly period to charge, none if annual
   // BILLING_RULES 6: the net of the current term's lines and the span they cover.
   int64_t term_net_minor = 0;
   Date term_lines_start, term_lines_end;

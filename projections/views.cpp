@@ -22,15 +22,20 @@ Json term_json(const Term& t) {
 
 struct PayloadJson {
   Json operator()(const PartnerRegistered& e) const {
-    return {{"partner_id", e.partner_id}, {"country", e.country}, {"currency", e.currency},
+    return {{"partner_id", e.partner_id},
+            {"country", e.country},
+            {"currency", e.currency},
             {"billing_day", e.billing_day}};
   }
   Json operator()(const CustomerCreated& e) const {
-    return {{"customer_id", e.customer_id}, {"partner_id", e.partner_id},
-            {"country", e.country},         {"currency", e.currency},
+    return {{"customer_id", e.customer_id},
+            {"partner_id", e.partner_id},
+            {"country", e.country},
+            {"currency", e.currency},
             {"company_name", e.company_name},
             {"organization_registration_number", e.organization_registration_number},
-            {"phone", e.phone},             {"middle_name", e.middle_name}};
+            {"phone", e.phone},
+            {"middle_name", e.middle_name}};
   }
   Json operator()(const OfferDefined& e) const {
     return {{"offer_id", e.offer_id},
@@ -42,7 +47,8 @@ struct PayloadJson {
             {"max_per_customer", e.max_per_customer}};
   }
   Json operator()(const PricePublished& e) const {
-    return {{"offer_id", e.offer_id}, {"currency", e.currency},
+    return {{"offer_id", e.offer_id},
+            {"currency", e.currency},
             {"monthly_price", format_price(e.monthly_price_micros)},
             {"effective_from", date_or_null(e.effective_from)}};
   }
@@ -57,8 +63,11 @@ struct PayloadJson {
             {"currency", e.currency}};
   }
   Json operator()(const TrialStarted& e) const {
-    return {{"subscription_id", e.subscription_id}, {"customer_id", e.customer_id},
-            {"offer_id", e.offer_id}, {"seats", e.seats}, {"trial_end", date_or_null(e.trial_end)}};
+    return {{"subscription_id", e.subscription_id},
+            {"customer_id", e.customer_id},
+            {"offer_id", e.offer_id},
+            {"seats", e.seats},
+            {"trial_end", date_or_null(e.trial_end)}};
   }
   Json operator()(const TrialConverted& e) const {
     return {{"subscription_id", e.subscription_id},
@@ -68,7 +77,8 @@ struct PayloadJson {
   }
   Json operator()(const TrialExpired& e) const { return {{"subscription_id", e.subscription_id}}; }
   Json operator()(const SeatsChanged& e) const {
-    return {{"subscription_id", e.subscription_id}, {"old_seats", e.old_seats},
+    return {{"subscription_id", e.subscription_id},
+            {"old_seats", e.old_seats},
             {"new_seats", e.new_seats}};
   }
   Json operator()(const SubscriptionCancelled& e) const {
@@ -81,8 +91,8 @@ struct PayloadJson {
     return {{"subscription_id", e.subscription_id}, {"enabled", e.enabled}};
   }
   Json operator()(const SubscriptionRenewed& e) const {
-    return {{"subscription_id", e.subscription_id}, {"manual", e.manual},
-            {"term", term_json(e.term)}};
+    return {
+        {"subscription_id", e.subscription_id}, {"manual", e.manual}, {"term", term_json(e.term)}};
   }
   Json operator()(const SubscriptionExpired& e) const {
     return {{"subscription_id", e.subscription_id}};

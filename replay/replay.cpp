@@ -45,7 +45,8 @@ namespace {
 constexpr size_t kMaxRowMismatches = 50;
 
 void note_row_mismatch(ReplayReport& report, std::string key) {
-  if (report.row_mismatches.size() < kMaxRowMismatches) report.row_mismatches.push_back(std::move(key));
+  if (report.row_mismatches.size() < kMaxRowMismatches)
+    report.row_mismatches.push_back(std::move(key));
 }
 
 // The stored rows must be exactly the rows of the rebuilt state, and each invoice row must hash
@@ -133,8 +134,10 @@ ReplayReport replay_log(const Store& store, bool verify, const ReplayProgress& p
   if (verify && report.error.empty()) {
     auto checkpoint = store.projection("checkpoint");
     uint64_t through = checkpoint ? from_be64(*checkpoint) : 0;
-    if (through == state.last_seq()) check_rows(store, state, report);
-    else report.rows_behind = state.last_seq() - through;
+    if (through == state.last_seq())
+      check_rows(store, state, report);
+    else
+      report.rows_behind = state.last_seq() - through;
   }
   return report;
 }

@@ -22,13 +22,14 @@ struct ReplayReport {
   uint64_t invoices_checked = 0;
   double seconds = 0;
   std::vector<InvoiceMismatch> mismatches;
-  std::string error;  // a broken log: undecodable event, sequence gap, broken chain, impossible event
+  std::string
+      error;  // a broken log: undecodable event, sequence gap, broken chain, impossible event
   uint64_t first_bad_seq = 0;  // with an error: the first sequence number that is not as written
   // With verify: the stored projection rows compared with the ones the replay rebuilt, and every
   // stored invoice row (what `invoices` prints) checked against the hash its event recorded.
   bool rows_checked = false;
   uint64_t rows_compared = 0, invoice_rows_checked = 0;
-  uint64_t rows_behind = 0;                // the checkpoint lags the log (caught up on next open)
+  uint64_t rows_behind = 0;                 // the checkpoint lags the log (caught up on next open)
   std::vector<std::string> row_mismatches;  // keys of rows that differ (at most a few dozen)
   double rows_seconds = 0;
   bool ok() const { return error.empty() && mismatches.empty() && row_mismatches.empty(); }

@@ -167,7 +167,8 @@ std::string InvoiceDiff::to_json() const {
   j["invoice_id"] = invoice_id;
   j["currency"] = currency;
   j["old_total"] = issued ? Json(format_minor(old_total_minor, currency_digits)) : Json(nullptr);
-  j["new_total"] = regenerated ? Json(format_minor(new_total_minor, currency_digits)) : Json(nullptr);
+  j["new_total"] =
+      regenerated ? Json(format_minor(new_total_minor, currency_digits)) : Json(nullptr);
   Json removed = Json::array(), added = Json::array();
   for (const auto& l : lines_removed) removed.push_back(Json::parse(l));
   for (const auto& l : lines_added) added.push_back(Json::parse(l));

@@ -14,7 +14,8 @@
 namespace subledger::testing {
 namespace {
 
-std::unique_ptr<Ledger> open(const std::string& dir, uint32_t rows_every = 1, bool preview = false) {
+std::unique_ptr<Ledger> open(const std::string& dir, uint32_t rows_every = 1,
+                             bool preview = false) {
   std::string error;
   Ledger::Options o;
   o.preview = preview;
@@ -33,7 +34,8 @@ std::map<std::string, std::string> rows_of(const LedgerState& state) {
 
 std::vector<std::string> workload_lines(uint64_t subscriptions, int months) {
   std::stringstream commands;
-  write_workload(WorkloadParams{subscriptions, 11, months, 0, Date::from_ymd(2025, 1, 1)}, commands);
+  write_workload(WorkloadParams{subscriptions, 11, months, 0, Date::from_ymd(2025, 1, 1)},
+                 commands);
   return lines_of(commands.str());
 }
 

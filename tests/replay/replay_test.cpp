@@ -18,7 +18,9 @@ using Json = nlohmann::json;
 std::string applied_ledger(const TempDir& dir) {
   std::string db = dir / "db";
   EXPECT_EQ(run(bin() + " apply --db " + db + " " + PROJECT_SCENARIOS_DIR +
-                "/07-cancel-and-reactivate.jsonl").status, 0);
+                "/07-cancel-and-reactivate.jsonl")
+                .status,
+            0);
   EXPECT_EQ(run(bin() + " replay --verify --db " + db).status, 0);
   return db;
 }
@@ -44,8 +46,10 @@ void forge_from(Store& store, uint64_t target, const std::function<void(Event&)>
   for (uint64_t seq = target; seq <= last; ++seq) {
     Event e;
     ASSERT_EQ(decoder.decode(*store.event_bytes(seq), e), "");
-    if (seq == target) change(e);
-    else e.prev_hash = prev_hash;
+    if (seq == target)
+      change(e);
+    else
+      e.prev_hash = prev_hash;
     if (auto* inv = std::get_if<InvoiceIssued>(&e.payload)) inv->chain_head = e.prev_hash;
     std::string bytes = encode_event(e);
     prev_hash = std::string(stored_event_hash(bytes));
@@ -135,20 +139,21 @@ TEST(Replay, ForgedInvoiceWithARelinkedChainFailsRegeneration) {
     ASSERT_TRUE(store) << error;
     uint64_t target = seq_of_invoice(*store, "C1-20170520");
     ASSERT_NE(target, 0u);
-    forge_from(*store, target, [](Event& e) {
-      std::get<InvoiceIssued>(e.payload).lines_sha256[0] ^= 1;
-    });
+    forge_from(*store, target,
+               [](Event& e) { std::get<InvoiceIssued>(e.payload).lines_sha256[0] ^= 1; });
   }
   Json report = verify_report(db, 2);
   ASSERT_EQ(report["mismatches"].size(), 1u) << report.dump();
   EXPECT_EQ(report["mismatches"][0]["invoice_id"], "C1-20170520");
-  EXPECT_NE(report["mismatches"][0]["recorded_sha256"], report["mismatches"][0]["regenerated_sha256"]);
+  EXPECT_NE(report["mismatches"][0]["recorded_sha256"],
+            report["mismatches"][0]["regenerated_sha256"]);
 }
 
 TEST(Replay, StateAsOfAnswersFromTheEvents) {
   TempDir dir("asof");
   std::string db = dir / "db";
-  run(bin() + " apply --db " + db + " " + PROJECT_SCENARIOS_DIR + "/07-cancel-and-reactivate.jsonl");
+  run(bin() + " apply --db " + db + " " + PROJECT_SCENARIOS_DIR +
+      "/07-cancel-and-reactivate.jsonl");
   RunResult before = run(bin() + " state S1 --as-of 2017-05-20 --db " + db);
   EXPECT_NE(before.out.find("\"status\":\"cancelled\""), std::string::npos) << before.out;
   RunResult after = run(bin() + " state S1 --as-of 2017-05-25 --db " + db);
@@ -161,7 +166,8 @@ TEST(Replay, StateAsOfAnswersFromTheEvents) {
 TEST(Replay, ExplainShowsTheCausingEventAndFormula) {
   TempDir dir("explain");
   std::string db = dir / "db";
-  run(bin() + " apply --db " + db + " " + PROJECT_SCENARIOS_DIR + "/03-annual-cancel-prorated.jsonl");
+  run(bin() + " apply --db " + db + " " + PROJECT_SCENARIOS_DIR +
+      "/03-annual-cancel-prorated.jsonl");
   RunResult r = run(bin() + " explain C1-20170720 --db " + db);
   ASSERT_EQ(r.status, 0);
   EXPECT_NE(r.out.find("\"days\":198"), std::string::npos) << r.out;

@@ -27,8 +27,10 @@ struct Fixture {
   std::string db = dir / "db";
   Fixture() {
     std::string commands = dir / "cmds.jsonl";
-    EXPECT_EQ(run(bin() + " gen --subscriptions 300 --seed 3 --months 6 -o " + commands +
-                  " 2>/dev/null").status, 0);
+    EXPECT_EQ(
+        run(bin() + " gen --subscriptions 300 --seed 3 --months 6 -o " + commands + " 2>/dev/null")
+            .status,
+        0);
     EXPECT_EQ(run(bin() + " apply --db " + db + " " + commands + " >/dev/null").status, 0);
   }
   std::string file(const std::string& name, const std::string& text) {
@@ -49,17 +51,18 @@ TEST(WhatIf, NoExtraCommandsRegeneratesEveryInvoiceUnchanged) {
   EXPECT_GT(summary["invoices_compared"].get<int>(), 200);
   EXPECT_EQ(summary["invoices_changed"], 0);
   EXPECT_TRUE(summary["rejected"].empty());
-  for (const auto& [currency, t] : summary["totals"].items()) EXPECT_EQ(t["old"], t["new"]) << currency;
+  for (const auto& [currency, t] : summary["totals"].items())
+    EXPECT_EQ(t["old"], t["new"]) << currency;
 }
 
 TEST(WhatIf, ACorrectedPastPriceShowsOldAndNewLinesAndWritesNothing) {
   Fixture f;
   std::string before_log = run(bin() + " log --db " + f.db).out;
   std::string before_invoices = run(bin() + " invoices --db " + f.db).out;
-  std::string fix = f.file("fix.jsonl",
-                           R"({"cmd":"publish_price","request_id":"fix-e1","offer_id":"E1",)"
-                           R"("currency":"USD","monthly_price":"7.50","effective_from":"2025-03-01"})"
-                           "\n");
+  std::string fix = f.file(
+      "fix.jsonl", R"({"cmd":"publish_price","request_id":"fix-e1","offer_id":"E1",)"
+                   R"("currency":"USD","monthly_price":"7.50","effective_from":"2025-03-01"})"
+                   "\n");
   RunResult r = run(bin() + " replay --what-if " + fix + " --db " + f.db);
   ASSERT_EQ(r.status, 0) << r.out;
   auto lines = lines_of(r.out);
@@ -91,7 +94,8 @@ TEST(WhatIf, ACorrectedPastPriceShowsOldAndNewLinesAndWritesNothing) {
 
 TEST(WhatIf, AnInvalidFileRunsNothing) {
   Fixture f;
-  std::string bad = f.file("bad.jsonl", R"({"cmd":"publish_price","request_id":"x"})" "\n");
+  std::string bad = f.file("bad.jsonl", R"({"cmd":"publish_price","request_id":"x"})"
+                                        "\n");
   RunResult r = run(bin() + " replay --what-if " + bad + " --db " + f.db + " 2>/dev/null");
   EXPECT_EQ(r.status, 2);
   EXPECT_TRUE(r.out.empty()) << r.out;
