@@ -1,4 +1,5 @@
 #include "app/subcommands.h"
+#include "app/progress.h"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -364,11 +365,11 @@ int replay(const std::string& db, bool verify, std::ostream& out) {
   std::string error;
   auto store = Store::open(db, error);
   if (!store) return fail(error);
+  ProgressBar bar("events", store->last_seq(), stderr_is_terminal());
   ReplayProgress progress;
-  if (stderr_is_terminal())
-    progress = [](uint64_t n) { std::cerr << "\rreplayed " << n << " events" << std::flush; };
+  if (stderr_is_terminal()) progress = [&](uint64_t n) { bar.update(n); };
   ReplayReport report = replay_log(*store, verify, progress);
-  if (progress) std::cerr << "\n";
+  bar.finish(report.events);
   out << report.to_json(verify) << '\n';
   if (!report.error.empty()) return fail(report.error);
   if (verify && !report.ok()) {

@@ -11,7 +11,7 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <unordered_map>
+#include <absl/container/flat_hash_map.h>
 #include <vector>
 
 #include "events/date.h"
@@ -52,7 +52,7 @@ class Catalog {
 
  private:
   std::map<std::string, Partner> partners_;
-  std::unordered_map<std::string, Customer> customers_;  // lookup only, never iterated
+  absl::flat_hash_map<std::string, Customer> customers_;  // lookup only, never iterated
   std::map<std::string, OfferDefined> offers_;
   PriceList prices_;
 };

@@ -13,7 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+#include <absl/container/flat_hash_map.h>
 #include <vector>
 
 #include "events/event.h"
@@ -99,10 +99,12 @@ class LedgerState {
 
   bool track_changes_;
   Catalog catalog_;
-  std::unordered_map<std::string, Subscription> subscriptions_;  // lookup only
+  // Flat hash tables: lookup only, never iterated for output (no hash order leaks). Nothing keeps
+  // a reference into them across an insert.
+  absl::flat_hash_map<std::string, Subscription> subscriptions_;
   std::vector<std::string> subscription_order_;                  // creation order
-  std::unordered_map<std::string, std::vector<ChargeLine>> pending_;
-  std::unordered_map<std::string, uint64_t> stream_versions_;  // non-subscription streams
+  absl::flat_hash_map<std::string, std::vector<ChargeLine>> pending_;
+  absl::flat_hash_map<std::string, uint64_t> stream_versions_;  // non-subscription streams
   uint64_t invoices_issued_ = 0;
   std::vector<InvoiceMismatch> mismatches_;
   // Changes not yet taken as rows (only with track_changes).
