@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
   explain_cmd->callback([&] { status = cli::explain(db, invoice_id, std::cout); });
 
   bool verify = false;
-  std::string what_if_file;
+  std::string what_if_file, from_hex;
   auto* replay_cmd = with_db(app.add_subcommand("replay", "rebuild projections from the log"));
   auto* verify_flag = replay_cmd->add_flag(
       "--verify", verify,
@@ -115,10 +115,22 @@ int main(int argc, char** argv) {
                    "decide the history again with the commands of FILE merged in by date and "
                    "print how each invoice would change (writes nothing)")
       ->excludes(verify_flag);
+  replay_cmd->add_option("--from-hex", from_hex,
+                         "fold event values read from FILE (- for stdin), one hex value per line "
+                         "(what `export` writes; used by bench/run to scan other stores)");
   replay_cmd->callback([&] {
-    status = what_if_file.empty() ? cli::replay(db, verify, std::cout)
-                                  : cli::replay_what_if(db, what_if_file, std::cout);
+    if (!from_hex.empty())
+      status = cli::replay_from_hex(from_hex, std::cout);
+    else if (!what_if_file.empty())
+      status = cli::replay_what_if(db, what_if_file, std::cout);
+    else
+      status = cli::replay(db, verify, std::cout);
   });
+
+  auto* export_cmd = with_db(app.add_subcommand(
+      "export",
+      "every stored event as seq, stream and hex value, tab-separated (for other stores)"));
+  export_cmd->callback([&] { status = cli::export_events(db, std::cout); });
 
   std::string dir;
   auto* backup_cmd = with_db(app.add_subcommand("backup", "back up the ledger to DIR"));

@@ -11,7 +11,9 @@ namespace subledger::cli {
 class ProgressBar {
  public:
   ProgressBar(std::string what, uint64_t total, bool enabled)
-      : what_(std::move(what)), total_(total), enabled_(enabled),
+      : what_(std::move(what)),
+        total_(total),
+        enabled_(enabled),
         started_(std::chrono::steady_clock::now()) {}
 
   void update(uint64_t done) {
@@ -20,7 +22,8 @@ class ProgressBar {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
     double rate = seconds > 0 ? done / seconds : 0;
     constexpr int kWidth = 30;
-    int filled = total_ ? static_cast<int>(kWidth * std::min<double>(1.0, double(done) / total_)) : 0;
+    int filled =
+        total_ ? static_cast<int>(kWidth * std::min<double>(1.0, double(done) / total_)) : 0;
     std::string bar(static_cast<size_t>(filled), '#');
     bar.resize(kWidth, '.');
     double eta = rate > 0 && total_ > done ? (total_ - done) / rate : 0;

@@ -15,6 +15,7 @@
 
 #include "events/codec.h"
 #include "ledger/ledger.h"
+#include "ledger/queries.h"
 #include "projections/views.h"
 #include "replay/replay.h"
 #include "replay/what_if.h"
@@ -46,6 +47,18 @@ std::unique_ptr<Ledger> open_ledger(const std::string& db, bool preview, std::st
   options.preview = preview;
   options.logger = make_logger();
   return Ledger::open(db, std::move(options), error);
+}
+
+// The store with its projection rows written through the last event, for queries that read rows
+// only. Rows that lag the log (or are missing) are caught up first by opening the ledger once.
+std::unique_ptr<Store> open_for_queries(const std::string& db, std::string& error) {
+  {
+    auto store = Store::open(db, error);
+    if (!store) return nullptr;
+    if (projections_current(*store) || store->last_seq() == 0) return store;
+  }
+  if (!open_ledger(db, false, error)) return nullptr;  // catches up and writes the rows
+  return Store::open(db, error);
 }
 
 std::optional<Date> parse_date_arg(const std::string& text, const char* flag, int& status) {
@@ -144,12 +157,12 @@ int bill(const BillOptions& o, std::ostream& out) {
 
 namespace {
 
-std::vector<Invoice> select_invoices(const Ledger& ledger, const InvoicesOptions& o, int& status) {
+std::vector<Invoice> select_invoices(const Store& store, const InvoicesOptions& o, int& status) {
   auto from = parse_date_arg(o.from, "--from", status);
   auto to = parse_date_arg(o.to, "--to", status);
   std::vector<Invoice> out;
   if (status) return out;
-  for (auto& issued : ledger.issued_invoices(o.customer)) {
+  for (auto& issued : issued_invoices(store, o.customer)) {
     Invoice& inv = issued.invoice;
     if (!o.partner.empty() && inv.partner_id != o.partner) continue;
     if (from && inv.invoice_date < *from) continue;
@@ -165,10 +178,10 @@ int invoices(const InvoicesOptions& o, std::ostream& out) {
   if (o.format != "json" && o.format != "csv")
     return fail("--format must be json or csv; got '" + o.format + "'");
   std::string error;
-  auto ledger = open_ledger(o.db, false, error);
-  if (!ledger) return fail(error);
+  auto store = open_for_queries(o.db, error);
+  if (!store) return fail(error);
   int status = kExitOk;
-  auto selected = select_invoices(*ledger, o, status);
+  auto selected = select_invoices(*store, o, status);
   if (status) return status;
   std::string text = o.format == "csv" ? reconciliation_header() : "";
   for (const Invoice& inv : selected) {
@@ -196,15 +209,17 @@ int state(const std::string& db, const std::string& id, const std::string& as_of
   auto date = parse_date_arg(as_of, "--as-of", status);
   if (status) return status;
   std::string error;
-  auto ledger = open_ledger(db, false, error);
-  if (!ledger) return fail(error);
-  const Subscription* latest = ledger->state().subscription(id);
+  auto store = open_for_queries(db, error);
+  if (!store) return fail(error);
+  std::optional<Subscription> latest = stored_subscription(*store, id);
   if (!latest) return fail("no subscription '" + id + "'");
   if (!date) {
     out << subscription_json(*latest) << '\n';
     return kExitOk;
   }
-  auto sub = subscription_as_of(ledger->store(), ledger->state().catalog(), id, *date, error);
+  std::optional<LedgerState> catalog = catalog_only(*store);
+  if (!catalog) return fail("the catalog projection row is unreadable; run replay --verify");
+  auto sub = subscription_as_of(*store, catalog->catalog(), id, *date, error);
   if (!error.empty()) return fail(error);
   if (!sub) return fail("subscription '" + id + "' did not exist yet on " + date->iso());
   out << subscription_json(*sub, *date) << '\n';
@@ -224,22 +239,22 @@ int history(const std::string& db, const std::string& id, std::ostream& out) {
 
 int log(const LogOptions& o, std::ostream& out) {
   std::string error;
-  auto ledger = open_ledger(o.db, false, error);
-  if (!ledger) return fail(error);
-  const LedgerState& state = ledger->state();
+  auto store = open_for_queries(o.db, error);
+  if (!store) return fail(error);
   EventDecoder decoder;
   Event e;
   uint64_t printed = 0;
   std::string decode_error;
-  error = ledger->store().scan_events(o.after_seq, [&](uint64_t, std::string_view bytes) {
+  std::optional<Subscription> sub;
+  error = store->scan_events(o.after_seq, [&](uint64_t, std::string_view bytes) {
     decode_error = decoder.decode(bytes, e);
     if (!decode_error.empty()) return false;
     if (!o.type.empty() && event_type_name(e.payload) != o.type) return true;
     if (!o.customer.empty()) {
       const std::string* owner = &e.stream.id;
       if (e.stream.kind == StreamKind::kSubscription) {
-        const Subscription* s = state.subscription(e.stream.id);
-        owner = s ? &s->customer_id : nullptr;
+        sub = stored_subscription(*store, e.stream.id);
+        owner = sub ? &sub->customer_id : nullptr;
       } else if (e.stream.kind != StreamKind::kCustomer) {
         owner = nullptr;
       }
@@ -324,9 +339,9 @@ Json formula_json(const ChargeLine& line) {
 
 int explain(const std::string& db, const std::string& invoice_id, std::ostream& out) {
   std::string error;
-  auto ledger = open_ledger(db, false, error);
-  if (!ledger) return fail(error);
-  std::optional<IssuedInvoice> issued = ledger->issued_invoice(invoice_id);
+  auto store = open_for_queries(db, error);
+  if (!store) return fail(error);
+  std::optional<IssuedInvoice> issued = issued_invoice(*store, invoice_id);
   if (!issued) return fail("no issued invoice '" + invoice_id + "'");
   EventDecoder decoder;
   int n = 0;
@@ -342,7 +357,7 @@ int explain(const std::string& db, const std::string& invoice_id, std::ostream& 
     j["amount"] = format_minor(line.amount_minor, line.currency_digits);
     j["computation"] = formula_json(line);
     Event e;
-    auto bytes = ledger->store().event_bytes(line.event_seq);
+    auto bytes = store->event_bytes(line.event_seq);
     if (!bytes || !decoder.decode(*bytes, e).empty())
       return fail("event " + std::to_string(line.event_seq) + " cannot be read");
     j["caused_by"] = Json::parse(event_json(e));
@@ -380,6 +395,55 @@ int replay(const std::string& db, bool verify, std::ostream& out) {
       std::cerr << "subledger: projection row " << key << " differs from the replayed state\n";
     return kExitError;
   }
+  return kExitOk;
+}
+
+int replay_from_hex(const std::string& file, std::ostream& out) {
+  std::ifstream in_file;
+  std::istream* in = &std::cin;
+  if (file != "-") {
+    in_file.open(file);
+    if (!in_file) return fail("cannot read " + file);
+    in = &in_file;
+  }
+  ReplayReport report = replay_hex_values(*in);
+  out << report.to_json(false) << '\n';
+  if (!report.error.empty()) return fail(report.error);
+  return kExitOk;
+}
+
+int export_events(const std::string& db, std::ostream& out) {
+  std::string error;
+  auto store = Store::open(db, error);
+  if (!store) return fail(error);
+  EventDecoder decoder;
+  Event e;
+  std::string decode_error, text;
+  static const char* kHex = "0123456789abcdef";
+  error = store->scan_events(0, [&](uint64_t seq, std::string_view bytes) {
+    // The stream from the decoded envelope, so a corrupt value stops the export.
+    decode_error = decoder.decode(bytes, e);
+    if (!decode_error.empty()) return false;
+    text += std::to_string(seq);
+    text += '\t';
+    text += to_string(e.stream.kind);
+    text += '/';
+    text += e.stream.id;
+    text += '\t';
+    for (unsigned char c : bytes) {
+      text.push_back(kHex[c >> 4]);
+      text.push_back(kHex[c & 15]);
+    }
+    text += '\n';
+    if (text.size() > (1 << 20)) {
+      out << text;
+      text.clear();
+    }
+    return true;
+  });
+  out << text;
+  if (!decode_error.empty()) return fail("corrupt event: " + decode_error);
+  if (!error.empty()) return fail(error);
   return kExitOk;
 }
 

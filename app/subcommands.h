@@ -46,6 +46,8 @@ int renewals(const std::string& db, const std::string& from, const std::string& 
              std::ostream& out);
 int explain(const std::string& db, const std::string& invoice_id, std::ostream& out);
 int replay(const std::string& db, bool verify, std::ostream& out);
+int replay_from_hex(const std::string& file, std::ostream& out);
+int export_events(const std::string& db, std::ostream& out);
 int replay_what_if(const std::string& db, const std::string& file, std::ostream& out);
 int backup(const std::string& db, const std::string& dir, std::ostream& out);
 int restore(const std::string& db, const std::string& dir, std::ostream& out);

@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "events/codec.h"
+#include "ledger/queries.h"
 #include "ledger/stamp.h"
 #include "projections/projection_rows.h"
 
@@ -149,27 +150,11 @@ std::string Ledger::catch_up() {
 }
 
 std::vector<IssuedInvoice> Ledger::issued_invoices(const std::string& customer_id) const {
-  std::vector<IssuedInvoice> out;
-  std::string prefix(kInvoiceRowPrefix);
-  if (!customer_id.empty()) prefix += customer_id + "-";
-  store_->scan_projections(prefix, [&](std::string_view, std::string_view value) {
-    auto issued = decode_invoice_row(value);
-    if (!issued) throw std::runtime_error("an invoice row is unreadable");
-    if (customer_id.empty() || issued->invoice.customer_id == customer_id)
-      out.push_back(std::move(*issued));
-    return true;
-  });
-  std::sort(out.begin(), out.end(), [](const IssuedInvoice& a, const IssuedInvoice& b) {
-    return std::tie(a.invoice.invoice_date, a.invoice.invoice_id) <
-           std::tie(b.invoice.invoice_date, b.invoice.invoice_id);
-  });
-  return out;
+  return subledger::issued_invoices(*store_, customer_id);
 }
 
 std::optional<IssuedInvoice> Ledger::issued_invoice(const std::string& invoice_id) const {
-  auto value = store_->projection(std::string(kInvoiceRowPrefix) + invoice_id);
-  if (!value) return std::nullopt;
-  return decode_invoice_row(*value);
+  return subledger::issued_invoice(*store_, invoice_id);
 }
 
 CommandResult Ledger::submit(std::string_view json_line) {

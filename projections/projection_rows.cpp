@@ -88,6 +88,14 @@ std::optional<IssuedInvoice> decode_invoice_row(std::string_view value) {
   }
 }
 
+std::optional<Subscription> decode_subscription_row(std::string_view value) {
+  try {
+    return unpack(value).get<Subscription>();
+  } catch (const Json::exception&) {
+    return std::nullopt;
+  }
+}
+
 // ---- LedgerState rows ----
 
 void LedgerState::take_changed_rows(const RowSink& put) {
@@ -116,7 +124,7 @@ void LedgerState::put_rows(const std::vector<std::string>& subscription_ids,
                            const std::vector<std::string>& customer_ids, bool catalog,
                            const RowSink& put) const {
   for (const auto& id : subscription_ids)
-    put(row_key("sub/", id), pack(Json(subscriptions_.at(id))));
+    put(row_key(kSubscriptionRowPrefix, id), pack(Json(subscriptions_.at(id))));
   for (const auto& id : customer_ids) {
     const Customer* c = catalog_.customer(id);
     if (!c) continue;
@@ -155,7 +163,7 @@ void LedgerState::put_rows(const std::vector<std::string>& subscription_ids,
 
 std::string LedgerState::load_row(std::string_view key, std::string_view value) {
   try {
-    if (key.starts_with("sub/")) {
+    if (key.starts_with(kSubscriptionRowPrefix)) {
       Subscription sub = unpack(value).get<Subscription>();
       std::string id = sub.id;
       subscriptions_.insert_or_assign(std::move(id), std::move(sub));

@@ -27,7 +27,10 @@ inline constexpr int kProjectionFormat = 1;
 inline constexpr std::string_view kMetaRow = "meta";
 inline constexpr std::string_view kInvoiceRowPrefix = "inv/";
 
+inline constexpr std::string_view kSubscriptionRowPrefix = "sub/";
+
 std::string encode_invoice_row(const IssuedInvoice& issued);
 std::optional<IssuedInvoice> decode_invoice_row(std::string_view value);
+std::optional<Subscription> decode_subscription_row(std::string_view value);
 
 }  // namespace subledger

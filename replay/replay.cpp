@@ -97,49 +97,111 @@ void check_rows(const Store& store, const LedgerState& state, ReplayReport& repo
 
 }  // namespace
 
-ReplayReport replay_log(const Store& store, bool verify, const ReplayProgress& progress) {
-  ReplayReport report;
-  auto started = std::chrono::steady_clock::now();
-  LedgerState state;
-  EventDecoder decoder;
-  Event event;
-  constexpr uint64_t kProgressEvery = 1 << 18;
-  std::string scan = store.scan_events(0, [&](uint64_t seq, std::string_view bytes) {
-    std::string error = decoder.decode(bytes, event);
-    if (error.empty() && event.seq != seq) error = "stored under the wrong sequence number";
-    if (error.empty()) error = state.apply(event);
+namespace {
+
+// The fold shared by every source of stored event values: decode once into a reused buffer,
+// check the sequence and the chain, apply.
+class Folder {
+ public:
+  explicit Folder(const ReplayProgress& progress)
+      : progress_(progress), started_(std::chrono::steady_clock::now()) {}
+
+  // False once the log is broken (report().error says where).
+  bool feed(uint64_t seq, std::string_view bytes) {
+    std::string error = decoder_.decode(bytes, event_);
+    if (error.empty() && event_.seq != seq) error = "stored under the wrong sequence number";
+    if (error.empty()) error = state_.apply(event_);
     if (!error.empty()) {
       // A gap is the missing number; anything else is this event.
-      report.first_bad_seq = seq > state.last_seq() + 1 ? state.last_seq() + 1 : seq;
-      report.error = "event " + std::to_string(report.first_bad_seq) + ": " + error;
+      report_.first_bad_seq = seq > state_.last_seq() + 1 ? state_.last_seq() + 1 : seq;
+      report_.error = "event " + std::to_string(report_.first_bad_seq) + ": " + error;
       return false;
     }
-    if (progress && state.events_applied() % kProgressEvery == 0) progress(state.events_applied());
+    if (progress_ && state_.events_applied() % kProgressEvery == 0)
+      progress_(state_.events_applied());
     return true;
-  });
+  }
+
+  ReplayReport& finish() {
+    report_.events = state_.events_applied();
+    report_.invoices_checked = state_.invoices_issued();
+    report_.mismatches = state_.mismatches();
+    report_.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    return report_;
+  }
+  const LedgerState& state() const { return state_; }
+  ReplayReport& report() { return report_; }
+
+ private:
+  static constexpr uint64_t kProgressEvery = 1 << 18;
+  const ReplayProgress& progress_;
+  std::chrono::steady_clock::time_point started_;
+  LedgerState state_;
+  EventDecoder decoder_;
+  Event event_;
+  ReplayReport report_;
+};
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+ReplayReport replay_log(const Store& store, bool verify, const ReplayProgress& progress) {
+  Folder folder(progress);
+  std::string scan = store.scan_events(
+      0, [&](uint64_t seq, std::string_view bytes) { return folder.feed(seq, bytes); });
+  ReplayReport& report = folder.report();
   if (!scan.empty()) report.error = scan;
+  const uint64_t last = folder.state().last_seq();
   if (auto checkpoint = store.projection("checkpoint");
-      report.error.empty() && checkpoint && from_be64(*checkpoint) > state.last_seq()) {
+      report.error.empty() && checkpoint && from_be64(*checkpoint) > last) {
     // The projections were written through a later event: the tail of the log was removed.
-    report.first_bad_seq = state.last_seq() + 1;
+    report.first_bad_seq = last + 1;
     report.error = "event " + std::to_string(report.first_bad_seq) +
                    " is missing: the projections were written through event " +
                    std::to_string(from_be64(*checkpoint));
   }
-  report.events = state.events_applied();
-  report.invoices_checked = state.invoices_issued();
-  report.mismatches = state.mismatches();
-  report.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  folder.finish();
   if (verify && report.error.empty()) {
     auto checkpoint = store.projection("checkpoint");
     uint64_t through = checkpoint ? from_be64(*checkpoint) : 0;
-    if (through == state.last_seq())
-      check_rows(store, state, report);
+    if (through == last)
+      check_rows(store, folder.state(), report);
     else
-      report.rows_behind = state.last_seq() - through;
+      report.rows_behind = last - through;
   }
   return report;
+}
+
+ReplayReport replay_hex_values(std::istream& in, const ReplayProgress& progress) {
+  Folder folder(progress);
+  std::string line, bytes;
+  uint64_t seq = 0;
+  while (std::getline(in, line)) {
+    ++seq;
+    std::string_view hex = line;
+    if (hex.starts_with("\\x")) hex.remove_prefix(2);
+    bytes.resize(hex.size() / 2);
+    bool ok = hex.size() % 2 == 0;
+    for (size_t i = 0; ok && i < bytes.size(); ++i) {
+      int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+      ok = hi >= 0 && lo >= 0;
+      bytes[i] = static_cast<char>(hi * 16 + lo);
+    }
+    if (!ok) {
+      folder.report().first_bad_seq = seq;
+      folder.report().error = "line " + std::to_string(seq) + " is not a hex event value";
+      break;
+    }
+    if (!folder.feed(seq, bytes)) break;
+  }
+  return folder.finish();
 }
 
 std::vector<Event> stream_events(const Store& store, const Stream& stream, std::string& error) {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <istream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,6 +42,11 @@ using ReplayProgress = std::function<void(uint64_t events_done)>;
 
 // Rebuilds every projection from the log; with verify, also checks the stored rows (above).
 ReplayReport replay_log(const Store& store, bool verify, const ReplayProgress& progress = {});
+
+// The same fold over event values read from elsewhere, one hex-encoded value per line in
+// sequence order (an optional "\\x" prefix is skipped, as PostgreSQL's COPY prints bytea). The
+// bench harness uses it to feed scans of peer stores through the same projection code.
+ReplayReport replay_hex_values(std::istream& in, const ReplayProgress& progress = {});
 
 // The subscription as it stood at the end of `as_of`, from its own events dated on or before that
 // date, plus what time had brought by then (BILLING_RULES 5), judged with today's price list.

@@ -177,3 +177,28 @@ TEST(Replay, ExplainShowsTheCausingEventAndFormula) {
 
 }  // namespace
 }  // namespace subledger::testing
+
+namespace subledger::testing {
+namespace {
+
+TEST(Replay, ExportedValuesFoldTheSameThroughFromHex) {
+  TempDir dir("export");
+  std::string db = applied_ledger(dir);
+  RunResult exported = run(bin() + " export --db " + db);
+  ASSERT_EQ(exported.status, 0);
+  auto rows = lines_of(exported.out);
+  ASSERT_FALSE(rows.empty());
+  EXPECT_EQ(rows[0].rfind("1\tpartner/P1\t", 0), 0u) << rows[0];
+  // As PostgreSQL's COPY prints bytea: "\x" then hex.
+  write_file(dir / "events.tsv", exported.out);
+  RunResult folded = run("cut -f3 " + (dir / "events.tsv") + " | sed 's/^/\\\\x/' | " + bin() +
+                         " replay --from-hex -");
+  ASSERT_EQ(folded.status, 0) << folded.out;
+  Json direct = verify_report(db, 0), from_hex = Json::parse(folded.out);
+  EXPECT_EQ(from_hex["events"], direct["events"]);
+  EXPECT_EQ(from_hex["invoices_checked"], direct["invoices_checked"]);
+  EXPECT_TRUE(from_hex["ok"].get<bool>());
+}
+
+}  // namespace
+}  // namespace subledger::testing
