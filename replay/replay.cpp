@@ -186,7 +186,9 @@ ReplayReport replay_hex_values(std::istream& in, const ReplayProgress& progress)
   while (std::getline(in, line)) {
     ++seq;
     std::string_view hex = line;
-    if (hex.starts_with("\\x")) hex.remove_prefix(2);
+    // PostgreSQL prints bytea as \x..., and COPY's text format doubles the backslash.
+    while (hex.starts_with('\\')) hex.remove_prefix(1);
+    if (hex.starts_with('x')) hex.remove_prefix(1);
     bytes.resize(hex.size() / 2);
     bool ok = hex.size() % 2 == 0;
     for (size_t i = 0; ok && i < bytes.size(); ++i) {

@@ -44,7 +44,7 @@ using ReplayProgress = std::function<void(uint64_t events_done)>;
 ReplayReport replay_log(const Store& store, bool verify, const ReplayProgress& progress = {});
 
 // The same fold over event values read from elsewhere, one hex-encoded value per line in
-// sequence order (an optional "\\x" prefix is skipped, as PostgreSQL's COPY prints bytea). The
+// sequence order (a "\\x" or "\\\\x" prefix is skipped: how PostgreSQL prints bytea, and COPY's text form). The
 // bench harness uses it to feed scans of peer stores through the same projection code.
 ReplayReport replay_hex_values(std::istream& in, const ReplayProgress& progress = {});
 

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PACKAGES=(build-essential cmake pkg-config librocksdb-dev capnproto libcapnp-dev libspdlog-dev
-          libgtest-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libssl-dev libabsl-dev)
+          libgtest-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libssl-dev libabsl-dev python3)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
