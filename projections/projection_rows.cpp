@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "projections/row_codec.h"
+
 namespace subledger {
 
 using Json = nlohmann::json;  // std::map objects: keys in a fixed order, so encoding is stable
@@ -14,28 +16,8 @@ void from_json(const Json& j, Date& d) { d = Date::from_days(j.get<int32_t>()); 
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Term, start, anchor, end, price_micros)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PartnerRegistered, partner_id, country, currency, billing_day)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(CustomerCreated, customer_id, partner_id, country, currency,
-                                   company_name, organization_registration_number, phone,
-                                   middle_name)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(OfferDefined, offer_id, name, segment, trial_eligible, addon_of,
                                    max_seats, max_per_customer)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ChargeLine, subscription_id, offer_id, type, period_start,
-                                   period_end, charge_date, seats, unit_price_micros, amount_minor,
-                                   frequency, event_seq, order_in_event, formula, quantity,
-                                   currency_digits, negated, reversed_net_minor)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Subscription, id, customer_id, offer_id, parent_id, currency,
-                                   status, frequency, seats, term, paid, auto_renew,
-                                   cancelled_in_trial, created_on, trial_end, cancelled_on,
-                                   expired_on, last_event_date, version, term_event_seq, next_cycle,
-                                   term_net_minor, term_lines_start, term_lines_end,
-                                   currency_digits, ordinal)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Invoice, invoice_id, partner_id, customer_id, invoice_date,
-                                   currency, currency_digits, total_minor, line_count, lines,
-                                   lines_sha256)
-
-// A member added to one of these structs must be added above, or the rows silently lose it.
-static_assert(sizeof(Subscription) == 272, "Subscription changed: update its row encoding");
-static_assert(sizeof(ChargeLine) == 144, "ChargeLine changed: update its row encoding");
 
 namespace {
 
@@ -70,30 +52,15 @@ void unique(std::vector<std::string>& ids) {
 }  // namespace
 
 std::string encode_invoice_row(const IssuedInvoice& issued) {
-  return pack(Json{{"invoice", issued.invoice},
-                   {"event_seq", issued.event_seq},
-                   {"chain_head", issued.chain_head}});
+  return encode_issued_invoice(issued);
 }
 
 std::optional<IssuedInvoice> decode_invoice_row(std::string_view value) {
-  try {
-    Json j = unpack(value);
-    IssuedInvoice out;
-    j.at("invoice").get_to(out.invoice);
-    j.at("event_seq").get_to(out.event_seq);
-    j.at("chain_head").get_to(out.chain_head);
-    return out;
-  } catch (const Json::exception&) {
-    return std::nullopt;
-  }
+  return decode_issued_invoice(value);
 }
 
 std::optional<Subscription> decode_subscription_row(std::string_view value) {
-  try {
-    return unpack(value).get<Subscription>();
-  } catch (const Json::exception&) {
-    return std::nullopt;
-  }
+  return decode_subscription(value);
 }
 
 // ---- LedgerState rows ----
@@ -124,18 +91,15 @@ void LedgerState::put_rows(const std::vector<std::string>& subscription_ids,
                            const std::vector<std::string>& customer_ids, bool catalog,
                            const RowSink& put) const {
   for (const auto& id : subscription_ids)
-    put(row_key(kSubscriptionRowPrefix, id), pack(Json(subscriptions_.at(id))));
+    put(row_key(kSubscriptionRowPrefix, id), encode_subscription(subscriptions_.at(id)));
   for (const auto& id : customer_ids) {
     const Customer* c = catalog_.customer(id);
     if (!c) continue;
     auto pending = pending_.find(id);
     auto version = stream_versions_.find(stream_key(StreamKind::kCustomer, id));
     put(row_key("cust/", id),
-        pack(Json{{"def", c->def},
-                  {"subscriptions", c->subscription_ids},
-                  {"trial_offers", c->trial_offers},
-                  {"version", version == stream_versions_.end() ? 0 : version->second},
-                  {"pending", pending == pending_.end() ? Json::array() : Json(pending->second)}}));
+        encode_customer(*c, version == stream_versions_.end() ? 0 : version->second,
+                        pending == pending_.end() ? nullptr : &pending->second));
   }
   if (catalog) {
     Json partners = Json::array(), offers = Json::array(), prices = Json::array(),
@@ -164,20 +128,20 @@ void LedgerState::put_rows(const std::vector<std::string>& subscription_ids,
 std::string LedgerState::load_row(std::string_view key, std::string_view value) {
   try {
     if (key.starts_with(kSubscriptionRowPrefix)) {
-      Subscription sub = unpack(value).get<Subscription>();
-      std::string id = sub.id;
-      subscriptions_.insert_or_assign(std::move(id), std::move(sub));
+      std::optional<Subscription> sub = decode_subscription(value);
+      if (!sub) return "subscription row '" + std::string(key) + "' is unreadable";
+      std::string id = sub->id;
+      subscriptions_.insert_or_assign(std::move(id), std::move(*sub));
     } else if (key.starts_with("cust/")) {
-      Json j = unpack(value);
-      CustomerCreated def = j.at("def").get<CustomerCreated>();
-      catalog_.apply(def);
-      Customer* c = catalog_.customer_mut(def.customer_id);
-      j.at("subscriptions").get_to(c->subscription_ids);
-      j.at("trial_offers").get_to(c->trial_offers);
-      stream_versions_[stream_key(StreamKind::kCustomer, def.customer_id)] =
-          j.at("version").get<uint64_t>();
-      auto pending = j.at("pending").get<std::vector<ChargeLine>>();
-      if (!pending.empty()) pending_[def.customer_id] = std::move(pending);
+      std::optional<CustomerRow> row = decode_customer(value);
+      if (!row) return "customer row '" + std::string(key) + "' is unreadable";
+      const std::string id = row->customer.def.customer_id;
+      catalog_.apply(row->customer.def);
+      Customer* c = catalog_.customer_mut(id);
+      c->subscription_ids = std::move(row->customer.subscription_ids);
+      c->trial_offers = std::move(row->customer.trial_offers);
+      stream_versions_[stream_key(StreamKind::kCustomer, id)] = row->version;
+      if (!row->pending.empty()) pending_[id] = std::move(row->pending);
     } else if (key == "catalog") {
       Json j = unpack(value);
       for (const auto& p : j.at("partners")) catalog_.apply(p.get<PartnerRegistered>());

@@ -8,8 +8,9 @@
 //                   version and pending charge lines
 //   "sub/<id>"      one subscription (with its creation ordinal)
 //   "inv/<id>"      one issued invoice with its lines (written once, never changed)
-// Values are MessagePack (nlohmann::json), encoded deterministically: the same state gives the same
-// bytes, which is how `replay --verify` compares stored rows with a fresh replay.
+// sub/, cust/ and inv/ rows are packed Cap'n Proto (projections/rows.capnp, row_codec.h); meta and
+// catalog are small MessagePack (nlohmann::json). Both are deterministic: the same state gives the
+// same bytes, which is how `replay --verify` compares stored rows with a fresh replay.
 // Pure functions; safe from any thread.
 #pragma once
 
@@ -22,7 +23,7 @@
 namespace subledger {
 
 // Bump when the row encoding changes: older rows are then ignored and rebuilt from the log.
-inline constexpr int kProjectionFormat = 1;
+inline constexpr int kProjectionFormat = 2;
 
 inline constexpr std::string_view kMetaRow = "meta";
 inline constexpr std::string_view kInvoiceRowPrefix = "inv/";
