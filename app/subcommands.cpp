@@ -68,22 +68,20 @@ std::optional<Date> parse_date_arg(const std::string& text, const char* flag, in
   return d;
 }
 
-// Commits the batch and prints its results; false when the write failed (nothing printed).
-bool flush(Ledger& ledger, std::vector<CommandResult>& results, std::ostream& out,
-           bool& any_rejected) {
-  if (std::string error = ledger.commit(); !error.empty()) {
-    fail(error + "; the " + std::to_string(results.size()) +
-         " commands of the last batch were not acknowledged: apply the file again (requests "
-         "already applied are answered as duplicates)");
-    return false;
-  }
+// Prints the results of a batch that is durable.
+void print_results(std::vector<CommandResult>& results, std::ostream& out, bool& any_rejected) {
   for (const auto& r : results) {
     any_rejected |= !r.ok;
     out << r.to_json() << '\n';
   }
   out.flush();
   results.clear();
-  return true;
+}
+
+int write_failed(const std::string& error, size_t unacknowledged) {
+  return fail(error + "; the " + std::to_string(unacknowledged) +
+              " commands not yet answered were not acknowledged: apply the file again (requests "
+              "already applied are answered as duplicates)");
 }
 
 }  // namespace
@@ -104,23 +102,42 @@ int apply(const ApplyOptions& o, std::ostream& out) {
     interactive = fstat(STDIN_FILENO, &st) != 0 || !S_ISREG(st.st_mode);
   }
   const bool progress = stderr_is_terminal();
-  std::vector<CommandResult> results;
+  // Pipelined group commit: while batch n is written (synced) on the second core, batch n+1 is
+  // decided; batch n's results are printed only once its write has returned.
+  std::vector<CommandResult> results, in_flight;
   bool any_rejected = false;
   uint64_t lines = 0;
   std::string line;
+  auto settle_in_flight = [&]() -> bool {
+    if (std::string e = ledger->wait_committed(); !e.empty()) {
+      write_failed(e, in_flight.size() + results.size());
+      return false;
+    }
+    print_results(in_flight, out, any_rejected);
+    return true;
+  };
   while (std::getline(*in, line)) {
     results.push_back(ledger->submit(line));
     ++lines;
-    // Group commit: many commands per synced write, but never hold a result back while the
-    // producer on a pipe waits for it.
+    // Never hold a result back while the producer on a pipe waits for it.
     bool drained = interactive && in->rdbuf()->in_avail() <= 0;
-    if (results.size() >= o.batch_commands_max || drained) {
-      if (!flush(*ledger, results, out, any_rejected)) return kExitError;
+    if (drained) {
+      if (!settle_in_flight()) return kExitError;
+      if (std::string e = ledger->commit(); !e.empty()) return write_failed(e, results.size());
+      print_results(results, out, any_rejected);
+    } else if (results.size() >= o.batch_commands_max) {
+      if (!settle_in_flight()) return kExitError;
+      if (std::string e = ledger->commit_async(); !e.empty())
+        return write_failed(e, results.size());
+      in_flight = std::move(results);
+      results.clear();
       if (progress && lines % 65536 < o.batch_commands_max)
         std::cerr << "\rapplied " << lines << " commands" << std::flush;
     }
   }
-  if (!flush(*ledger, results, out, any_rejected)) return kExitError;
+  if (!settle_in_flight()) return kExitError;
+  if (std::string e = ledger->commit(); !e.empty()) return write_failed(e, results.size());
+  print_results(results, out, any_rejected);
   if (progress) std::cerr << "\rapplied " << lines << " commands\n";
   return any_rejected ? kExitRejected : kExitOk;
 }

@@ -168,6 +168,8 @@ CommandResult Ledger::submit(const Command& command) {
   std::optional<std::string> record;
   if (auto it = pending_requests_.find(command.request_id); it != pending_requests_.end())
     record = it->second;
+  else if (auto in = in_flight_requests_.find(command.request_id); in != in_flight_requests_.end())
+    record = in->second;
   else
     record = store_->idempotency(command.request_id);
   if (record) {
@@ -221,6 +223,12 @@ void Ledger::stage_projections() {
 }
 
 std::string Ledger::commit() {
+  if (std::string error = commit_async(); !error.empty()) return error;
+  return wait_committed();
+}
+
+std::string Ledger::commit_async() {
+  if (std::string error = wait_committed(); !error.empty()) return error;
   if (options_.preview) {
     store_->discard_staged();
     pending_requests_.clear();
@@ -230,9 +238,19 @@ std::string Ledger::commit() {
     stage_projections();
     commits_since_rows_ = 0;
   }
-  std::string error = store_->commit(/*sync=*/options_.durable);
-  if (!error.empty()) options_.logger->error("commit failed: {}", error);
+  store_->commit_async(/*sync=*/options_.durable);
+  in_flight_requests_ = std::move(pending_requests_);
   pending_requests_.clear();
+  in_flight_ = true;
+  return "";
+}
+
+std::string Ledger::wait_committed() {
+  if (!in_flight_) return "";
+  in_flight_ = false;
+  std::string error = store_->wait_written();
+  if (!error.empty()) options_.logger->error("commit failed: {}", error);
+  in_flight_requests_.clear();
   return error;
 }
 

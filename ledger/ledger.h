@@ -82,6 +82,11 @@ class Ledger {
   CommandResult submit(const Command& command);
   // Writes everything submitted since the last commit as one synced batch. "" on success.
   std::string commit();
+  // Pipelined commit: starts writing everything submitted since the last commit and returns at
+  // once (after waiting for the previous batch, whose error it returns). Nothing of this batch may
+  // be acknowledged before wait_committed() returns "" for it.
+  std::string commit_async();
+  std::string wait_committed();
   size_t staged_events() const { return store_->staged_count(); }
 
   const BillingSummary& last_billing() const { return last_billing_; }
@@ -107,6 +112,8 @@ class Ledger {
   BillingSummary last_billing_;
   // Idempotency records staged but not yet committed: request id -> hash + result.
   std::unordered_map<std::string, std::string> pending_requests_;
+  std::unordered_map<std::string, std::string> in_flight_requests_;  // of the batch being written
+  bool in_flight_ = false;
 };
 
 }  // namespace subledger

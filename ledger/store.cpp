@@ -8,6 +8,8 @@
 
 #include <cassert>
 #include <filesystem>
+#include <future>
+#include <memory>
 
 namespace subledger {
 
@@ -54,8 +56,10 @@ struct Store::Impl {
   rocksdb::WriteBatch batch;
   size_t staged = 0;
   std::string dir;
+  std::future<std::string> in_flight;  // the batch being written by commit_async
 
   ~Impl() {
+    if (in_flight.valid()) in_flight.wait();
     for (auto* cf : cfs) db->DestroyColumnFamilyHandle(cf);
   }
 };
@@ -116,6 +120,25 @@ std::string Store::commit(bool sync) {
   impl_->batch.Clear();
   impl_->staged = 0;
   return error;
+}
+
+void Store::commit_async(bool sync) {
+  wait_written();  // at most one batch in flight; its error was the caller's to collect
+  auto batch = std::make_shared<rocksdb::WriteBatch>(std::move(impl_->batch));
+  impl_->batch = rocksdb::WriteBatch();
+  impl_->staged = 0;
+  rocksdb::DB* db = impl_->db.get();
+  impl_->in_flight = std::async(std::launch::async, [db, batch, sync] {
+    if (batch->Count() == 0) return std::string();
+    rocksdb::WriteOptions wo;
+    wo.sync = sync;
+    return to_error(db->Write(wo, batch.get()), "write to the ledger failed");
+  });
+}
+
+std::string Store::wait_written() {
+  if (!impl_->in_flight.valid()) return "";
+  return impl_->in_flight.get();
 }
 
 void Store::discard_staged() {

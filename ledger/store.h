@@ -8,7 +8,8 @@
 //                last applied sequence, always written in the batch that makes them true
 // Everything one command writes goes into one WriteBatch; commit() writes it atomically with the
 // write-ahead log synced, so nothing acknowledged after commit() returns is ever lost.
-// One Store per process and directory (RocksDB takes a lock); not thread-safe for writers.
+// One Store per process and directory (RocksDB takes a lock); one thread stages and commits (the
+// background write of commit_async is the only other thread).
 #pragma once
 
 #include <cstdint>
@@ -39,6 +40,13 @@ class Store {
   size_t staged_count() const;
   // Writes everything staged as one atomic batch; sync: the WAL is fsynced first. "" on success.
   std::string commit(bool sync = true);
+  // Hands everything staged to a background thread and returns at once, so the caller can stage
+  // the next batch while this one is written (pipelined group commit on the second core). At most
+  // one batch is in flight: this first waits for the previous one. wait_written() blocks until the
+  // batch in flight is durable and returns its error ("" when none is in flight). Reads made
+  // meanwhile may not see the batch in flight.
+  void commit_async(bool sync = true);
+  std::string wait_written();
   void discard_staged();
 
   // ---- reads ----
