@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "events/capnp_values.h"
 #include "events/events.capnp.h"
 #include "events/hash.h"
 
@@ -15,8 +16,9 @@ namespace {
 
 namespace s = schema;
 
-kj::StringPtr text(const std::string& v) { return kj::StringPtr(v.c_str(), v.size()); }
-std::string str(capnp::Text::Reader r) { return std::string(r.cStr(), r.size()); }
+using capnp_values::data;
+using capnp_values::str;
+using capnp_values::text;
 
 void write_term(s::Term::Builder b, const Term& t) {
   b.setStart(t.start.yyyymmdd());
@@ -147,10 +149,8 @@ struct PayloadWriter {
     b.setCurrency(text(e.currency));
     b.setTotalMinor(e.total_minor);
     b.setLineCount(e.line_count);
-    b.setLinesSha256(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(e.lines_sha256.data()),
-                                         e.lines_sha256.size()));
-    b.setChainHead(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(e.chain_head.data()),
-                                       e.chain_head.size()));
+    b.setLinesSha256(data(e.lines_sha256));
+    b.setChainHead(data(e.chain_head));
   }
 };
 
@@ -240,8 +240,8 @@ EventPayload read_payload(s::Event::Payload::Reader p) {
                            str(r.getCurrency()),
                            r.getTotalMinor(),
                            r.getLineCount(),
-                           std::string(reinterpret_cast<const char*>(hash.begin()), hash.size()),
-                           std::string(reinterpret_cast<const char*>(head.begin()), head.size())};
+                           str(hash),
+                           str(head)};
     }
   }
   throw kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
@@ -278,9 +278,7 @@ std::string encode_event(const Event& e) {
   b.setActor(text(e.actor));
   b.setRequestId(text(e.request_id));
   std::visit(PayloadWriter{b.initPayload()}, e.payload);
-  if (!e.prev_hash.empty())
-    b.setPrevHash(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(e.prev_hash.data()),
-                                      e.prev_hash.size()));
+  if (!e.prev_hash.empty()) b.setPrevHash(data(e.prev_hash));
   auto words = capnp::messageToFlatArray(message);
   auto bytes = words.asBytes();
   std::string out;

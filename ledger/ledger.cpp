@@ -116,6 +116,8 @@ std::unique_ptr<Ledger> Ledger::open(const std::string& dir, Options options, st
 std::string Ledger::load_projections() {
   auto checkpoint = store_->projection("checkpoint");
   if (!checkpoint) return "";  // a new ledger, or one never written with rows
+  auto meta = store_->projection(kMetaRow);
+  if (!meta || !meta_row_current(*meta)) return "projection rows of an older format";
   std::string error;
   std::string read =
       store_->scan_projections("", [&](std::string_view key, std::string_view value) {
@@ -133,6 +135,9 @@ std::string Ledger::load_projections() {
 }
 
 std::string Ledger::catch_up() {
+  // A long catch-up (a rebuild) writes its rows every so often, so the invoices it regenerates
+  // are not all held in memory until the end; each write is consistent with the events so far.
+  constexpr uint64_t kRowsEvery = 1'000'000;
   EventDecoder decoder;
   Event event;
   std::string error;
@@ -142,7 +147,11 @@ std::string Ledger::catch_up() {
         if (error.empty() && event.seq != seq) error = "stored under the wrong sequence number";
         if (error.empty()) error = state_.apply(event);
         if (!error.empty()) error = "event " + std::to_string(seq) + ": " + error;
-        ++open_report_.events_caught_up;
+        if (error.empty() && ++open_report_.events_caught_up % kRowsEvery == 0 &&
+            !options_.preview) {
+          stage_projections();
+          error = store_->commit(/*sync=*/false);
+        }
         return error.empty();
       });
   if (!scan.empty()) return scan;

@@ -10,7 +10,9 @@ namespace subledger {
 
 bool projections_current(const Store& store) {
   auto checkpoint = store.projection("checkpoint");
-  return checkpoint && from_be64(*checkpoint) == store.last_seq();
+  auto meta = store.projection(kMetaRow);
+  return checkpoint && from_be64(*checkpoint) == store.last_seq() && meta &&
+         meta_row_current(*meta);
 }
 
 std::vector<IssuedInvoice> issued_invoices(const Store& store, const std::string& customer_id) {

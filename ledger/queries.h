@@ -12,7 +12,7 @@
 
 namespace subledger {
 
-// True when the rows are written through the last event (the checkpoint is the log's end).
+// True when the rows are of the current format and written through the last event.
 bool projections_current(const Store& store);
 
 // Issued invoices by invoice date then id (the order `invoices` prints); `customer_id` filters.

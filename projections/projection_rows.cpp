@@ -51,6 +51,14 @@ void unique(std::vector<std::string>& ids) {
 
 }  // namespace
 
+bool meta_row_current(std::string_view meta_value) {
+  try {
+    return unpack(meta_value).at("format").get<int>() == kProjectionFormat;
+  } catch (const Json::exception&) {
+    return false;
+  }
+}
+
 std::string encode_invoice_row(const IssuedInvoice& issued) {
   return encode_issued_invoice(issued);
 }

@@ -30,6 +30,9 @@ inline constexpr std::string_view kInvoiceRowPrefix = "inv/";
 
 inline constexpr std::string_view kSubscriptionRowPrefix = "sub/";
 
+// True when a stored meta row is of kProjectionFormat (rows of another format are rebuilt).
+bool meta_row_current(std::string_view meta_value);
+
 std::string encode_invoice_row(const IssuedInvoice& issued);
 std::optional<IssuedInvoice> decode_invoice_row(std::string_view value);
 std::optional<Subscription> decode_subscription_row(std::string_view value);

@@ -4,6 +4,7 @@
 #include <capnp/serialize-packed.h>
 #include <kj/io.h>
 
+#include "events/capnp_values.h"
 #include "projections/rows.capnp.h"
 
 namespace subledger {
@@ -17,14 +18,9 @@ namespace r = rows;
 static_assert(sizeof(Subscription) == 272, "Subscription changed: update its row encoding");
 static_assert(sizeof(ChargeLine) == 144, "ChargeLine changed: update its row encoding");
 
-capnp::Text::Reader text(const std::string& s) { return capnp::Text::Reader(s.data(), s.size()); }
-std::string str(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
-capnp::Data::Reader data(const std::string& s) {
-  return capnp::Data::Reader(reinterpret_cast<const kj::byte*>(s.data()), s.size());
-}
-std::string str(capnp::Data::Reader d) {
-  return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
-}
+using capnp_values::data;
+using capnp_values::str;
+using capnp_values::text;
 Date date(int32_t days) { return Date::from_days(days); }
 
 std::string pack(capnp::MessageBuilder& message) {

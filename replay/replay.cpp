@@ -32,6 +32,7 @@ std::string ReplayReport::to_json(bool verify) const {
     j["rows_seconds"] = static_cast<double>(static_cast<int64_t>(rows_seconds * 1000)) / 1000;
   }
   if (rows_behind) j["projection_rows_behind_by_events"] = rows_behind;
+  if (rows_of_older_format) j["projection_rows_of_older_format"] = true;
   j["ok"] = ok();
   if (!error.empty()) {
     j["error"] = error;
@@ -170,8 +171,11 @@ ReplayReport replay_log(const Store& store, bool verify, const ReplayProgress& p
   folder.finish();
   if (verify && report.error.empty()) {
     auto checkpoint = store.projection("checkpoint");
+    auto meta = store.projection(kMetaRow);
     uint64_t through = checkpoint ? from_be64(*checkpoint) : 0;
-    if (through == last)
+    if (meta && !meta_row_current(*meta))
+      report.rows_of_older_format = true;  // rebuilt from the log when the ledger is next opened
+    else if (through == last)
       check_rows(store, folder.state(), report);
     else
       report.rows_behind = last - through;
