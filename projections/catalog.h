@@ -27,6 +27,7 @@ struct Partner {
 struct Customer {
   CustomerCreated def;
   std::vector<std::string> subscription_ids;  // in creation order
+  std::vector<uint32_t> subscription_ordinals;  // the same, as LedgerState's creation ordinals
   std::set<std::string> trial_offers;         // offers this customer has ever trialled
 };
 

@@ -35,8 +35,8 @@ const std::string* opening_customer_of(const EventPayload& p) {
 }  // namespace
 
 const Subscription* LedgerState::subscription(const std::string& id) const {
-  auto it = subscriptions_.find(id);
-  return it == subscriptions_.end() ? nullptr : &it->second;
+  auto it = sub_index_.find(id);
+  return it == sub_index_.end() ? nullptr : &subs_[it->second];
 }
 
 uint64_t LedgerState::stream_version(const Stream& stream) const {
@@ -116,23 +116,23 @@ std::string LedgerState::apply(const Event& event, Invoice* prebuilt) {
 std::string LedgerState::apply_subscription_event(const Event& event) {
   const std::string& id = *subscription_id_of(event.payload);
   const std::string* opening_customer = opening_customer_of(event.payload);
-  auto it = subscriptions_.find(id);
-  if (opening_customer && it != subscriptions_.end())
-    return "subscription " + id + " created twice";
-  if (!opening_customer && it == subscriptions_.end())
-    return "event for unknown subscription " + id;
+  auto it = sub_index_.find(id);
+  if (opening_customer && it != sub_index_.end()) return "subscription " + id + " created twice";
+  if (!opening_customer && it == sub_index_.end()) return "event for unknown subscription " + id;
   if (opening_customer) {
     Customer* customer = catalog_.customer_mut(*opening_customer);
     if (!customer) return "subscription of unknown customer " + *opening_customer;
+    const auto ordinal = static_cast<uint32_t>(subs_.size());
     customer->subscription_ids.push_back(id);
+    customer->subscription_ordinals.push_back(ordinal);
     if (const auto* t = std::get_if<TrialStarted>(&event.payload))
       customer->trial_offers.insert(t->offer_id);
-    it = subscriptions_.emplace(id, Subscription{}).first;
-    it->second.ordinal = subscription_order_.size();
+    subs_.emplace_back().ordinal = ordinal;
+    it = sub_index_.emplace(id, ordinal).first;
     subscription_order_.push_back(id);
     mark_customer(*opening_customer);
   }
-  Subscription& sub = it->second;
+  Subscription& sub = subs_[it->second];
   mark_subscription(id);
   if (event.effective_date < sub.last_event_date)
     return "event dated before the subscription's last event";
@@ -146,11 +146,11 @@ void LedgerState::advance_customer(const std::string& customer_id, Date d) {
   const Customer* customer = catalog_.customer(customer_id);
   if (!customer) return;
   LineSink sink = sink_for(customer_id);
-  for (const auto& sub_id : customer->subscription_ids) {
-    Subscription& sub = subscriptions_.at(sub_id);
+  for (uint32_t ordinal : customer->subscription_ordinals) {
+    Subscription& sub = subs_[ordinal];
     Date before = sub.next_cycle;
     advance_to(sub, d, sink);
-    if (sub.next_cycle != before) mark_subscription(sub_id);
+    if (sub.next_cycle != before) mark_subscription(sub.id);
   }
 }
 
@@ -162,7 +162,7 @@ std::optional<Invoice> LedgerState::build_invoice(const std::string& customer_id
     if (line.charge_date <= d) inv.lines.push_back(line);
   if (inv.lines.empty()) return std::nullopt;
   const Customer* customer = catalog_.customer(customer_id);
-  const Subscription& first = subscriptions_.at(inv.lines.front().subscription_id);
+  const Subscription& first = *subscription(inv.lines.front().subscription_id);
   inv.invoice_id = invoice_id_for(customer_id, d);
   inv.partner_id = customer->def.partner_id;
   inv.customer_id = customer_id;

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <string>
@@ -62,7 +63,7 @@ class LedgerState {
   const Catalog& catalog() const { return catalog_; }
   const Subscription* subscription(const std::string& id) const;
   const std::vector<std::string>& subscription_ids() const { return subscription_order_; }
-  size_t subscription_count() const { return subscriptions_.size(); }
+  size_t subscription_count() const { return subs_.size(); }
   uint64_t stream_version(const Stream& stream) const;
   Date billing_clock() const { return billing_clock_; }
   uint64_t last_seq() const { return last_seq_; }
@@ -101,7 +102,11 @@ class LedgerState {
   Catalog catalog_;
   // Flat hash tables: lookup only, never iterated for output (no hash order leaks). Nothing keeps
   // a reference into them across an insert.
-  absl::flat_hash_map<std::string, Subscription> subscriptions_;
+  // Subscriptions by creation ordinal (a deque: stable addresses), with an id -> ordinal index.
+  // Invoicing walks a customer's subscriptions by ordinal, with no hash lookup per subscription.
+  std::deque<Subscription> subs_;
+  absl::flat_hash_map<std::string, uint32_t> sub_index_;
+  std::vector<Subscription> loaded_subs_;  // rows read by load_row, placed by finish_load
   std::vector<std::string> subscription_order_;                  // creation order
   absl::flat_hash_map<std::string, std::vector<ChargeLine>> pending_;
   absl::flat_hash_map<std::string, uint64_t> stream_versions_;  // non-subscription streams

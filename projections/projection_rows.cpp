@@ -99,7 +99,7 @@ void LedgerState::put_rows(const std::vector<std::string>& subscription_ids,
                            const std::vector<std::string>& customer_ids, bool catalog,
                            const RowSink& put) const {
   for (const auto& id : subscription_ids)
-    put(row_key(kSubscriptionRowPrefix, id), encode_subscription(subscriptions_.at(id)));
+    put(row_key(kSubscriptionRowPrefix, id), encode_subscription(*subscription(id)));
   for (const auto& id : customer_ids) {
     const Customer* c = catalog_.customer(id);
     if (!c) continue;
@@ -138,8 +138,7 @@ std::string LedgerState::load_row(std::string_view key, std::string_view value) 
     if (key.starts_with(kSubscriptionRowPrefix)) {
       std::optional<Subscription> sub = decode_subscription(value);
       if (!sub) return "subscription row '" + std::string(key) + "' is unreadable";
-      std::string id = sub->id;
-      subscriptions_.insert_or_assign(std::move(id), std::move(*sub));
+      loaded_subs_.push_back(std::move(*sub));
     } else if (key.starts_with("cust/")) {
       std::optional<CustomerRow> row = decode_customer(value);
       if (!row) return "customer row '" + std::string(key) + "' is unreadable";
@@ -176,13 +175,28 @@ std::string LedgerState::load_row(std::string_view key, std::string_view value) 
 }
 
 std::string LedgerState::finish_load() {
-  subscription_order_.assign(subscriptions_.size(), std::string());
-  for (const auto& [id, sub] : subscriptions_) {
-    if (sub.ordinal >= subscription_order_.size() || !subscription_order_[sub.ordinal].empty())
-      return "subscription rows with a bad creation ordinal";
-    subscription_order_[sub.ordinal] = id;
+  std::sort(loaded_subs_.begin(), loaded_subs_.end(),
+            [](const Subscription& a, const Subscription& b) { return a.ordinal < b.ordinal; });
+  for (auto& sub : loaded_subs_) {
+    if (sub.ordinal != subs_.size()) return "subscription rows with a bad creation ordinal";
+    sub_index_.emplace(sub.id, static_cast<uint32_t>(sub.ordinal));
+    subscription_order_.push_back(sub.id);
+    subs_.push_back(std::move(sub));
   }
-  if (last_seq_ == 0 && !subscriptions_.empty()) return "projection rows without a meta row";
+  loaded_subs_.clear();
+  loaded_subs_.shrink_to_fit();
+  for (const auto& [partner_id, partner] : catalog_.partners()) {
+    for (const auto& customer_id : partner.customer_ids) {
+      Customer* c = catalog_.customer_mut(customer_id);
+      c->subscription_ordinals.clear();
+      for (const auto& id : c->subscription_ids) {
+        auto it = sub_index_.find(id);
+        if (it == sub_index_.end()) return "customer " + customer_id + " lists an unknown subscription";
+        c->subscription_ordinals.push_back(it->second);
+      }
+    }
+  }
+  if (last_seq_ == 0 && !subs_.empty()) return "projection rows without a meta row";
   return "";
 }
 
