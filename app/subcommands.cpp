@@ -88,8 +88,11 @@ int write_failed(const std::string& error, size_t unacknowledged) {
 
 int apply(const ApplyOptions& o, std::ostream& out) {
   std::string error;
+  auto opening = std::chrono::steady_clock::now();
   auto ledger = open_ledger(o.db, false, error);
   if (!ledger) return fail(error);
+  auto started = std::chrono::steady_clock::now();
+  const uint64_t first_seq = ledger->state().last_seq();
   std::ifstream file;
   std::istream* in = &std::cin;
   bool interactive = false;
@@ -138,7 +141,15 @@ int apply(const ApplyOptions& o, std::ostream& out) {
   if (!settle_in_flight()) return kExitError;
   if (std::string e = ledger->commit(); !e.empty()) return write_failed(e, results.size());
   print_results(results, out, any_rejected);
-  if (progress) std::cerr << "\rapplied " << lines << " commands\n";
+  if (progress) std::cerr << "\n";
+  auto done = std::chrono::steady_clock::now();
+  double seconds = std::chrono::duration<double>(done - started).count();
+  uint64_t events = ledger->state().last_seq() - first_seq;
+  std::cerr << "applied " << lines << " commands, " << events << " events in " << seconds
+            << " s (" << static_cast<uint64_t>(seconds > 0 ? lines / seconds : 0)
+            << " commands/s, " << static_cast<uint64_t>(seconds > 0 ? events / seconds : 0)
+            << " events/s, durable); opening the ledger took "
+            << std::chrono::duration<double>(started - opening).count() << " s\n";
   return any_rejected ? kExitRejected : kExitOk;
 }
 
@@ -147,6 +158,7 @@ int bill(const BillOptions& o, std::ostream& out) {
   auto through = parse_date_arg(o.through, "--through", status);
   if (!through) return status ? status : fail("--through is required");
   std::string error;
+  auto opening = std::chrono::steady_clock::now();
   auto ledger = open_ledger(o.db, o.dry_run, error);
   if (!ledger) return fail(error);
   Command c;
@@ -157,6 +169,7 @@ int bill(const BillOptions& o, std::ostream& out) {
                                              std::to_string(ledger->state().last_seq());
   if (stderr_is_terminal()) std::cerr << "billing through " << through->iso() << "...\n";
   auto started = std::chrono::steady_clock::now();
+  const double open_seconds = std::chrono::duration<double>(started - opening).count();
   CommandResult result = ledger->submit(c);
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -167,7 +180,8 @@ int bill(const BillOptions& o, std::ostream& out) {
   if (std::string e = ledger->commit(); !e.empty()) return fail(e);
   std::cerr << "billed " << ledger->state().subscription_count() << " subscriptions in " << seconds
             << " s (" << static_cast<uint64_t>(ledger->state().subscription_count() / seconds)
-            << " subscriptions/s, before the synced write)\n";
+            << " subscriptions/s, before the synced write); opening the ledger took "
+            << open_seconds << " s\n";
   out << ledger->last_billing().to_json() << '\n';
   return kExitOk;
 }

@@ -90,6 +90,20 @@ def parse_bill_speed(stderr):
     return int(m.group(1)), float(m.group(2))
 
 
+def parse_apply_speed(stderr):
+    """apply's summary line -> (commands, events, seconds in process, seconds opening)."""
+    m = re.search(r"applied (\d+) commands, (\d+) events in ([0-9.e+-]+) s .*opening the ledger "
+                  r"took ([0-9.e+-]+) s", stderr)
+    if not m:
+        raise ValueError(f"unexpected apply output: {stderr!r}")
+    return int(m.group(1)), int(m.group(2)), float(m.group(3)), float(m.group(4))
+
+
+def parse_open_seconds(stderr):
+    m = re.search(r"opening the ledger took ([0-9.e+-]+) s", stderr)
+    return float(m.group(1)) if m else None
+
+
 def last_seq_of_results(path):
     """The highest seq_last among apply's result lines (0 if none)."""
     best = 0
@@ -190,6 +204,7 @@ def measure_subledger(binary, work, scale, seed, months, samples, log):
     apply_seconds = apply_commands = apply_events = 0
     apply_rss = bill_rss = 0
     runs = []
+    open_seconds = []  # each process loads the projection rows before it works
     last_seq = 0
     for i, (chunk, through, request_id) in enumerate(chunks):
         results = chunk + ".results"
@@ -202,9 +217,14 @@ def measure_subledger(binary, work, scale, seed, months, samples, log):
             if rejected:
                 raise RuntimeError(f"{rejected} generated commands were rejected ({results})")
             seq = last_seq_of_results(results)
-            apply_seconds += s.seconds
+            commands, events, in_process, opening = parse_apply_speed(s.stderr)
+            if commands != n or events != seq - last_seq:
+                raise RuntimeError(f"apply reported {commands} commands / {events} events, "
+                                   f"expected {n} / {seq - last_seq}")
+            apply_seconds += in_process
+            open_seconds.append(opening)
             apply_commands += n
-            apply_events += seq - last_seq
+            apply_events += events
             last_seq = max(last_seq, seq)
             apply_rss = max(apply_rss, s.peak_rss_kb)
         if through:
@@ -212,6 +232,8 @@ def measure_subledger(binary, work, scale, seed, months, samples, log):
                        request_id])
             summary = json.loads(s.stdout.strip().splitlines()[-1])
             subs, run_seconds = parse_bill_speed(s.stderr)
+            if parse_open_seconds(s.stderr) is not None:
+                open_seconds.append(parse_open_seconds(s.stderr))
             events = summary["invoices_issued"] + summary["transitions"] + 1
             last_seq += events
             runs.append({"through": through, "subscriptions": subs, "seconds": run_seconds,
@@ -228,6 +250,7 @@ def measure_subledger(binary, work, scale, seed, months, samples, log):
                     "subscriptions_per_second": longest["subscriptions"] / longest["seconds"],
                     "peak_rss_kb": bill_rss}
     f["events"] = last_seq
+    f["open_seconds"] = {"max": max(open_seconds), "mean": sum(open_seconds) / len(open_seconds)}
 
     log("replay --verify")
     s = timed([binary, "replay", "--verify", "--db", db])
@@ -480,9 +503,10 @@ def render_markdown(results):
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
 
     row("events in the log", lambda f: f"{f['events']:,}")
-    row("apply, commands/s (durable)", lambda f: _k(f["apply"]["commands_per_second"]))
-    row("apply, events/s (durable)", lambda f: _k(f["apply"]["events_per_second"]))
+    row("apply, commands/s (durable, in process)", lambda f: _k(f["apply"]["commands_per_second"]))
+    row("apply, events/s (durable, in process)", lambda f: _k(f["apply"]["events_per_second"]))
     row("apply, peak RSS", lambda f: f"{f['apply']['peak_rss_kb'] / 1024:.0f} MB")
+    row("opening the ledger (load rows), max s", lambda f: f"{f['open_seconds']['max']:.2f}")
     row("longest billing run, s", lambda f: f"{f['billing']['longest_seconds']:.2f}")
     row("billing, subscriptions/s", lambda f: _k(f["billing"]["subscriptions_per_second"]))
     row("bill process, peak RSS", lambda f: f"{f['billing']['peak_rss_kb'] / 1024:.0f} MB")

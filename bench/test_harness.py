@@ -46,7 +46,7 @@ class ParsingTest(unittest.TestCase):
                    "state_ms": {"p50": 1, "p99": 2}, "explain_ms": {"p50": 3, "p99": 4},
                    "bytes_per_event": 100}
         table = harness.render_markdown({"scales": [{"subscriptions": 5, "figures": figures}]})
-        self.assertIn("| apply, events/s (durable) | 2.0k |", table)
+        self.assertIn("| apply, events/s (durable, in process) | 2.0k |", table)
         self.assertIn("| replay --verify, events/s | 3.00M |", table)
         self.assertIn("| PostgreSQL batched INSERT, events/s | - |", table)
         self.assertIn("| replay RSS per subscription | 838861 B |", table)
@@ -68,13 +68,19 @@ class OwnOutputsTest(unittest.TestCase):
             self.assertEqual(lines + 3, stats["commands"], "every command is in one chunk")
             db = os.path.join(tmp, "db")
             results = os.path.join(tmp, "r.jsonl")
-            harness.run_step([BIN, "apply", "--db", db, chunks[0][0]], stdout_path=results)
+            applied = harness.run_step([BIN, "apply", "--db", db, chunks[0][0]],
+                                       stdout_path=results)
             self.assertEqual(harness.count_rejected(results), 0)
             seq = harness.last_seq_of_results(results)
             self.assertGreater(seq, 200)
+            commands, events, seconds, opening = harness.parse_apply_speed(applied.stderr)
+            self.assertEqual(commands, sum(1 for _ in open(chunks[0][0])))
+            self.assertEqual(events, seq)
+            self.assertGreaterEqual(opening, 0)
             bill = harness.run_step([BIN, "bill", "--db", db, "--through", chunks[0][1],
                                      "--request-id", chunks[0][2]])
             subs, seconds = harness.parse_bill_speed(bill.stderr)
+            self.assertIsNotNone(harness.parse_open_seconds(bill.stderr))
             self.assertTrue(0 < subs <= 200, subs)  # those created by the first month end
             self.assertGreaterEqual(seconds, 0)
             summary = json.loads(bill.stdout.strip().splitlines()[-1])
