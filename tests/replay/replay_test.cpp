@@ -202,3 +202,63 @@ TEST(Replay, ExportedValuesFoldTheSameThroughFromHex) {
 
 }  // namespace
 }  // namespace subledger::testing
+
+namespace subledger::testing {
+namespace {
+
+TEST(Replay, LogPagesAndFiltersAndEveryEventShowsItsAuditFields) {
+  TempDir dir("log");
+  std::string db = applied_ledger(dir);
+  auto page = lines_of(run(bin() + " log --after-seq 5 --limit 3 --db " + db).out);
+  ASSERT_EQ(page.size(), 3u);
+  for (size_t i = 0; i < page.size(); ++i) {
+    Json e = Json::parse(page[i]);
+    EXPECT_EQ(e["seq"], 6 + i);
+    for (const char* field : {"actor", "request_id", "effective_date", "recorded_at", "prev_hash",
+                              "hash", "stream", "stream_version"})
+      EXPECT_TRUE(e.contains(field)) << field << " in " << page[i];
+  }
+  Json sixth = Json::parse(page[0]);
+  Json fifth =
+      Json::parse(lines_of(run(bin() + " log --after-seq 4 --limit 1 --db " + db).out).at(0));
+  EXPECT_EQ(sixth["prev_hash"], fifth["hash"]) << "the chain links each event to the one before";
+
+  auto invoices = lines_of(run(bin() + " log --type InvoiceIssued --db " + db).out);
+  ASSERT_FALSE(invoices.empty());
+  for (const auto& l : invoices) EXPECT_EQ(Json::parse(l)["type"], "InvoiceIssued");
+
+  auto all = lines_of(run(bin() + " log --db " + db).out);
+  auto c1 = lines_of(run(bin() + " log --customer C1 --db " + db).out);
+  EXPECT_FALSE(c1.empty());
+  EXPECT_LT(c1.size(), all.size()) << "the catalog events are not C1's";
+  for (const auto& l : c1) {
+    Json e = Json::parse(l);
+    std::string stream = e["stream"];
+    EXPECT_TRUE(stream == "customer/C1" || stream.rfind("subscription/", 0) == 0) << l;
+  }
+}
+
+TEST(Replay, ExplainGivesTheChainPositionOfEachSourceEvent) {
+  TempDir dir("explain-chain");
+  std::string db = applied_ledger(dir);
+  auto lines = lines_of(run(bin() + " explain C1-20170520 --db " + db).out);
+  ASSERT_FALSE(lines.empty());
+  for (const auto& l : lines) {
+    Json j = Json::parse(l);
+    const Json& pos = j["chain_position"];
+    EXPECT_EQ(pos["source_seq"], j["caused_by"]["seq"]);
+    EXPECT_EQ(pos["source_hash"], j["caused_by"]["hash"]);
+    EXPECT_EQ(pos["source_hash"].get<std::string>().size(), 64u);
+    EXPECT_LT(pos["source_seq"].get<uint64_t>(), pos["issued_seq"].get<uint64_t>());
+    Json issued = Json::parse(lines_of(run(bin() + " log --after-seq " +
+                                           std::to_string(pos["issued_seq"].get<uint64_t>() - 1) +
+                                           " --limit 1 --db " + db)
+                                           .out)
+                                  .at(0));
+    EXPECT_EQ(pos["chain_head_at_issue"], issued["prev_hash"]);
+    EXPECT_EQ(issued["data"]["chain_head"], issued["prev_hash"]);
+  }
+}
+
+}  // namespace
+}  // namespace subledger::testing
