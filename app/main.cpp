@@ -106,6 +106,7 @@ int main(int argc, char** argv) {
 
   bool verify = false;
   std::string what_if_file, from_hex;
+  size_t workers = 2;
   auto* replay_cmd = with_db(app.add_subcommand("replay", "rebuild projections from the log"));
   auto* verify_flag = replay_cmd->add_flag(
       "--verify", verify,
@@ -115,6 +116,10 @@ int main(int argc, char** argv) {
                    "decide the history again with the commands of FILE merged in by date and "
                    "print how each invoice would change (writes nothing)")
       ->excludes(verify_flag);
+  replay_cmd
+      ->add_option("--workers", workers,
+                   "lanes that fold customers in parallel (1: one thread does everything)")
+      ->check(CLI::Range(1, 64));
   replay_cmd->add_option("--from-hex", from_hex,
                          "fold event values read from FILE (- for stdin), one hex value per line "
                          "(what `export` writes; used by bench/run to scan other stores)");
@@ -124,7 +129,7 @@ int main(int argc, char** argv) {
     else if (!what_if_file.empty())
       status = cli::replay_what_if(db, what_if_file, std::cout);
     else
-      status = cli::replay(db, verify, std::cout);
+      status = cli::replay(db, verify, workers, std::cout);
   });
 
   auto* export_cmd = with_db(app.add_subcommand(

@@ -145,9 +145,9 @@ int apply(const ApplyOptions& o, std::ostream& out) {
   auto done = std::chrono::steady_clock::now();
   double seconds = std::chrono::duration<double>(done - started).count();
   uint64_t events = ledger->state().last_seq() - first_seq;
-  std::cerr << "applied " << lines << " commands, " << events << " events in " << seconds
-            << " s (" << static_cast<uint64_t>(seconds > 0 ? lines / seconds : 0)
-            << " commands/s, " << static_cast<uint64_t>(seconds > 0 ? events / seconds : 0)
+  std::cerr << "applied " << lines << " commands, " << events << " events in " << seconds << " s ("
+            << static_cast<uint64_t>(seconds > 0 ? lines / seconds : 0) << " commands/s, "
+            << static_cast<uint64_t>(seconds > 0 ? events / seconds : 0)
             << " events/s, durable); opening the ledger took "
             << std::chrono::duration<double>(started - opening).count() << " s\n";
   return any_rejected ? kExitRejected : kExitOk;
@@ -407,14 +407,14 @@ int explain(const std::string& db, const std::string& invoice_id, std::ostream& 
   return kExitOk;
 }
 
-int replay(const std::string& db, bool verify, std::ostream& out) {
+int replay(const std::string& db, bool verify, size_t workers, std::ostream& out) {
   std::string error;
   auto store = Store::open(db, error);
   if (!store) return fail(error);
   ProgressBar bar("events", store->last_seq(), stderr_is_terminal());
   ReplayProgress progress;
   if (stderr_is_terminal()) progress = [&](uint64_t n) { bar.update(n); };
-  ReplayReport report = replay_log(*store, verify, progress);
+  ReplayReport report = replay_log(*store, verify, progress, workers);
   bar.finish(report.events);
   out << report.to_json(verify) << '\n';
   if (!report.error.empty()) return fail(report.error);

@@ -45,7 +45,7 @@ int log(const LogOptions& o, std::ostream& out);
 int renewals(const std::string& db, const std::string& from, const std::string& to,
              std::ostream& out);
 int explain(const std::string& db, const std::string& invoice_id, std::ostream& out);
-int replay(const std::string& db, bool verify, std::ostream& out);
+int replay(const std::string& db, bool verify, size_t workers, std::ostream& out);
 int replay_from_hex(const std::string& file, std::ostream& out);
 int export_events(const std::string& db, std::ostream& out);
 int replay_what_if(const std::string& db, const std::string& file, std::ostream& out);

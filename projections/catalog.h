@@ -6,12 +6,12 @@
 // Not thread-safe: one writer.
 #pragma once
 
+#include <absl/container/flat_hash_map.h>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
-#include <absl/container/flat_hash_map.h>
 #include <vector>
 
 #include "events/date.h"
@@ -26,9 +26,9 @@ struct Partner {
 
 struct Customer {
   CustomerCreated def;
-  std::vector<std::string> subscription_ids;  // in creation order
-  std::vector<uint32_t> subscription_ordinals;  // the same, as LedgerState's creation ordinals
-  std::set<std::string> trial_offers;         // offers this customer has ever trialled
+  std::vector<std::string> subscription_ids;    // in creation order
+  std::vector<uint32_t> subscription_ordinals;  // the same, as indexes into LedgerState's table
+  std::set<std::string> trial_offers;           // offers this customer has ever trialled
 };
 
 class Catalog {

@@ -67,17 +67,25 @@ LineSink LedgerState::sink_for(const std::string& customer_id) {
   return [lines](ChargeLine&& line) { lines->push_back(std::move(line)); };
 }
 
-std::string LedgerState::apply(const Event& event, Invoice* prebuilt) {
-  if (event.seq != last_seq_ + 1)
-    return "event " + std::to_string(last_seq_ + 1) + " is missing (next stored event is " +
+std::string check_link(const Event& event, uint64_t last_seq, const std::string& chain_head) {
+  if (event.seq != last_seq + 1)
+    return "event " + std::to_string(last_seq + 1) + " is missing (next stored event is " +
            std::to_string(event.seq) + ")";
-  if (event.prev_hash != chain_head_)
+  if (event.prev_hash != chain_head)
     return "hash chain broken at event " + std::to_string(event.seq) +
-           ": its previous hash is not the hash of event " + std::to_string(last_seq_) +
+           ": its previous hash is not the hash of event " + std::to_string(last_seq) +
            " (an event was changed, removed or reordered)";
   if (const auto* issued = std::get_if<InvoiceIssued>(&event.payload);
       issued && issued->chain_head != event.prev_hash)
     return "invoice " + issued->invoice_id + " records a chain head that is not the log's";
+  return "";
+}
+
+std::string LedgerState::apply(const Event& event, Invoice* prebuilt) {
+  if (!partition_) {
+    if (std::string broken = check_link(event, last_seq_, chain_head_); !broken.empty())
+      return broken;
+  }
   std::string error;
   if (subscription_id_of(event.payload)) {
     error = apply_subscription_event(event);
@@ -127,7 +135,7 @@ std::string LedgerState::apply_subscription_event(const Event& event) {
     customer->subscription_ordinals.push_back(ordinal);
     if (const auto* t = std::get_if<TrialStarted>(&event.payload))
       customer->trial_offers.insert(t->offer_id);
-    subs_.emplace_back().ordinal = ordinal;
+    subs_.emplace_back().ordinal = partition_ ? next_ordinal_ : ordinal;
     it = sub_index_.emplace(id, ordinal).first;
     subscription_order_.push_back(id);
     mark_customer(*opening_customer);

@@ -8,13 +8,13 @@
 // Not thread-safe: one writer; readers only between applies.
 #pragma once
 
+#include <absl/container/flat_hash_map.h>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <absl/container/flat_hash_map.h>
 #include <vector>
 
 #include "events/event.h"
@@ -37,6 +37,10 @@ struct InvoiceMismatch {
   std::string recorded_total, regenerated_total;
 };
 
+// Whether `event` may follow the event `last_seq` whose hash is `chain_head`: the next sequence
+// number, linked to that hash (and an InvoiceIssued recording it). "" or what is broken.
+std::string check_link(const Event& event, uint64_t last_seq, const std::string& chain_head);
+
 class LedgerState {
  public:
   // track_changes: remember what changed since the last take_changed_rows(), so the ledger can
@@ -44,6 +48,15 @@ class LedgerState {
   // leaves it off. Either way memory grows with subscriptions and pending lines, never with the
   // number of events or issued invoices.
   explicit LedgerState(bool track_changes = false) : track_changes_(track_changes) {}
+
+  // A partition of a parallel replay: it sees the catalog, the billing runs and only its own
+  // customers' events, so the sequence and the chain are checked by the reader (check_link), not
+  // here. Its rows are those of its customers; the meta row is the reader's to compose.
+  static LedgerState partition() {
+    LedgerState s;
+    s.partition_ = true;
+    return s;
+  }
 
   // Folds one event. Returns "" or why the event cannot follow the state (a broken log): a
   // sequence gap, a broken hash chain (event.prev_hash must be chain_head()), an impossible event.
@@ -80,8 +93,16 @@ class LedgerState {
   // the catalog, newly issued invoices) and the meta row, then forgets the changes.
   // REQUIRES: track_changes.
   void take_changed_rows(const RowSink& put);
-  // Puts every row of the state except issued invoices (verify compares them with the stored ones).
-  void put_all_rows(const RowSink& put) const;
+  // Puts every row of the state except issued invoices (verify compares them with the stored ones);
+  // a partition puts its own customers' rows and leaves the shared ones to the caller.
+  struct RowSelection {
+    std::function<bool(const std::string& customer_id)> owns_customer;  // empty: all
+    bool catalog = true, meta = true;
+  };
+  void put_all_rows(const RowSink& put, const RowSelection& selection) const;
+  void put_all_rows(const RowSink& put) const { put_all_rows(put, RowSelection{}); }
+  // In a partition, the creation ordinal (over the whole log) of the next subscription it opens.
+  void set_next_ordinal(uint64_t ordinal) { next_ordinal_ = ordinal; }
   // Rebuilds the state from stored rows: load_row() for each row in any order, then finish_load().
   // Returns "" or why the rows cannot be used (then rebuild from the log instead).
   std::string load_row(std::string_view key, std::string_view value);
@@ -89,8 +110,8 @@ class LedgerState {
 
  private:
   void put_rows(const std::vector<std::string>& subscription_ids,
-                const std::vector<std::string>& customer_ids, bool catalog,
-                const RowSink& put) const;
+                const std::vector<std::string>& customer_ids, bool catalog, const RowSink& put,
+                bool meta = true) const;
   void mark_customer(const std::string& customer_id);
   void mark_subscription(const std::string& subscription_id);
   void mark_catalog() { catalog_changed_ |= track_changes_; }
@@ -99,6 +120,8 @@ class LedgerState {
   LineSink sink_for(const std::string& customer_id);
 
   bool track_changes_;
+  bool partition_ = false;
+  uint64_t next_ordinal_ = 0;
   Catalog catalog_;
   // Flat hash tables: lookup only, never iterated for output (no hash order leaks). Nothing keeps
   // a reference into them across an insert.
@@ -106,8 +129,8 @@ class LedgerState {
   // Invoicing walks a customer's subscriptions by ordinal, with no hash lookup per subscription.
   std::deque<Subscription> subs_;
   absl::flat_hash_map<std::string, uint32_t> sub_index_;
-  std::vector<Subscription> loaded_subs_;  // rows read by load_row, placed by finish_load
-  std::vector<std::string> subscription_order_;                  // creation order
+  std::vector<Subscription> loaded_subs_;        // rows read by load_row, placed by finish_load
+  std::vector<std::string> subscription_order_;  // creation order
   absl::flat_hash_map<std::string, std::vector<ChargeLine>> pending_;
   absl::flat_hash_map<std::string, uint64_t> stream_versions_;  // non-subscription streams
   uint64_t invoices_issued_ = 0;

@@ -85,19 +85,30 @@ void LedgerState::take_changed_rows(const RowSink& put) {
   issued_since_.clear();
 }
 
-void LedgerState::put_all_rows(const RowSink& put) const {
+void LedgerState::put_all_rows(const RowSink& put, const RowSelection& selection) const {
   std::vector<std::string> customers;
   for (const auto& [id, p] : catalog_.partners())
-    customers.insert(customers.end(), p.customer_ids.begin(), p.customer_ids.end());
+    for (const auto& c : p.customer_ids)
+      if (!selection.owns_customer || selection.owns_customer(c)) customers.push_back(c);
   unique(customers);
   std::vector<std::string> subs(subscription_order_);
   unique(subs);
-  put_rows(subs, customers, /*catalog=*/true, put);
+  put_rows(subs, customers, selection.catalog, put, selection.meta);
+}
+
+std::string encode_meta_row(uint64_t last_seq, const std::string& chain_head, Date clock,
+                            uint64_t events_applied, uint64_t invoices_issued) {
+  return pack(Json{{"format", kProjectionFormat},
+                   {"last_seq", last_seq},
+                   {"chain_head", chain_head},
+                   {"clock", clock},
+                   {"events_applied", events_applied},
+                   {"invoices_issued", invoices_issued}});
 }
 
 void LedgerState::put_rows(const std::vector<std::string>& subscription_ids,
                            const std::vector<std::string>& customer_ids, bool catalog,
-                           const RowSink& put) const {
+                           const RowSink& put, bool meta) const {
   for (const auto& id : subscription_ids)
     put(row_key(kSubscriptionRowPrefix, id), encode_subscription(*subscription(id)));
   for (const auto& id : customer_ids) {
@@ -125,12 +136,9 @@ void LedgerState::put_rows(const std::vector<std::string>& subscription_ids,
                              {"prices", prices},
                              {"versions", versions}}));
   }
-  put(kMetaRow, pack(Json{{"format", kProjectionFormat},
-                          {"last_seq", last_seq_},
-                          {"chain_head", chain_head_},
-                          {"clock", billing_clock_},
-                          {"events_applied", events_applied_},
-                          {"invoices_issued", invoices_issued_}}));
+  if (meta)
+    put(kMetaRow,
+        encode_meta_row(last_seq_, chain_head_, billing_clock_, events_applied_, invoices_issued_));
 }
 
 std::string LedgerState::load_row(std::string_view key, std::string_view value) {
@@ -191,7 +199,8 @@ std::string LedgerState::finish_load() {
       c->subscription_ordinals.clear();
       for (const auto& id : c->subscription_ids) {
         auto it = sub_index_.find(id);
-        if (it == sub_index_.end()) return "customer " + customer_id + " lists an unknown subscription";
+        if (it == sub_index_.end())
+          return "customer " + customer_id + " lists an unknown subscription";
         c->subscription_ordinals.push_back(it->second);
       }
     }

@@ -33,6 +33,9 @@ inline constexpr std::string_view kSubscriptionRowPrefix = "sub/";
 // True when a stored meta row is of kProjectionFormat (rows of another format are rebuilt).
 bool meta_row_current(std::string_view meta_value);
 
+std::string encode_meta_row(uint64_t last_seq, const std::string& chain_head, Date clock,
+                            uint64_t events_applied, uint64_t invoices_issued);
+
 std::string encode_invoice_row(const IssuedInvoice& issued);
 std::optional<IssuedInvoice> decode_invoice_row(std::string_view value);
 std::optional<Subscription> decode_subscription_row(std::string_view value);

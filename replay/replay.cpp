@@ -1,7 +1,14 @@
 #include "replay/replay.h"
 
+#include <absl/container/flat_hash_map.h>
+
+#include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "events/codec.h"
 #include "ledger/decide.h"
@@ -52,11 +59,14 @@ void note_row_mismatch(ReplayReport& report, std::string key) {
 
 // The stored rows must be exactly the rows of the rebuilt state, and each invoice row must hash
 // to what its InvoiceIssued event recorded.
-void check_rows(const Store& store, const LedgerState& state, ReplayReport& report) {
+// put_expected(put) puts every row the replay rebuilt; invoices_issued counts its invoices.
+void check_rows(const Store& store,
+                const std::function<void(const LedgerState::RowSink&)>& put_expected,
+                uint64_t invoices_issued, ReplayReport& report) {
   auto started = std::chrono::steady_clock::now();
   report.rows_checked = true;
   uint64_t expected_rows = 0;
-  state.put_all_rows([&](std::string_view key, std::string_view value) {
+  put_expected([&](std::string_view key, std::string_view value) {
     ++expected_rows;
     auto stored = store.projection(key);
     if (!stored || *stored != value) note_row_mismatch(report, std::string(key));
@@ -85,9 +95,9 @@ void check_rows(const Store& store, const LedgerState& state, ReplayReport& repo
       note_row_mismatch(report, std::string(key));
     return true;
   });
-  if (report.invoice_rows_checked != state.invoices_issued())
+  if (report.invoice_rows_checked != invoices_issued)
     note_row_mismatch(report, "inv/* (" + std::to_string(report.invoice_rows_checked) +
-                                  " rows for " + std::to_string(state.invoices_issued()) +
+                                  " rows for " + std::to_string(invoices_issued) +
                                   " issued invoices)");
   if (stored_rows != expected_rows)
     note_row_mismatch(report, "* (" + std::to_string(stored_rows) + " stored rows, " +
@@ -153,13 +163,12 @@ int hex_digit(char c) {
 
 }  // namespace
 
-ReplayReport replay_log(const Store& store, bool verify, const ReplayProgress& progress) {
-  Folder folder(progress);
-  std::string scan = store.scan_events(
-      0, [&](uint64_t seq, std::string_view bytes) { return folder.feed(seq, bytes); });
-  ReplayReport& report = folder.report();
-  if (!scan.empty()) report.error = scan;
-  const uint64_t last = folder.state().last_seq();
+namespace {
+
+// The tail check and the row check, shared by both replays: `last` is the last event folded.
+void finish_audit(const Store& store, bool verify, uint64_t last, ReplayReport& report,
+                  const std::function<void(const LedgerState::RowSink&)>& put_expected,
+                  uint64_t invoices_issued) {
   if (auto checkpoint = store.projection("checkpoint");
       report.error.empty() && checkpoint && from_be64(*checkpoint) > last) {
     // The projections were written through a later event: the tail of the log was removed.
@@ -168,18 +177,211 @@ ReplayReport replay_log(const Store& store, bool verify, const ReplayProgress& p
                    " is missing: the projections were written through event " +
                    std::to_string(from_be64(*checkpoint));
   }
-  folder.finish();
-  if (verify && report.error.empty()) {
-    auto checkpoint = store.projection("checkpoint");
-    auto meta = store.projection(kMetaRow);
-    uint64_t through = checkpoint ? from_be64(*checkpoint) : 0;
-    if (meta && !meta_row_current(*meta))
-      report.rows_of_older_format = true;  // rebuilt from the log when the ledger is next opened
-    else if (through == last)
-      check_rows(store, folder.state(), report);
-    else
-      report.rows_behind = last - through;
+  if (!verify || !report.error.empty()) return;
+  auto checkpoint = store.projection("checkpoint");
+  auto meta = store.projection(kMetaRow);
+  uint64_t through = checkpoint ? from_be64(*checkpoint) : 0;
+  if (meta && !meta_row_current(*meta))
+    report.rows_of_older_format = true;  // rebuilt from the log when the ledger is next opened
+  else if (through == last)
+    check_rows(store, put_expected, invoices_issued, report);
+  else
+    report.rows_behind = last - through;
+}
+
+// ---- the parallel replay: one reader, customers split across lanes ----
+
+struct Routed {
+  Event event;
+  uint64_t ordinal = 0;  // for an event that opens a subscription: its creation ordinal
+};
+
+class Lane {
+ public:
+  void push(Routed&& r) {
+    filling_.push_back(std::move(r));
+    if (filling_.size() >= kBatch) flush();
   }
+  void flush() {
+    if (filling_.empty()) return;
+    std::unique_lock lock(mutex_);
+    room_.wait(lock, [&] { return full_.size() < kMaxBatches; });
+    full_.push_back(std::move(filling_));
+    filling_.clear();
+    filling_.reserve(kBatch);
+    ready_.notify_one();
+  }
+  void close() {
+    flush();
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    ready_.notify_one();
+  }
+  // The worker: applies batches until the reader closes the lane.
+  void run() {
+    for (;;) {
+      std::vector<Routed> batch;
+      {
+        std::unique_lock lock(mutex_);
+        ready_.wait(lock, [&] { return !full_.empty() || closed_; });
+        if (full_.empty()) return;
+        batch = std::move(full_.front());
+        full_.pop_front();
+        room_.notify_one();
+      }
+      for (auto& r : batch) {
+        if (!error.empty()) break;  // a broken partition stops; the reader reports the first
+        if (r.ordinal) state.set_next_ordinal(r.ordinal - 1);
+        if (std::string e = state.apply(r.event); !e.empty()) {
+          error = e;
+          error_seq = r.event.seq;
+        }
+      }
+    }
+  }
+
+  LedgerState state = LedgerState::partition();
+  std::string error;
+  uint64_t error_seq = 0;
+
+ private:
+  static constexpr size_t kBatch = 2048, kMaxBatches = 8;
+  std::vector<Routed> filling_;
+  std::mutex mutex_;
+  std::condition_variable ready_, room_;
+  std::deque<std::vector<Routed>> full_;
+  bool closed_ = false;
+};
+
+// FNV-1a: a fixed function of the customer id, so a customer's lane does not depend on the run.
+size_t lane_of(std::string_view customer_id, size_t lanes) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : customer_id) h = (h ^ c) * 1099511628211ull;
+  return static_cast<size_t>(h % lanes);
+}
+
+const std::string* subscription_of(const EventPayload& p) {
+  return std::visit(
+      [](const auto& e) -> const std::string* {
+        if constexpr (requires { e.subscription_id; })
+          return &e.subscription_id;
+        else
+          return nullptr;
+      },
+      p);
+}
+
+const std::string* opening_customer(const EventPayload& p) {
+  if (const auto* e = std::get_if<SubscriptionCreated>(&p)) return &e->customer_id;
+  if (const auto* e = std::get_if<TrialStarted>(&p)) return &e->customer_id;
+  return nullptr;
+}
+
+ReplayReport replay_parallel(const Store& store, bool verify, const ReplayProgress& progress,
+                             size_t lanes_count) {
+  ReplayReport report;
+  auto started = std::chrono::steady_clock::now();
+  std::vector<std::unique_ptr<Lane>> lanes;
+  for (size_t i = 0; i < lanes_count; ++i) lanes.push_back(std::make_unique<Lane>());
+  std::vector<std::thread> workers;
+  for (auto& lane : lanes) workers.emplace_back([l = lane.get()] { l->run(); });
+
+  absl::flat_hash_map<std::string, uint8_t> lane_of_subscription;
+  EventDecoder decoder;
+  uint64_t last_seq = 0, ordinals = 0;
+  std::string chain_head;
+  constexpr uint64_t kProgressEvery = 1 << 18;
+  std::string scan = store.scan_events(0, [&](uint64_t seq, std::string_view bytes) {
+    Event e;
+    std::string error = decoder.decode(bytes, e);
+    if (error.empty() && e.seq != seq) error = "stored under the wrong sequence number";
+    if (error.empty()) error = check_link(e, last_seq, chain_head);
+    if (!error.empty()) {
+      report.first_bad_seq = seq > last_seq + 1 ? last_seq + 1 : seq;
+      report.error = "event " + std::to_string(report.first_bad_seq) + ": " + error;
+      return false;
+    }
+    last_seq = e.seq;
+    chain_head = e.hash;
+    if (const std::string* sub = subscription_of(e.payload)) {
+      size_t lane = 0;
+      uint64_t ordinal = 0;
+      if (const std::string* customer = opening_customer(e.payload)) {
+        lane = lane_of(*customer, lanes.size());
+        lane_of_subscription.emplace(*sub, static_cast<uint8_t>(lane));
+        ordinal = ++ordinals;
+      } else if (auto it = lane_of_subscription.find(*sub); it != lane_of_subscription.end()) {
+        lane = it->second;
+      }  // an unknown subscription goes to lane 0, which reports it
+      lanes[lane]->push(Routed{std::move(e), ordinal});
+    } else if (const auto* issued = std::get_if<InvoiceIssued>(&e.payload)) {
+      lanes[lane_of(issued->customer_id, lanes.size())]->push(Routed{std::move(e), 0});
+    } else {
+      for (size_t i = 0; i + 1 < lanes.size(); ++i) lanes[i]->push(Routed{e, 0});
+      lanes.back()->push(Routed{std::move(e), 0});  // catalog and billing runs: every lane
+    }
+    if (progress && last_seq % kProgressEvery == 0) progress(last_seq);
+    return true;
+  });
+  for (auto& lane : lanes) lane->close();
+  for (auto& w : workers) w.join();
+  if (!scan.empty() && report.error.empty()) report.error = scan;
+
+  uint64_t first_failure = 0;
+  for (auto& lane : lanes) {
+    if (!lane->error.empty() && (first_failure == 0 || lane->error_seq < first_failure) &&
+        (report.first_bad_seq == 0 || lane->error_seq < report.first_bad_seq)) {
+      first_failure = lane->error_seq;
+      report.first_bad_seq = lane->error_seq;
+      report.error = "event " + std::to_string(lane->error_seq) + ": " + lane->error;
+    }
+  }
+  uint64_t invoices = 0;
+  for (auto& lane : lanes) {
+    invoices += lane->state.invoices_issued();
+    const auto& m = lane->state.mismatches();
+    report.mismatches.insert(report.mismatches.end(), m.begin(), m.end());
+  }
+  std::sort(
+      report.mismatches.begin(), report.mismatches.end(),
+      [](const InvoiceMismatch& a, const InvoiceMismatch& b) { return a.event_seq < b.event_seq; });
+  report.events = report.error.empty() ? last_seq : std::min(last_seq, report.first_bad_seq - 1);
+  report.invoices_checked = invoices;
+  report.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+  auto put_expected = [&](const LedgerState::RowSink& put) {
+    for (size_t i = 0; i < lanes.size(); ++i) {
+      LedgerState::RowSelection selection;
+      selection.owns_customer = [&, i](const std::string& c) {
+        return lane_of(c, lanes.size()) == i;
+      };
+      selection.catalog = i == 0;  // every lane saw every catalog event
+      selection.meta = false;      // the counters are the reader's and the sum of the lanes'
+      lanes[i]->state.put_all_rows(put, selection);
+    }
+    put(kMetaRow,
+        encode_meta_row(last_seq, chain_head, lanes[0]->state.billing_clock(), last_seq, invoices));
+  };
+  finish_audit(store, verify, last_seq, report, put_expected, invoices);
+  return report;
+}
+
+}  // namespace
+
+ReplayReport replay_log(const Store& store, bool verify, const ReplayProgress& progress,
+                        size_t workers) {
+  if (workers > 1) return replay_parallel(store, verify, progress, workers);
+  Folder folder(progress);
+  std::string scan = store.scan_events(
+      0, [&](uint64_t seq, std::string_view bytes) { return folder.feed(seq, bytes); });
+  ReplayReport& report = folder.report();
+  if (!scan.empty()) report.error = scan;
+  folder.finish();
+  const LedgerState& state = folder.state();
+  finish_audit(
+      store, verify, state.last_seq(), report,
+      [&](const LedgerState::RowSink& put) { state.put_all_rows(put); }, state.invoices_issued());
   return report;
 }
 

@@ -1,9 +1,9 @@
 // Replay and audit: rebuild every projection from the stored log alone, prove each issued invoice
 // against the hash recorded when it was issued, and answer "what did this look like on that date".
 //
-// Replay decodes each event once into a reused buffer and folds it into a fresh LedgerState that
-// keeps no invoice lines, so its memory does not grow with the number of events or invoices.
-// Read-only on the store; one thread per call.
+// Replay decodes each event once into a reused buffer and folds it into fresh LedgerStates that
+// keep no invoice lines, so its memory does not grow with the number of events or invoices.
+// Read-only on the store; replay_log uses a reader thread and a thread per lane.
 #pragma once
 
 #include <cstdint>
@@ -31,7 +31,7 @@ struct ReplayReport {
   bool rows_checked = false;
   uint64_t rows_compared = 0, invoice_rows_checked = 0;
   uint64_t rows_behind = 0;                 // the checkpoint lags the log (caught up on next open)
-  bool rows_of_older_format = false;  // not compared: rebuilt from the log on next open
+  bool rows_of_older_format = false;        // not compared: rebuilt from the log on next open
   std::vector<std::string> row_mismatches;  // keys of rows that differ (at most a few dozen)
   double rows_seconds = 0;
   bool ok() const { return error.empty() && mismatches.empty() && row_mismatches.empty(); }
@@ -42,11 +42,16 @@ struct ReplayReport {
 using ReplayProgress = std::function<void(uint64_t events_done)>;
 
 // Rebuilds every projection from the log; with verify, also checks the stored rows (above).
-ReplayReport replay_log(const Store& store, bool verify, const ReplayProgress& progress = {});
+// workers > 1: one thread reads, decodes and checks the chain; customers are split across
+// `workers` lanes that fold in parallel (a customer's subscriptions and invoices share a lane;
+// catalog events and billing runs go to every lane). The result is the same as with 1.
+ReplayReport replay_log(const Store& store, bool verify, const ReplayProgress& progress = {},
+                        size_t workers = 2);
 
 // The same fold over event values read from elsewhere, one hex-encoded value per line in
-// sequence order (a "\\x" or "\\\\x" prefix is skipped: how PostgreSQL prints bytea, and COPY's text form). The
-// bench harness uses it to feed scans of peer stores through the same projection code.
+// sequence order (a "\\x" or "\\\\x" prefix is skipped: how PostgreSQL prints bytea, and COPY's
+// text form). The bench harness uses it to feed scans of peer stores through the same projection
+// code.
 ReplayReport replay_hex_values(std::istream& in, const ReplayProgress& progress = {});
 
 // The subscription as it stood at the end of `as_of`, from its own events dated on or before that

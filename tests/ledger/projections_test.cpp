@@ -133,3 +133,32 @@ TEST(Projections, UnreadableRowsAreRebuiltFromTheLog) {
 
 }  // namespace
 }  // namespace subledger::testing
+
+namespace subledger::testing {
+namespace {
+
+TEST(Projections, ParallelReplayRebuildsExactlyWhatOneThreadDoes) {
+  auto lines = workload_lines(600, 8);
+  TempDir dir("parallel");
+  {
+    auto l = open(dir.str());
+    apply(*l, lines, 0, lines.size());
+  }
+  std::string error;
+  auto store = Store::open(dir.str(), error);
+  ASSERT_TRUE(store) << error;
+  ReplayReport one = replay_log(*store, /*verify=*/true, {}, /*workers=*/1);
+  ASSERT_TRUE(one.ok()) << one.to_json(true);
+  for (size_t workers : {2, 3, 5}) {
+    ReplayReport many = replay_log(*store, true, {}, workers);
+    EXPECT_TRUE(many.ok()) << workers << ": " << many.to_json(true);
+    EXPECT_TRUE(many.rows_checked);
+    EXPECT_EQ(many.events, one.events);
+    EXPECT_EQ(many.invoices_checked, one.invoices_checked);
+    EXPECT_EQ(many.rows_compared, one.rows_compared) << "the lanes' rows are the whole state";
+    EXPECT_EQ(many.invoice_rows_checked, one.invoice_rows_checked);
+  }
+}
+
+}  // namespace
+}  // namespace subledger::testing
