@@ -450,7 +450,6 @@ int export_events(const std::string& db, std::ostream& out) {
   EventDecoder decoder;
   Event e;
   std::string decode_error, text;
-  static const char* kHex = "0123456789abcdef";
   error = store->scan_events(0, [&](uint64_t seq, std::string_view bytes) {
     // The stream from the decoded envelope, so a corrupt value stops the export.
     decode_error = decoder.decode(bytes, e);
@@ -461,10 +460,7 @@ int export_events(const std::string& db, std::ostream& out) {
     text += '/';
     text += e.stream.id;
     text += '\t';
-    for (unsigned char c : bytes) {
-      text.push_back(kHex[c >> 4]);
-      text.push_back(kHex[c & 15]);
-    }
+    text += to_hex(bytes);
     text += '\n';
     if (text.size() > (1 << 20)) {
       out << text;

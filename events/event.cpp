@@ -95,4 +95,22 @@ Stream stream_of(const EventPayload& payload) {
                     payload);
 }
 
+const std::string* subscription_id_of(const EventPayload& p) {
+  return std::visit(
+      [](const auto& e) -> const std::string* {
+        if constexpr (requires { e.subscription_id; }) {
+          return &e.subscription_id;
+        } else {
+          return nullptr;
+        }
+      },
+      p);
+}
+
+const std::string* opening_customer_of(const EventPayload& p) {
+  if (const auto* e = std::get_if<SubscriptionCreated>(&p)) return &e->customer_id;
+  if (const auto* e = std::get_if<TrialStarted>(&p)) return &e->customer_id;
+  return nullptr;
+}
+
 }  // namespace subledger

@@ -151,6 +151,10 @@ struct Stream {
 };
 // The stream an event of this payload belongs to.
 Stream stream_of(const EventPayload& payload);
+// The subscription a payload is about, or nullptr for a catalog, billing or invoice event.
+const std::string* subscription_id_of(const EventPayload& payload);
+// The customer named by a payload that opens a subscription stream (created, trial started).
+const std::string* opening_customer_of(const EventPayload& payload);
 
 struct Event {
   uint64_t seq = 0;

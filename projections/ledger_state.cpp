@@ -13,25 +13,6 @@ std::string stream_key(const Stream& s) {
   return key;
 }
 
-const std::string* subscription_id_of(const EventPayload& p) {
-  return std::visit(
-      [](const auto& e) -> const std::string* {
-        if constexpr (requires { e.subscription_id; }) {
-          return &e.subscription_id;
-        } else {
-          return nullptr;
-        }
-      },
-      p);
-}
-
-// The customer named by an event that opens a subscription stream.
-const std::string* opening_customer_of(const EventPayload& p) {
-  if (const auto* e = std::get_if<SubscriptionCreated>(&p)) return &e->customer_id;
-  if (const auto* e = std::get_if<TrialStarted>(&p)) return &e->customer_id;
-  return nullptr;
-}
-
 }  // namespace
 
 const Subscription* LedgerState::subscription(const std::string& id) const {

@@ -260,23 +260,6 @@ size_t lane_of(std::string_view customer_id, size_t lanes) {
   return static_cast<size_t>(h % lanes);
 }
 
-const std::string* subscription_of(const EventPayload& p) {
-  return std::visit(
-      [](const auto& e) -> const std::string* {
-        if constexpr (requires { e.subscription_id; })
-          return &e.subscription_id;
-        else
-          return nullptr;
-      },
-      p);
-}
-
-const std::string* opening_customer(const EventPayload& p) {
-  if (const auto* e = std::get_if<SubscriptionCreated>(&p)) return &e->customer_id;
-  if (const auto* e = std::get_if<TrialStarted>(&p)) return &e->customer_id;
-  return nullptr;
-}
-
 ReplayReport replay_parallel(const Store& store, bool verify, const ReplayProgress& progress,
                              size_t lanes_count) {
   ReplayReport report;
@@ -303,10 +286,10 @@ ReplayReport replay_parallel(const Store& store, bool verify, const ReplayProgre
     }
     last_seq = e.seq;
     chain_head = e.hash;
-    if (const std::string* sub = subscription_of(e.payload)) {
+    if (const std::string* sub = subscription_id_of(e.payload)) {
       size_t lane = 0;
       uint64_t ordinal = 0;
-      if (const std::string* customer = opening_customer(e.payload)) {
+      if (const std::string* customer = opening_customer_of(e.payload)) {
         lane = lane_of(*customer, lanes.size());
         lane_of_subscription.emplace(*sub, static_cast<uint8_t>(lane));
         ordinal = ++ordinals;
