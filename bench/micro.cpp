@@ -23,8 +23,14 @@ Event sample_event() {
   e.recorded_at_micros = 1'700'000'000'000'000;
   e.actor = "cli";
   e.request_id = "g123456";
-  e.payload = SubscriptionCreated{"S123456", "C1234", "E3", "", 10, Frequency::kMonthly,
-                                  make_term(*Date::parse("2025-03-10"), 20'000'000), "USD"};
+  e.payload = SubscriptionCreated{"S123456",
+                                  "C1234",
+                                  "E3",
+                                  "",
+                                  10,
+                                  Frequency::kMonthly,
+                                  make_term(*Date::parse("2025-03-10"), 20'000'000),
+                                  "USD"};
   return e;
 }
 
@@ -75,6 +81,8 @@ class DecideFixture : public benchmark::Fixture {
     apply(SubscriptionCreated{"S1", "C1", "E3", "", 10, Frequency::kMonthly,
                               make_term(*Date::parse("2025-01-15"), 20'000'000), "USD"},
           *Date::parse("2025-01-15"));
+    apply(TrialStarted{"T1", "C1", "E3", kTrialSeats, *Date::parse("2025-03-02")},
+          *Date::parse("2025-01-31"));
     ready_ = true;
   }
   void apply(const EventPayload& p, Date d) {
@@ -84,17 +92,28 @@ class DecideFixture : public benchmark::Fixture {
   bool ready_ = false;
 };
 
-BENCHMARK_F(DecideFixture, DecideCreate)(benchmark::State& st) {
-  Command c = *parse_command(kCreate).command;
-  for (auto _ : st) benchmark::DoNotOptimize(decide(c, state_));
-}
+// One decision per command type, each against the same small ledger (a partner, offer E3 with a
+// trial, customer C1 with monthly S1 and trial T1).
+const char* const kDecisions[] = {
+    R"({"cmd":"register_partner","request_id":"x","partner_id":"P2","country":"DE","currency":"EUR","billing_day":5})",
+    R"({"cmd":"create_customer","request_id":"x","customer_id":"C2","partner_id":"P1","country":"US","currency":"USD"})",
+    R"({"cmd":"define_offer","request_id":"x","offer_id":"E5","name":"E5"})",
+    R"({"cmd":"publish_price","request_id":"x","offer_id":"E3","currency":"USD","monthly_price":"21.00","effective_from":"2025-06-01"})",
+    R"({"cmd":"create_subscription","request_id":"x","subscription_id":"S9","customer_id":"C1","offer_id":"E3","seats":5,"billing_frequency":"annual","date":"2025-03-01"})",
+    R"({"cmd":"start_trial","request_id":"x","subscription_id":"T9","customer_id":"C1","offer_id":"E3","date":"2025-03-01"})",
+    R"({"cmd":"convert_trial","request_id":"x","subscription_id":"T1","billing_frequency":"monthly","date":"2025-02-20"})",
+    R"({"cmd":"change_seats","request_id":"x","subscription_id":"S1","seats":12,"date":"2025-03-01"})",
+    R"({"cmd":"cancel","request_id":"x","subscription_id":"S1","date":"2025-03-01"})",
+    R"({"cmd":"set_auto_renew","request_id":"x","subscription_id":"S1","enabled":false,"date":"2025-03-01"})",
+    R"({"cmd":"renew","request_id":"x","subscription_id":"S1","date":"2025-03-01"})",
+};
 
-BENCHMARK_F(DecideFixture, DecideChangeSeats)(benchmark::State& st) {
-  Command c = *parse_command(
-                   R"({"cmd":"change_seats","request_id":"x","subscription_id":"S1","seats":12,"date":"2025-03-01"})")
-                   .command;
+BENCHMARK_DEFINE_F(DecideFixture, Decide)(benchmark::State& st) {
+  Command c = *parse_command(kDecisions[st.range(0)]).command;
+  st.SetLabel(std::string(to_string(c.type)));
   for (auto _ : st) benchmark::DoNotOptimize(decide(c, state_));
 }
+BENCHMARK_REGISTER_F(DecideFixture, Decide)->DenseRange(0, std::size(kDecisions) - 1);
 
 void BM_InvoiceHash(benchmark::State& state) {
   Invoice inv;
