@@ -561,7 +561,8 @@ set title 'throughput'
 plot '{data}' using 1:2 with linespoints title 'apply events/s', \
      '' using 1:3 with linespoints title 'replay --verify events/s', \
      '' using 1:4 with linespoints title 'billing subscriptions/s'
-set ylabel 'MB'
+set logscale y
+set ylabel 'MB (log scale: linear growth is a slope of 1)'
 set title 'peak resident memory'
 plot '{data}' using 1:5 with linespoints title 'apply', \
      '' using 1:6 with linespoints title 'replay --verify', \
