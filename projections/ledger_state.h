@@ -129,7 +129,6 @@ class LedgerState {
   // Invoicing walks a customer's subscriptions by ordinal, with no hash lookup per subscription.
   std::deque<Subscription> subs_;
   absl::flat_hash_map<std::string, uint32_t> sub_index_;
-  std::vector<Subscription> loaded_subs_;        // rows read by load_row, placed by finish_load
   std::vector<std::string> subscription_order_;  // creation order
   absl::flat_hash_map<std::string, std::vector<ChargeLine>> pending_;
   absl::flat_hash_map<std::string, uint64_t> stream_versions_;  // non-subscription streams

@@ -146,7 +146,7 @@ std::string LedgerState::load_row(std::string_view key, std::string_view value) 
     if (key.starts_with(kSubscriptionRowPrefix)) {
       std::optional<Subscription> sub = decode_subscription(value);
       if (!sub) return "subscription row '" + std::string(key) + "' is unreadable";
-      loaded_subs_.push_back(std::move(*sub));
+      subs_.push_back(std::move(*sub));  // placed by creation ordinal in finish_load
     } else if (key.starts_with("cust/")) {
       std::optional<CustomerRow> row = decode_customer(value);
       if (!row) return "customer row '" + std::string(key) + "' is unreadable";
@@ -183,16 +183,17 @@ std::string LedgerState::load_row(std::string_view key, std::string_view value) 
 }
 
 std::string LedgerState::finish_load() {
-  std::sort(loaded_subs_.begin(), loaded_subs_.end(),
+  // Rows arrive in key order; the table is by creation ordinal. Sorted in place, so loading
+  // never holds two copies of the subscriptions.
+  std::sort(subs_.begin(), subs_.end(),
             [](const Subscription& a, const Subscription& b) { return a.ordinal < b.ordinal; });
-  for (auto& sub : loaded_subs_) {
-    if (sub.ordinal != subs_.size()) return "subscription rows with a bad creation ordinal";
-    sub_index_.emplace(sub.id, static_cast<uint32_t>(sub.ordinal));
-    subscription_order_.push_back(sub.id);
-    subs_.push_back(std::move(sub));
+  sub_index_.reserve(subs_.size());
+  subscription_order_.reserve(subs_.size());
+  for (uint32_t i = 0; i < subs_.size(); ++i) {
+    if (subs_[i].ordinal != i) return "subscription rows with a bad creation ordinal";
+    sub_index_.emplace(subs_[i].id, i);
+    subscription_order_.push_back(subs_[i].id);
   }
-  loaded_subs_.clear();
-  loaded_subs_.shrink_to_fit();
   for (const auto& [partner_id, partner] : catalog_.partners()) {
     for (const auto& customer_id : partner.customer_ids) {
       Customer* c = catalog_.customer_mut(customer_id);
