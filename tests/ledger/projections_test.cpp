@@ -51,6 +51,13 @@ void apply(Ledger& l, const std::vector<std::string>& lines, size_t from, size_t
   ASSERT_EQ(l.commit(), "");
 }
 
+// A ledger in `dir` holding a generated workload, every row written with its batch.
+void applied_workload(const TempDir& dir, uint64_t subscriptions, int months) {
+  auto lines = workload_lines(subscriptions, months);
+  auto l = open(dir.str());
+  apply(*l, lines, 0, lines.size());
+}
+
 TEST(Projections, OpenCatchesUpFromALaggingCheckpointToTheFullReplayState) {
   auto lines = workload_lines(400, 8);
   TempDir always("always"), lagging("lagging");
@@ -93,12 +100,8 @@ TEST(Projections, OpenCatchesUpFromALaggingCheckpointToTheFullReplayState) {
 }
 
 TEST(Projections, OpeningNeverReadsEventsBeforeTheCheckpoint) {
-  auto lines = workload_lines(100, 3);
   TempDir dir("checkpoint");
-  {
-    auto l = open(dir.str());
-    apply(*l, lines, 0, lines.size());
-  }
+  applied_workload(dir, 100, 3);
   {
     std::string error;
     auto store = Store::open(dir.str(), error);
@@ -138,12 +141,8 @@ namespace subledger::testing {
 namespace {
 
 TEST(Projections, ParallelReplayRebuildsExactlyWhatOneThreadDoes) {
-  auto lines = workload_lines(600, 8);
   TempDir dir("parallel");
-  {
-    auto l = open(dir.str());
-    apply(*l, lines, 0, lines.size());
-  }
+  applied_workload(dir, 600, 8);
   std::string error;
   auto store = Store::open(dir.str(), error);
   ASSERT_TRUE(store) << error;
