@@ -120,8 +120,9 @@ int apply(const ApplyOptions& o, std::ostream& out) {
     return true;
   };
   while (std::getline(*in, line)) {
-    results.push_back(ledger->submit(line));
     ++lines;
+    // INTERFACE.md: a blank line has no result and no effect on the exit status.
+    if (!is_blank_line(line)) results.push_back(ledger->submit(line, lines));
     // Never hold a result back while the producer on a pipe waits for it.
     bool drained = interactive && in->rdbuf()->in_avail() <= 0;
     if (drained) {
@@ -480,7 +481,7 @@ int replay_what_if(const std::string& db, const std::string& file, std::ostream&
   std::vector<Command> extra;
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    if (is_blank_line(line)) continue;
     ParsedCommand parsed = parse_command(line);
     if (!parsed.command)
       return fail(file + " line " + std::to_string(n) + ": " + parsed.rejection.code + ": " +

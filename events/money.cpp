@@ -4,6 +4,8 @@
 #include <array>
 #include <cassert>
 #include <cstdlib>
+#include <limits>
+#include <stdexcept>
 
 namespace subledger {
 
@@ -65,25 +67,35 @@ int minor_digits(std::string_view code) {
   return c ? c->minor_digits : 2;
 }
 
-std::optional<int64_t> parse_price_micros(std::string_view text) {
-  if (text.empty() || text.size() > 24) return std::nullopt;
+absl::StatusOr<int64_t> parse_price_micros(std::string_view text) {
+  auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError(why + "; a price is a decimal string with at most " +
+                                      std::to_string(kPriceIntegerDigitsMax) + " integer and " +
+                                      std::to_string(kPriceFractionDigitsMax) +
+                                      " fraction digits, like \"20.00\"");
+  };
+  if (text.empty()) return bad("is empty");
+  if (text[0] == '-') return bad("is negative (" + std::string(text.substr(0, 32)) + ")");
   size_t dot = text.find('.');
   std::string_view whole = text.substr(0, dot);
   std::string_view frac = dot == std::string_view::npos ? std::string_view{} : text.substr(dot + 1);
-  if (whole.empty() || whole.size() > 12) return std::nullopt;
-  if (dot != std::string_view::npos && (frac.empty() || frac.size() > 6)) return std::nullopt;
-  int64_t units = 0;
-  for (char ch : whole) {
-    if (ch < '0' || ch > '9') return std::nullopt;
-    units = units * 10 + (ch - '0');
-  }
+  auto digits_only = [](std::string_view s) {
+    return std::all_of(s.begin(), s.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+  };
+  if (whole.empty() || !digits_only(whole) || !digits_only(frac) ||
+      (dot != std::string_view::npos && frac.empty()))
+    return bad("is not a plain decimal number");
+  if (whole.size() > static_cast<size_t>(kPriceIntegerDigitsMax))
+    return bad("has " + std::to_string(whole.size()) + " integer digits");
+  if (frac.size() > static_cast<size_t>(kPriceFractionDigitsMax))
+    return bad("has " + std::to_string(frac.size()) + " fraction digits");
+  // At most 12 + 6 digits: below 10^18 micro-units, inside int64.
   int64_t micros = 0;
-  for (size_t i = 0; i < 6; ++i) {
-    char ch = i < frac.size() ? frac[i] : '0';
-    if (ch < '0' || ch > '9') return std::nullopt;
-    micros = micros * 10 + (ch - '0');
-  }
-  return units * kMicrosPerUnit + micros;
+  for (char ch : whole) micros = micros * 10 + (ch - '0');
+  for (int i = 0; i < kPriceFractionDigitsMax; ++i)
+    micros = micros * 10 +
+             (static_cast<size_t>(i) < frac.size() ? frac[static_cast<size_t>(i)] - '0' : 0);
+  return micros;
 }
 
 std::string format_price(int64_t micros) {
@@ -122,16 +134,27 @@ std::optional<int64_t> parse_minor(std::string_view text, int digits) {
   return negative ? -v : v;
 }
 
-int64_t round_half_away(__int128 numerator, int64_t denominator) {
+std::optional<int64_t> checked_round_half_away(__int128 numerator, int64_t denominator) {
   assert(denominator > 0);
   bool negative = numerator < 0;
-  unsigned __int128 n = negative ? static_cast<unsigned __int128>(-numerator)
-                                 : static_cast<unsigned __int128>(numerator);
+  unsigned __int128 n =
+      negative ? static_cast<unsigned __int128>(0) - static_cast<unsigned __int128>(numerator)
+               : static_cast<unsigned __int128>(numerator);
   auto d = static_cast<unsigned __int128>(denominator);
   unsigned __int128 q = n / d;
   if ((n % d) * 2 >= d) ++q;  // half away from zero
+  // Symmetric range: a credit is always representable as the negation of a charge.
+  if (q > static_cast<unsigned __int128>(std::numeric_limits<int64_t>::max())) return std::nullopt;
   auto result = static_cast<int64_t>(q);
   return negative ? -result : result;
+}
+
+int64_t round_half_away(__int128 numerator, int64_t denominator) {
+  std::optional<int64_t> r = checked_round_half_away(numerator, denominator);
+  // Decisions reject commands whose amounts leave the range (AMOUNT_OUT_OF_RANGE) before any
+  // event exists, so a fold never meets one.
+  if (!r) throw std::overflow_error("amount out of the range of signed 64-bit minor units");
+  return *r;
 }
 
 ExactAmount whole_months_amount(int64_t price_micros, int months, int seats, int digits) {

@@ -6,6 +6,8 @@
 // once, half away from zero, to the minor unit. Pure functions; safe from any thread.
 #pragma once
 
+#include <absl/status/statusor.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -26,9 +28,12 @@ std::optional<CurrencyInfo> find_currency(std::string_view code);
 // REQUIRES: code is a known currency.
 int minor_digits(std::string_view code);
 
-// Parses a non-negative decimal price ("20", "20.00", "7.800000") into micro-units; nullopt when it
-// is not a plain decimal, has more than 6 fraction digits, or is too large.
-std::optional<int64_t> parse_price_micros(std::string_view text);
+inline constexpr int kPriceIntegerDigitsMax = 12;  // INTERFACE.md: prices
+inline constexpr int kPriceFractionDigitsMax = 6;
+
+// Parses a non-negative decimal price ("20", "20.00", "7.800000") into micro-units. An error names
+// the real reason (negative, not a plain decimal, too many integer or fraction digits).
+[[nodiscard]] absl::StatusOr<int64_t> parse_price_micros(std::string_view text);
 // The locked monthly price as shown on a line: at least two fraction digits, as many as the price
 // has (up to 6), never rounded: "35.999", "20.00".
 std::string format_price(int64_t micros);
@@ -50,7 +55,10 @@ struct ExactAmount {
   int64_t denominator = 1;
 };
 
-// Divides, rounding half away from zero. REQUIRES: denominator > 0.
+// Divides, rounding half away from zero; nullopt when the result does not fit in int64 (magnitude
+// at most INT64_MAX). REQUIRES: denominator > 0.
+std::optional<int64_t> checked_round_half_away(__int128 numerator, int64_t denominator);
+// The same, for amounts already proven in range: throws std::overflow_error otherwise (a defect).
 int64_t round_half_away(__int128 numerator, int64_t denominator);
 
 // p × months × seats, exact, in minor units of a currency with `digits` minor digits.

@@ -2,6 +2,7 @@
 // date order, every invoice whose date is after the billing clock and on or before D, then move
 // the clock to D. Part of Ledger: it appends through the same pipeline as every command.
 #include <algorithm>
+#include <cassert>
 #include <tuple>
 
 #include "ledger/ledger.h"
@@ -10,15 +11,37 @@ namespace subledger {
 
 namespace {
 
-// The partner's invoice dates in (after, through], given its billing day.
+constexpr int kHorizonYears = 10;  // INTERFACE.md: run_billing's horizon
+
+// The last date a run may bill through when it starts from `base`: 10 years later (a 29 February
+// base gives 1 March), never past the last representable year.
+Date horizon_after(Date base) {
+  constexpr int kLastYear = 9999;
+  if (base.year() + kHorizonYears > kLastYear) return Date::from_ymd(kLastYear, 12, 31);
+  return Date::from_ymd(base.year() + kHorizonYears, base.month(), 1)
+      .plus_days(static_cast<int32_t>(base.day()) - 1);
+}
+
+// The partner's invoice dates in (after, through], given its billing day: every one of them (the
+// horizon bounds how many; the clock must never pass a date that was not invoiced).
 std::vector<Date> invoice_dates(int billing_day, Date after, Date through) {
   std::vector<Date> out;
   Date d = Date::from_ymd(after.year(), after.month(), static_cast<unsigned>(billing_day));
-  for (int guard = 0; d <= through && guard < 12 * 200; ++guard) {
+  for (; d <= through; d = d.plus_months(1)) {
     if (d > after) out.push_back(d);
-    d = d.plus_months(1);
+    assert(out.size() <= 12 * (kHorizonYears + 1) && "a billing run within the horizon");
   }
   return out;
+}
+
+// The earliest pending charge of any partner, or none.
+Date earliest_pending_charge(const LedgerState& state) {
+  Date earliest;
+  for (const auto& [partner_id, partner] : state.catalog().partners()) {
+    Date d = state.earliest_pending(partner);
+    if (!d.is_none() && (earliest.is_none() || d < earliest)) earliest = d;
+  }
+  return earliest;
 }
 
 }  // namespace
@@ -35,6 +58,22 @@ CommandResult Ledger::run_billing(const Command& command) {
         0,
         "DATE_BEFORE_BILLING_CLOCK",
         "the billing clock is at " + clock.iso() + "; bill through that date or later",
+        ""};
+  // INTERFACE.md: at most 10 years past the clock, or past the earliest pending charge when the
+  // ledger was never billed; further runs go one horizon at a time.
+  const Date base = clock.is_none() ? earliest_pending_charge(state_) : clock;
+  if (!base.is_none() && through > horizon_after(base))
+    return CommandResult{
+        command.request_id,
+        false,
+        false,
+        0,
+        0,
+        "INVALID_ARGUMENT",
+        "through " + through.iso() + " is more than " + std::to_string(kHorizonYears) +
+            " years after " +
+            (clock.is_none() ? "the earliest pending charge " : "the billing clock ") + base.iso() +
+            "; bill through " + horizon_after(base).iso() + " or earlier, then run again",
         ""};
   BillingSummary summary;
   summary.through = through;

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <limits>
 #include <map>
 
 #include "events/money.h"
@@ -13,6 +14,55 @@ namespace subledger {
 using nlohmann::json;
 
 namespace {
+
+constexpr size_t kAddonParentsMax = 64;    // offers an add-on may attach to
+constexpr size_t kFreeTextBytesMax = 256;  // name, company_name, phone, middle_name
+
+bool is_id_char(char ch) {
+  return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+         ch == '.' || ch == '_' || ch == '~' || ch == '-';
+}
+
+bool is_plain_id(std::string_view id) {
+  if (id.empty() || id.size() > kIdCharsMax) return false;
+  const char first = id.front();
+  const bool alnum_first = (first >= 'A' && first <= 'Z') || (first >= 'a' && first <= 'z') ||
+                           (first >= '0' && first <= '9');
+  return alnum_first && std::all_of(id.begin(), id.end(), is_id_char);
+}
+
+bool is_id_field(std::string_view name) {
+  return name.ends_with("_id") || name == "request_id" || name == "actor";
+}
+
+// Free text is stored and printed, never interpreted: bounded, without control characters.
+std::string free_text_error(const std::string& name, const std::string& text) {
+  if (text.size() > kFreeTextBytesMax)
+    return name + " has " + std::to_string(text.size()) + " bytes; at most " +
+           std::to_string(kFreeTextBytesMax);
+  for (unsigned char ch : text)
+    if (ch < 0x20 || ch == 0x7f) return name + " must not contain control characters";
+  return "";
+}
+
+// Codes are validated against their lists by decide (UNKNOWN_COUNTRY, UNKNOWN_CURRENCY); here only
+// their shape, so a message never echoes a huge or binary value.
+std::string code_error(const std::string& name, const std::string& text) {
+  constexpr size_t kCodeCharsMax = 8;
+  bool alnum = std::all_of(text.begin(), text.end(), [](char ch) {
+    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+  });
+  if (text.empty() || text.size() > kCodeCharsMax || !alnum)
+    return name + " must be a short code of letters, like " +
+           (name == "currency" ? std::string("\"USD\"") : std::string("\"US\""));
+  return "";
+}
+
+std::string field_text_error(const std::string& name, const std::string& text) {
+  if (is_id_field(name)) return id_error(name, text);
+  if (name == "country" || name == "currency") return code_error(name, text);
+  return free_text_error(name, text);
+}
 
 enum class Kind { kString, kInt, kBool, kDate, kPrice, kFrequency, kSegment, kStringList };
 
@@ -151,32 +201,76 @@ auto& int_field(C& c, std::string_view name) {
   return c.max_per_customer;
 }
 
+// The JSON value as the user wrote it, cut short for a message.
+std::string shown(const json& v) {
+  std::string text = v.dump();
+  constexpr size_t kShownMax = 48;
+  if (text.size() > kShownMax) text = text.substr(0, kShownMax) + "...";
+  return text;
+}
+
+// The range each integer field is read into (INTERFACE.md: outside it, INVALID_ARGUMENT). Seats and
+// caps fit the 32-bit counts the events store and the signed arithmetic of the line formula; rules
+// narrower than these (seats >= 1, billing_day 1..28) are decided with their own codes.
+struct IntRange {
+  int64_t min, max;
+};
+IntRange int_range(std::string_view name) {
+  constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
+  if (name == "seats") return {std::numeric_limits<int32_t>::min(), kInt32Max};
+  if (name == "billing_day") return {std::numeric_limits<int32_t>::min(), kInt32Max};
+  return {0, kInt32Max};  // max_seats, max_per_customer: 0 means no cap
+}
+
+std::string int_range_text(std::string_view name) {
+  if (name == "seats") return "a whole number of seats from 1 to 2147483647";
+  if (name == "billing_day") return "a day of month from 1 to 28";
+  return "a whole number from 0 (no cap) to 2147483647";
+}
+
 // Reads one field into the command; returns an error message or "".
 std::string read_field(Command& c, const FieldSpec& f, const json& v) {
   std::string name = f.name;
   switch (f.kind) {
-    case Kind::kString:
-      if (!v.is_string()) return name + " must be a string";
-      string_field(c, name) = v.get<std::string>();
+    case Kind::kString: {
+      if (!v.is_string()) return name + " must be a string; got " + shown(v);
+      const std::string& text = v.get_ref<const std::string&>();
+      if (std::string why = field_text_error(name, text); !why.empty()) return why;
+      string_field(c, name) = text;
       return "";
-    case Kind::kInt:
-      if (!v.is_number_integer()) return name + " must be a whole number";
+    }
+    case Kind::kInt: {
+      const IntRange range = int_range(name);
+      bool in_range = false;
+      if (v.is_number_unsigned())
+        in_range = v.get<uint64_t>() <= static_cast<uint64_t>(range.max);
+      else if (v.is_number_integer())
+        in_range = v.get<int64_t>() >= range.min && v.get<int64_t>() <= range.max;
+      else
+        return name + " must be " + int_range_text(name) + "; got " + shown(v);
+      if (!in_range)
+        return name + " is out of range: " + shown(v) + "; give " + int_range_text(name);
       int_field(c, name) = v.get<int64_t>();
       return "";
+    }
     case Kind::kBool:
       if (!v.is_boolean()) return name + " must be true or false";
       (name == "enabled" ? c.enabled : c.trial_eligible) = v.get<bool>();
       return "";
     case Kind::kDate: {
       auto d = v.is_string() ? Date::parse(v.get<std::string>()) : std::nullopt;
-      if (!d) return name + " must be a calendar date \"YYYY-MM-DD\"";
+      if (!d)
+        return name + " must be a calendar date \"YYYY-MM-DD\" in the years 1900 to 9999; got " +
+               shown(v);
       c.date = *d;
       return "";
     }
     case Kind::kPrice: {
-      auto p = v.is_string() ? parse_price_micros(v.get<std::string>()) : std::nullopt;
-      if (!p)
-        return name + " must be a decimal string with at most 6 fraction digits, like \"20.00\"";
+      if (!v.is_string())
+        return name + " must be a decimal string like \"20.00\", not a JSON number; got " +
+               shown(v);
+      auto p = parse_price_micros(v.get_ref<const std::string&>());
+      if (!p.ok()) return name + " " + std::string(p.status().message()) + "; got " + shown(v);
       c.monthly_price_micros = *p;
       return "";
     }
@@ -186,7 +280,7 @@ std::string read_field(Command& c, const FieldSpec& f, const json& v) {
       else if (v == "annual")
         c.frequency = Frequency::kAnnual;
       else
-        return name + " must be \"monthly\" or \"annual\"";
+        return name + " must be \"monthly\" or \"annual\"; got " + shown(v);
       return "";
     case Kind::kSegment:
       if (v == "commercial")
@@ -198,14 +292,19 @@ std::string read_field(Command& c, const FieldSpec& f, const json& v) {
       else if (v == "nonprofit")
         c.segment = Segment::kNonprofit;
       else
-        return name + " must be one of commercial, education, government, nonprofit";
+        return name + " must be one of commercial, education, government, nonprofit; got " +
+               shown(v);
       return "";
     case Kind::kStringList:
-      if (!v.is_array()) return name + " must be a list of offer ids";
+      if (!v.is_array() || v.size() > kAddonParentsMax)
+        return name + " must be a list of at most " + std::to_string(kAddonParentsMax) +
+               " offer ids";
       c.addon_of.clear();
       for (const auto& item : v) {
-        if (!item.is_string()) return name + " must be a list of offer ids";
-        c.addon_of.push_back(item.get<std::string>());
+        if (!item.is_string()) return name + " must be a list of offer ids; got " + shown(item);
+        const std::string& id = item.get_ref<const std::string&>();
+        if (std::string why = id_error(name + " entry", id); !why.empty()) return why;
+        c.addon_of.push_back(id);
       }
       return "";
   }
@@ -216,6 +315,32 @@ Rejection invalid(std::string message) { return Rejection{"INVALID_ARGUMENT", st
 
 }  // namespace
 
+std::string id_grammar_text() {
+  return "1 to 128 characters of A-Z a-z 0-9 . _ ~ -, beginning with a letter or digit "
+         "(optionally after a partner scope \"PARTNER:\")";
+}
+
+std::string id_error(std::string_view field, std::string_view id) {
+  // INTERFACE.md: an id, or "<partner_id>:<id>" (SERVER.md's partner scope), nothing else.
+  size_t colon = id.find(':');
+  bool ok = colon == std::string_view::npos
+                ? is_plain_id(id)
+                : is_plain_id(id.substr(0, colon)) && is_plain_id(id.substr(colon + 1));
+  if (ok) return "";
+  std::string shown_id = json(std::string(id.substr(0, 48))).dump();
+  if (id.size() > 48) shown_id += "...";
+  return std::string(field) + " " + shown_id + " is not an id (" + std::to_string(id.size()) +
+         " bytes): ids are " + id_grammar_text();
+}
+
+std::string actor_error(std::string_view actor) {
+  if (actor == kSystemActor || actor.starts_with(kKeyActorPrefix))
+    return "actor \"" + std::string(actor) + "\" is reserved: \"" + std::string(kSystemActor) +
+           "\" and names beginning \"" + std::string(kKeyActorPrefix) +
+           "\" are the ledger's and the server's own; omit actor or name yourself";
+  return id_error("actor", actor);
+}
+
 std::string_view to_string(CommandType type) { return spec_of(type).name; }
 
 bool Command::is_subscription_command() const {
@@ -224,29 +349,103 @@ bool Command::is_subscription_command() const {
          type != CommandType::kRunBilling;
 }
 
-ParsedCommand parse_command(std::string_view line) {
+namespace {
+
+// Thrown from the parser callback: the first key an object repeats.
+struct DuplicateKey {
+  std::string key;
+};
+
+// Parses one line strictly: exactly one JSON value, no NUL byte, no key twice in an object
+// (nlohmann keeps the last one silently). On failure returns the rejection message.
+std::optional<json> parse_strict(std::string_view line, std::string& error) {
+  if (size_t nul = line.find('\0'); nul != std::string_view::npos) {
+    error = "a NUL byte at column " + std::to_string(nul + 1) +
+            "; each input line must be one JSON command object and nothing else";
+    return std::nullopt;
+  }
+  std::vector<std::vector<std::string>> keys;  // per open object, the keys seen so far
+  auto callback = [&keys](int /*depth*/, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) keys.emplace_back();
+    if (event == json::parse_event_t::object_end) keys.pop_back();
+    if (event == json::parse_event_t::key) {
+      const auto& key = parsed.get_ref<const std::string&>();
+      if (std::find(keys.back().begin(), keys.back().end(), key) != keys.back().end())
+        throw DuplicateKey{key};
+      keys.back().push_back(key);
+    }
+    return true;
+  };
+  try {
+    return json::parse(line.begin(), line.end(), callback);
+  } catch (const DuplicateKey& d) {
+    error = "the key " + json(d.key).dump() + " appears twice; each field may be given once";
+  } catch (const json::parse_error& e) {
+    // e.what(): "[json.exception.parse_error.101] parse error at line 1, column 7: <why>".
+    std::string what = e.what();
+    size_t why = what.find(": ", what.find("column"));
+    error = "not valid JSON at column " + std::to_string(e.byte) + ": " +
+            (why == std::string::npos ? what : what.substr(why + 2)) +
+            "; each input line must be one JSON command object";
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool is_blank_line(std::string_view line) {
+  return std::all_of(line.begin(), line.end(),
+                     [](char ch) { return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n'; });
+}
+
+ParsedCommand parse_command(std::string_view line, uint64_t line_number) {
   ParsedCommand out;
-  json doc = json::parse(line.begin(), line.end(), nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) {
-    out.rejection = invalid("not a JSON object: each input line must be one command object");
+  auto where = [line_number](std::string message) {
+    return line_number == 0 ? std::move(message)
+                            : "line " + std::to_string(line_number) + ": " + message;
+  };
+  if (line.size() > kCommandBytesMax) {
+    out.rejection = invalid(where("the line has " + std::to_string(line.size()) +
+                                  " bytes; a command is at most " +
+                                  std::to_string(kCommandBytesMax) + " bytes"));
     return out;
   }
-  if (auto it = doc.find("request_id"); it != doc.end() && it->is_string())
+  std::string syntax;
+  std::optional<json> parsed = parse_strict(line, syntax);
+  if (!parsed) {
+    out.rejection = invalid(where(syntax));
+    return out;
+  }
+  json& doc = *parsed;
+  if (!doc.is_object()) {
+    out.rejection = invalid(where("not a JSON object: each input line must be one command object"));
+    return out;
+  }
+  // The request id is echoed on the result line only when it is a well-formed id.
+  if (auto it = doc.find("request_id");
+      it != doc.end() && it->is_string() &&
+      id_error("request_id", it->get_ref<const std::string&>()).empty())
     out.request_id = it->get<std::string>();
   auto cmd = doc.find("cmd");
   if (cmd == doc.end() || !cmd->is_string()) {
-    out.rejection = invalid("missing \"cmd\"; accepted: " + command_names());
+    out.rejection = invalid(where("missing \"cmd\"; accepted: " + command_names()));
     return out;
   }
   const CommandSpec* spec = nullptr;
   for (const auto& s : command_specs())
     if (*cmd == s.name) spec = &s;
   if (!spec) {
-    out.rejection = invalid("unknown cmd " + cmd->dump() + "; accepted: " + command_names());
+    out.rejection = invalid(where("unknown cmd " + shown(*cmd) + "; accepted: " + command_names()));
     return out;
   }
-  if (out.request_id.empty()) {
-    out.rejection = invalid("request_id must be a non-empty string");
+  auto request_id = doc.find("request_id");
+  if (request_id == doc.end() || !request_id->is_string()) {
+    out.rejection = invalid(where("request_id must be a string: " + id_grammar_text()));
+    return out;
+  }
+  if (std::string why = id_error("request_id", request_id->get_ref<const std::string&>());
+      !why.empty()) {
+    out.rejection = invalid(where(why));
     return out;
   }
   Command c;
@@ -255,29 +454,34 @@ ParsedCommand parse_command(std::string_view line) {
   for (const auto& [key, value] : doc.items()) {
     if (key == "cmd" || key == "request_id") continue;
     if (key == "actor") {
-      if (!value.is_string() || value.get<std::string>().empty()) {
-        out.rejection = invalid("actor must be a non-empty string");
+      if (!value.is_string()) {
+        out.rejection = invalid(where("actor must be a string: " + id_grammar_text()));
         return out;
       }
-      c.actor = value.get<std::string>();
+      const std::string& actor = value.get_ref<const std::string&>();
+      if (std::string why = actor_error(actor); !why.empty()) {
+        out.rejection = invalid(where(why));
+        return out;
+      }
+      c.actor = actor;
       continue;
     }
     auto f = std::find_if(spec->fields.begin(), spec->fields.end(),
                           [&](const FieldSpec& s) { return key == s.name; });
     if (f == spec->fields.end()) {
-      out.rejection = invalid("unknown field \"" + key + "\" for " + spec->name +
-                              "; accepted: " + field_names(*spec));
+      out.rejection = invalid(where("unknown field " + shown(json(key)) + " for " + spec->name +
+                                    "; accepted: " + field_names(*spec)));
       return out;
     }
     if (std::string error = read_field(c, *f, value); !error.empty()) {
-      out.rejection = invalid(error);
+      out.rejection = invalid(where(error));
       return out;
     }
   }
   for (const auto& f : spec->fields) {
     if (f.required && !doc.contains(f.name)) {
-      out.rejection = invalid(std::string(spec->name) + " needs \"" + f.name +
-                              "\"; its fields are: " + field_names(*spec));
+      out.rejection = invalid(where(std::string(spec->name) + " needs \"" + f.name +
+                                    "\"; its fields are: " + field_names(*spec)));
       return out;
     }
   }

@@ -63,7 +63,22 @@ struct ParsedCommand {
   std::string request_id;  // as far as it could be read, for the result line
 };
 
-ParsedCommand parse_command(std::string_view json_line);
+inline constexpr size_t kCommandBytesMax = 1 << 20;  // one input line (SERVER.md: bodies <= 1 MiB)
+inline constexpr size_t kIdCharsMax = 128;
+inline constexpr std::string_view kKeyActorPrefix = "key:";  // the server's actors (SERVER.md)
+
+// Parses one input line strictly (INTERFACE.md "Commands"): one JSON object and nothing after it,
+// no NUL byte, no duplicated key, every field of its type and range, ids of the id grammar, no
+// reserved actor. `line_number` (1-based, 0 = unknown) prefixes messages so an error says where.
+ParsedCommand parse_command(std::string_view json_line, uint64_t line_number = 0);
+// Blank lines (only spaces, tabs, CR) carry no command: skipped everywhere, with no result.
+bool is_blank_line(std::string_view line);
+
+// The id grammar (INTERFACE.md): "" when `id` is an id, else a message naming `field`.
+std::string id_error(std::string_view field, std::string_view id);
+std::string id_grammar_text();
+// An id that is not reserved for the ledger ("system") or the server ("key:..."); "" or why not.
+std::string actor_error(std::string_view actor);
 
 // The canonical form compared by idempotency, and its SHA-256 (32 raw bytes).
 std::string canonical_payload(const Command& command);

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cassert>
+#include <functional>
+#include <limits>
 #include <map>
+#include <set>
 
 #include "events/money.h"
 #include "ledger/countries.h"
@@ -93,6 +96,93 @@ std::optional<int64_t> price_or_reject(const LedgerState& state, const std::stri
   return price;
 }
 
+// ---- the range of exact money (INTERFACE.md: AMOUNT_OUT_OF_RANGE) -----------------------------
+//
+// Every line and every invoice total must fit signed 64-bit minor units. An invoice holds lines
+// of the customer's pending charges and what its paid subscriptions charge until then: per
+// subscription at most a term's charge and one rebill, each at most the term amount (12 months
+// of its seats at the higher of its locked price and the price it would renew at). So a customer
+// whose pending lines (in absolute value) plus twice each term amount stay in range can never
+// produce a line or an invoice out of range. The bound is conservative by design: it rejects only
+// amounts near 92 quadrillion minor units.
+
+using Wide = __int128;
+constexpr Wide kAmountMax = std::numeric_limits<int64_t>::max();
+
+// What a paid subscription can bring onto one invoice, or 0 when it can bring nothing.
+struct Exposure {
+  int64_t price_micros = 0;
+  int64_t seats = 0;
+  int digits = 2;
+};
+
+Wide term_amount_bound(const Exposure& e) {
+  ExactAmount a =
+      whole_months_amount(e.price_micros, kTermMonths, static_cast<int>(e.seats), e.digits);
+  return a.numerator / a.denominator + 1;  // rounded up, never below the rounded line
+}
+
+Exposure exposure_of(const Subscription& sub, const Catalog& catalog, int64_t extra_price) {
+  if (sub.status != Status::kActive) return {};
+  int64_t renewal = catalog.price_at(sub.offer_id, sub.currency, sub.term.end).value_or(0);
+  return {std::max({sub.term.price_micros, renewal, extra_price}), sub.seats, sub.currency_digits};
+}
+
+// The bound for a customer, with `subject` (a subscription id, or "" for none) replaced by
+// `replacement`, `added` counted on top, and `extra_price(sub)` a further price a subscription
+// might renew at (a price being published).
+Wide customer_amount_bound(const LedgerState& state, const Customer& customer,
+                           const std::string& subject, const Exposure& replacement,
+                           const std::function<int64_t(const Subscription&)>& extra_price) {
+  Wide bound = 0;
+  if (const std::vector<ChargeLine>* pending = state.pending_lines(customer.def.customer_id))
+    for (const auto& line : *pending)
+      bound += line.amount_minor < 0 ? -static_cast<Wide>(line.amount_minor) : line.amount_minor;
+  for (const auto& id : customer.subscription_ids) {
+    if (id == subject) continue;
+    const Subscription* sub = state.subscription(id);
+    bound += 2 * term_amount_bound(exposure_of(*sub, state.catalog(), extra_price(*sub)));
+  }
+  return bound + 2 * term_amount_bound(replacement);
+}
+
+Decision reject_amount(const std::string& customer_id, int digits, const std::string& currency) {
+  return Decision::reject(
+      "AMOUNT_OUT_OF_RANGE",
+      "the charges of customer " + q(customer_id) +
+          " could exceed the largest exact amount of a line or an invoice total (" +
+          format_minor(std::numeric_limits<int64_t>::max(), digits) + " " + currency +
+          "); use fewer seats or a lower price");
+}
+
+std::optional<Decision> check_amounts(const LedgerState& state, const std::string& customer_id,
+                                      const std::string& subject, const Exposure& replacement,
+                                      const std::string& currency) {
+  const Customer* customer = state.catalog().customer(customer_id);
+  auto none = [](const Subscription&) { return int64_t{0}; };
+  if (customer_amount_bound(state, *customer, subject, replacement, none) > kAmountMax)
+    return reject_amount(customer_id, replacement.digits, currency);
+  return std::nullopt;
+}
+
+// The subscription as the decided events leave it, for the amount bound.
+Exposure exposure_after(const Subscription& sub, const std::vector<Staged>& events,
+                        const Catalog& catalog) {
+  Exposure e = exposure_of(sub, catalog, 0);
+  e.seats = sub.seats;
+  e.digits = sub.currency_digits;
+  if (e.price_micros == 0) e.price_micros = sub.term.price_micros;
+  for (const auto& staged : events) {
+    if (const auto* c = std::get_if<TrialConverted>(&staged.payload))
+      e.price_micros = std::max(e.price_micros, c->term.price_micros);
+    else if (const auto* r = std::get_if<SubscriptionRenewed>(&staged.payload))
+      e.price_micros = std::max(e.price_micros, r->term.price_micros);
+    else if (const auto* s = std::get_if<SeatsChanged>(&staged.payload))
+      e.seats = std::max<int64_t>(e.seats, s->new_seats);
+  }
+  return e;
+}
+
 // ---- catalog commands ------------------------------------------------------------------------
 
 Decision decide_register_partner(const Command& c, const LedgerState& state) {
@@ -163,6 +253,25 @@ Decision decide_define_offer(const Command& c, const LedgerState& state) {
         Date(), false}});
 }
 
+// A new price reaches every paid subscription of the offer in that currency at its next renewal:
+// each customer holding one must stay within the range of exact money at that price.
+std::optional<Decision> check_repriced_amounts(const Command& c, const LedgerState& state) {
+  auto repriced = [&](const Subscription& sub) {
+    return sub.offer_id == c.offer_id && sub.currency == c.currency ? c.monthly_price_micros
+                                                                    : int64_t{0};
+  };
+  std::set<std::string> checked;  // customers already bounded
+  for (const auto& id : state.subscription_ids()) {
+    const Subscription* sub = state.subscription(id);
+    if (sub->status != Status::kActive || repriced(*sub) == 0) continue;
+    if (!checked.insert(sub->customer_id).second) continue;
+    const Customer* customer = state.catalog().customer(sub->customer_id);
+    if (customer_amount_bound(state, *customer, "", Exposure{}, repriced) > kAmountMax)
+      return reject_amount(sub->customer_id, sub->currency_digits, sub->currency);
+  }
+  return std::nullopt;
+}
+
 Decision decide_publish_price(const Command& c, const LedgerState& state) {
   if (!state.catalog().offer(c.offer_id))
     return Decision::reject("UNKNOWN_OFFER", "offer " + q(c.offer_id) + " is not defined");
@@ -170,6 +279,7 @@ Decision decide_publish_price(const Command& c, const LedgerState& state) {
     return Decision::reject("UNKNOWN_CURRENCY",
                             "currency " + q(c.currency) + " is not an ISO 4217 code, like 'USD'");
   if (auto r = check_clock(c.date, state)) return *r;
+  if (auto r = check_repriced_amounts(c, state)) return *r;
   return accept(
       {{PricePublished{c.offer_id, c.currency, c.monthly_price_micros, c.date}, c.date, false}});
 }
@@ -253,6 +363,12 @@ Decision decide_create_subscription(const Command& c, const LedgerState& state) 
   std::optional<Decision> rejection;
   auto price = price_or_reject(state, c.offer_id, currency, c.date, rejection);
   if (!price) return *rejection;
+  const Exposure added{
+      std::max(*price, state.catalog()
+                           .price_at(c.offer_id, currency, make_term(c.date, *price).end)
+                           .value_or(0)),
+      c.seats, minor_digits(currency)};
+  if (auto r = check_amounts(state, c.customer_id, "", added, currency)) return *r;
   return accept({{SubscriptionCreated{c.subscription_id, c.customer_id, c.offer_id,
                                       c.parent_subscription_id, static_cast<uint32_t>(c.seats),
                                       *frequency, make_term(c.date, *price), currency},
@@ -414,6 +530,10 @@ Decision decide_subscription_command(const Command& c, const LedgerState& state)
   evolve_copy(sub, events);
   Decision decided = decide_on_subscription(c, sub, state);
   if (decided.rejection) return decided;
+  if (c.type != CommandType::kCancel && c.type != CommandType::kSetAutoRenew)
+    if (auto r = check_amounts(state, sub.customer_id, sub.id,
+                               exposure_after(sub, decided.events, state.catalog()), sub.currency))
+      return *r;
   for (auto& e : decided.events) events.push_back(std::move(e));
   if (c.type == CommandType::kCancel && sub.status == Status::kActive)
     if (auto r = cascade_cancellation(sub, c.date, state, events)) return *r;

@@ -78,7 +78,8 @@ std::string BillingSummary::to_json() const {
   j["invoices_issued"] = invoices_issued;
   nlohmann::ordered_json totals = nlohmann::ordered_json::object();
   for (const auto& [currency, minor] : totals_minor)
-    totals[currency] = format_minor(minor, minor_digits(currency));
+    totals[currency] =
+        format_exact(ExactAmount{minor, 1}, minor_digits(currency), minor_digits(currency));
   j["totals"] = totals;
   j["invoice_ids"] = invoice_ids;
   return j.dump();
@@ -166,8 +167,8 @@ std::optional<IssuedInvoice> Ledger::issued_invoice(const std::string& invoice_i
   return subledger::issued_invoice(*store_, invoice_id);
 }
 
-CommandResult Ledger::submit(std::string_view json_line) {
-  ParsedCommand parsed = parse_command(json_line);
+CommandResult Ledger::submit(std::string_view json_line, uint64_t line_number) {
+  ParsedCommand parsed = parse_command(json_line, line_number);
   if (!parsed.command) return rejected(parsed.request_id, parsed.rejection);
   return submit(*parsed.command);
 }

@@ -43,7 +43,8 @@ struct CommandResult {
 struct BillingSummary {
   Date through, previous_clock;
   uint32_t invoices_issued = 0, transitions = 0;
-  std::map<std::string, int64_t> totals_minor;  // per currency
+  // Per currency; 128-bit because a run sums every customer's invoice (each one fits int64).
+  std::map<std::string, __int128> totals_minor;
   std::vector<std::string> invoice_ids;
   bool dry_run = false;
   std::string to_json() const;
@@ -78,7 +79,8 @@ class Ledger {
   std::vector<IssuedInvoice> issued_invoices(const std::string& customer_id = "") const;
   std::optional<IssuedInvoice> issued_invoice(const std::string& invoice_id) const;
 
-  CommandResult submit(std::string_view json_line);
+  // `line_number` (1-based, 0 = unknown) locates a malformed line in its rejection message.
+  CommandResult submit(std::string_view json_line, uint64_t line_number = 0);
   CommandResult submit(const Command& command);
   // Writes everything submitted since the last commit as one synced batch. "" on success.
   std::string commit();

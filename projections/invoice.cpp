@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <limits>
+#include <stdexcept>
 
 namespace subledger {
 
@@ -91,8 +93,13 @@ std::string canonical_lines(const std::vector<ChargeLine>& lines, int currency_d
 
 void seal_invoice(Invoice& invoice) {
   std::sort(invoice.lines.begin(), invoice.lines.end(), invoice_order);
-  invoice.total_minor = 0;
-  for (const auto& l : invoice.lines) invoice.total_minor += l.amount_minor;
+  __int128 total = 0;
+  for (const auto& l : invoice.lines) total += l.amount_minor;
+  // Decisions keep every customer's charges in range (AMOUNT_OUT_OF_RANGE); a fold never meets
+  // a total outside it.
+  if (total > std::numeric_limits<int64_t>::max() || total < -std::numeric_limits<int64_t>::max())
+    throw std::overflow_error("invoice " + invoice.invoice_id + " total out of range");
+  invoice.total_minor = static_cast<int64_t>(total);
   invoice.line_count = static_cast<uint32_t>(invoice.lines.size());
   invoice.lines_sha256 = sha256(canonical_lines(invoice.lines, invoice.currency_digits));
 }
@@ -118,6 +125,15 @@ namespace subledger {
 
 namespace {
 
+// OWASP CSV injection: a text cell a spreadsheet would evaluate as a formula gets a leading
+// apostrophe. Ids cannot start so (the id grammar), but a ledger can hold older data; numeric
+// columns are written as numbers and never pass through here.
+std::string neutralised(const std::string& text) {
+  if (!text.empty() && std::string_view("=+-@\t\r").find(text.front()) != std::string_view::npos)
+    return "'" + text;
+  return text;
+}
+
 void csv_field(std::string& out, const std::string& value) {
   if (value.find_first_of(",\"\r\n") == std::string::npos) {
     out += value;
@@ -141,12 +157,12 @@ std::string reconciliation_header() {
 
 void append_reconciliation_rows(std::string& out, const Invoice& inv) {
   for (const auto& l : inv.lines) {
-    const std::string fields[] = {inv.invoice_id,
+    const std::string fields[] = {neutralised(inv.invoice_id),
                                   inv.invoice_date.iso(),
-                                  inv.partner_id,
-                                  inv.customer_id,
-                                  l.subscription_id,
-                                  l.offer_id,
+                                  neutralised(inv.partner_id),
+                                  neutralised(inv.customer_id),
+                                  neutralised(l.subscription_id),
+                                  neutralised(l.offer_id),
                                   std::string(to_string(l.type)),
                                   l.period_start.iso(),
                                   l.period_end.iso(),

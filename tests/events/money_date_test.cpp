@@ -33,13 +33,13 @@ TEST(Money, ZeroAndThreeDigitCurrencies) {
 }
 
 TEST(Money, PricesParseExactlyAndPrintUnrounded) {
-  EXPECT_EQ(parse_price_micros("20.00"), 20'000'000);
-  EXPECT_EQ(parse_price_micros("7.800000"), 7'800'000);
-  EXPECT_EQ(parse_price_micros("35.999"), 35'999'000);
-  EXPECT_FALSE(parse_price_micros("1.1234567"));
-  EXPECT_FALSE(parse_price_micros("-1"));
-  EXPECT_FALSE(parse_price_micros("1e3"));
-  EXPECT_FALSE(parse_price_micros("12."));
+  EXPECT_EQ(*parse_price_micros("20.00"), 20'000'000);
+  EXPECT_EQ(*parse_price_micros("7.800000"), 7'800'000);
+  EXPECT_EQ(*parse_price_micros("35.999"), 35'999'000);
+  EXPECT_FALSE(parse_price_micros("1.1234567").ok());
+  EXPECT_FALSE(parse_price_micros("-1").ok());
+  EXPECT_FALSE(parse_price_micros("1e3").ok());
+  EXPECT_FALSE(parse_price_micros("12.").ok());
   EXPECT_EQ(format_price(35'999'000), "35.999");
   EXPECT_EQ(format_price(20'000'000), "20.00");
   EXPECT_EQ(format_price(12'345'678), "12.345678");
