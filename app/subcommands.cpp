@@ -158,6 +158,8 @@ int bill(const BillOptions& o, std::ostream& out) {
   int status = kExitOk;
   auto through = parse_date_arg(o.through, "--through", status);
   if (!through) return status ? status : fail("--through is required");
+  if (!o.request_id.empty())
+    if (std::string why = id_error("--request-id", o.request_id); !why.empty()) return fail(why);
   std::string error;
   auto opening = std::chrono::steady_clock::now();
   auto ledger = open_ledger(o.db, o.dry_run, error);
