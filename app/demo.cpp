@@ -75,7 +75,9 @@ int demo(const DemoOptions& o, std::ostream& out) {
       << " rejected, " << duplicates << " already applied), billed month by month through "
       << ledger->state().billing_clock().iso() << "; " << ledger->state().last_seq()
       << " events in " << std::filesystem::absolute(o.db).string() << "\n\n";
-  const std::vector<IssuedInvoice> issued = ledger->issued_invoices();
+  auto issued_or = ledger->issued_invoices();
+  if (!issued_or.ok()) return fail(std::string(issued_or.status().message()));
+  const std::vector<IssuedInvoice>& issued = *issued_or;
   print_summary(issued, out);
 
   ReplayReport report = replay_log(ledger->store(), /*verify=*/true);

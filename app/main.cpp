@@ -141,9 +141,27 @@ int main(int argc, char** argv) {
   auto* backup_cmd = with_db(app.add_subcommand("backup", "back up the ledger to DIR"));
   backup_cmd->add_option("dir", dir)->required();
   backup_cmd->callback([&] { status = cli::backup(db, dir, std::cout); });
-  auto* restore_cmd = with_db(app.add_subcommand("restore", "restore the ledger from DIR"));
-  restore_cmd->add_option("dir", dir)->required();
-  restore_cmd->callback([&] { status = cli::restore(db, dir, std::cout); });
+  auto* backups_cmd = app.add_subcommand("backups", "list the backups in DIR (JSON, one a line)");
+  backups_cmd->add_option("dir", dir)->required();
+  backups_cmd->callback([&] { status = cli::backups(dir, std::cout); });
+  cli::RestoreOptions restore;
+  auto* restore_cmd = with_db(app.add_subcommand(
+      "restore", "restore a backup from DIR into a ledger that no process holds"));
+  restore_cmd->add_option("dir", restore.dir)->required();
+  restore_cmd->add_option("--backup-id", restore.backup_id, "which backup (default: the latest)")
+      ->check(CLI::Range(1u, 0xffffffffu));
+  restore_cmd->add_flag("--force", restore.force, "replace a ledger directory that is not empty");
+  restore_cmd->callback([&] {
+    restore.db = db;
+    status = cli::restore(restore, std::cout);
+  });
+  auto* rebuild_cmd = with_db(app.add_subcommand(
+      "rebuild", "rewrite every projection row from the log (for damaged rows)"));
+  rebuild_cmd->callback([&] { status = cli::rebuild(db, std::cout); });
+  auto* migrate_cmd = with_db(app.add_subcommand(
+      "migrate", "bring a ledger of an older on-disk format to this one (rebuilds what is "
+                 "derived from the log)"));
+  migrate_cmd->callback([&] { status = cli::migrate(db, std::cout); });
 
   cli::DemoOptions demo;
   auto* demo_cmd = with_db(app.add_subcommand("demo", "a year of billing on the embedded demo"));
@@ -175,5 +193,10 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     return cli::fail(std::string("internal error: ") + e.what());
   }
+  // Output that cannot be written (a full disk, a closed pipe) is an error, whatever the
+  // subcommand: checked once here, after the last flush.
+  std::cout.flush();
+  if (!std::cout && status != cli::kExitError)
+    return cli::fail("cannot write to standard output");
   return status;
 }

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
+#include <functional>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -17,6 +19,7 @@
 #include "ledger/ledger.h"
 #include "ledger/queries.h"
 #include "projections/views.h"
+#include "replay/migrate.h"
 #include "replay/replay.h"
 #include "replay/what_if.h"
 
@@ -42,23 +45,42 @@ std::shared_ptr<spdlog::logger> make_logger() {
   return logger;
 }
 
-std::unique_ptr<Ledger> open_ledger(const std::string& db, bool preview, std::string& error) {
+enum class Mode { kRead, kWrite, kCreateOrWrite };
+
+// Readers (kRead) open the ledger read-only: it must exist, nothing in its directory changes, and
+// rows that lag the log are caught up in memory. Only writers may create a ledger.
+absl::StatusOr<std::unique_ptr<Ledger>> open_ledger(const std::string& db, Mode mode) {
   Ledger::Options options;
-  options.preview = preview;
+  options.preview = mode == Mode::kRead;
+  options.create_if_missing = mode == Mode::kCreateOrWrite;
   options.logger = make_logger();
-  return Ledger::open(db, std::move(options), error);
+  return Ledger::open(db, std::move(options));
 }
 
-// The store with its projection rows written through the last event, for queries that read rows
-// only. Rows that lag the log (or are missing) are caught up first by opening the ledger once.
-std::unique_ptr<Store> open_for_queries(const std::string& db, std::string& error) {
-  {
-    auto store = Store::open(db, error);
-    if (!store) return nullptr;
-    if (projections_current(*store) || store->last_seq() == 0) return store;
+int fail_status(const absl::Status& status) { return fail(std::string(status.message())); }
+
+// Runs a query over the projection rows as of the last durable event (stored rows, plus the rows
+// of the events after their checkpoint folded in memory). If a stored row cannot be read, the
+// query runs again over rows folded in memory from the whole log: rows are derived data.
+// `query` returns its output text, so nothing is printed by an attempt that fails.
+int query_rows(const std::string& db,
+               const std::function<absl::StatusOr<std::string>(const Store&)>& query,
+               std::ostream& out) {
+  for (bool fold_everything : {false, true}) {
+    auto store = Ledger::open_rows_for_reading(db, fold_everything);
+    if (!store.ok()) return fail_status(store.status());
+    auto text = query(**store);
+    if (text.ok()) {
+      out << *text;
+      return kExitOk;
+    }
+    if (!absl::IsDataLoss(text.status()) || fold_everything) return fail_status(text.status());
   }
-  if (!open_ledger(db, false, error)) return nullptr;  // catches up and writes the rows
-  return Store::open(db, error);
+  return kExitError;
+}
+
+absl::StatusOr<std::unique_ptr<Store>> open_for_reading(const std::string& db) {
+  return Store::open(db, Store::OpenOptions{Store::Access::kRead});
 }
 
 std::optional<Date> parse_date_arg(const std::string& text, const char* flag, int& status) {
@@ -69,13 +91,22 @@ std::optional<Date> parse_date_arg(const std::string& text, const char* flag, in
 }
 
 // Prints the results of a batch that is durable.
-void print_results(std::vector<CommandResult>& results, std::ostream& out, bool& any_rejected) {
+// False when standard output cannot be written (the commands are durable all the same).
+bool print_results(std::vector<CommandResult>& results, std::ostream& out, bool& any_rejected) {
   for (const auto& r : results) {
     any_rejected |= !r.ok;
     out << r.to_json() << '\n';
   }
   out.flush();
   results.clear();
+  return static_cast<bool>(out);
+}
+
+int output_failed(size_t answered_lines) {
+  return fail("cannot write the results to standard output after " +
+              std::to_string(answered_lines) +
+              " input lines; the commands answered so far are durable: apply the file again to "
+              "see every result (requests already applied are answered as duplicates)");
 }
 
 int write_failed(const std::string& error, size_t unacknowledged) {
@@ -87,23 +118,28 @@ int write_failed(const std::string& error, size_t unacknowledged) {
 }  // namespace
 
 int apply(const ApplyOptions& o, std::ostream& out) {
-  std::string error;
-  auto opening = std::chrono::steady_clock::now();
-  auto ledger = open_ledger(o.db, false, error);
-  if (!ledger) return fail(error);
-  auto started = std::chrono::steady_clock::now();
-  const uint64_t first_seq = ledger->state().last_seq();
   std::ifstream file;
   std::istream* in = &std::cin;
   bool interactive = false;
   if (o.input != "-") {
+    std::error_code ec;
+    if (std::filesystem::is_directory(o.input, ec))
+      return fail("cannot read " + o.input + ": it is a directory (apply takes a file of "
+                  "JSON-lines commands, or - for standard input)");
     file.open(o.input);
     if (!file) return fail("cannot read " + o.input);
     in = &file;
   } else {
     struct stat st {};
     interactive = fstat(STDIN_FILENO, &st) != 0 || !S_ISREG(st.st_mode);
+    if (!interactive && S_ISDIR(st.st_mode)) return fail("standard input is a directory");
   }
+  auto opening = std::chrono::steady_clock::now();
+  auto opened = open_ledger(o.db, Mode::kCreateOrWrite);
+  if (!opened.ok()) return fail_status(opened.status());
+  std::unique_ptr<Ledger> ledger = std::move(*opened);
+  auto started = std::chrono::steady_clock::now();
+  const uint64_t first_seq = ledger->state().last_seq();
   const bool progress = stderr_is_terminal();
   // Pipelined group commit: while batch n is written (synced) on the second core, batch n+1 is
   // decided; batch n's results are printed only once its write has returned.
@@ -116,19 +152,32 @@ int apply(const ApplyOptions& o, std::ostream& out) {
       write_failed(e, in_flight.size() + results.size());
       return false;
     }
-    print_results(in_flight, out, any_rejected);
+    if (!print_results(in_flight, out, any_rejected)) {
+      output_failed(lines);
+      return false;
+    }
     return true;
+  };
+  // The ledger could not be read for this command: answer and keep the ones before it, stop.
+  auto stop_unreadable = [&]() -> int {
+    results.pop_back();
+    if (!settle_in_flight()) return kExitError;
+    if (std::string e = ledger->commit(); !e.empty()) return write_failed(e, results.size());
+    if (!print_results(results, out, any_rejected)) return output_failed(lines);
+    return fail(ledger->io_failure() + "; line " + std::to_string(lines) +
+                " and those after it were not applied");
   };
   while (std::getline(*in, line)) {
     ++lines;
     // INTERFACE.md: a blank line has no result and no effect on the exit status.
     if (!is_blank_line(line)) results.push_back(ledger->submit(line, lines));
+    if (!ledger->io_failure().empty()) return stop_unreadable();
     // Never hold a result back while the producer on a pipe waits for it.
     bool drained = interactive && in->rdbuf()->in_avail() <= 0;
     if (drained) {
       if (!settle_in_flight()) return kExitError;
       if (std::string e = ledger->commit(); !e.empty()) return write_failed(e, results.size());
-      print_results(results, out, any_rejected);
+      if (!print_results(results, out, any_rejected)) return output_failed(lines);
     } else if (results.size() >= o.batch_commands_max) {
       if (!settle_in_flight()) return kExitError;
       if (std::string e = ledger->commit_async(); !e.empty())
@@ -141,7 +190,8 @@ int apply(const ApplyOptions& o, std::ostream& out) {
   }
   if (!settle_in_flight()) return kExitError;
   if (std::string e = ledger->commit(); !e.empty()) return write_failed(e, results.size());
-  print_results(results, out, any_rejected);
+  if (!print_results(results, out, any_rejected)) return output_failed(lines);
+  if (in->bad()) return fail("reading " + o.input + " failed after line " + std::to_string(lines));
   if (progress) std::cerr << "\n";
   auto done = std::chrono::steady_clock::now();
   double seconds = std::chrono::duration<double>(done - started).count();
@@ -160,10 +210,10 @@ int bill(const BillOptions& o, std::ostream& out) {
   if (!through) return status ? status : fail("--through is required");
   if (!o.request_id.empty())
     if (std::string why = id_error("--request-id", o.request_id); !why.empty()) return fail(why);
-  std::string error;
   auto opening = std::chrono::steady_clock::now();
-  auto ledger = open_ledger(o.db, o.dry_run, error);
-  if (!ledger) return fail(error);
+  auto opened = open_ledger(o.db, o.dry_run ? Mode::kRead : Mode::kCreateOrWrite);
+  if (!opened.ok()) return fail_status(opened.status());
+  std::unique_ptr<Ledger> ledger = std::move(*opened);
   Command c;
   c.type = CommandType::kRunBilling;
   c.date = *through;
@@ -174,6 +224,7 @@ int bill(const BillOptions& o, std::ostream& out) {
   auto started = std::chrono::steady_clock::now();
   const double open_seconds = std::chrono::duration<double>(started - opening).count();
   CommandResult result = ledger->submit(c);
+  if (!ledger->io_failure().empty()) return fail(ledger->io_failure());
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (!result.ok || result.duplicate) {
@@ -191,12 +242,14 @@ int bill(const BillOptions& o, std::ostream& out) {
 
 namespace {
 
-std::vector<Invoice> select_invoices(const Store& store, const InvoicesOptions& o, int& status) {
-  auto from = parse_date_arg(o.from, "--from", status);
-  auto to = parse_date_arg(o.to, "--to", status);
+absl::StatusOr<std::vector<Invoice>> select_invoices(const Store& store,
+                                                     const InvoicesOptions& o,
+                                                     std::optional<Date> from,
+                                                     std::optional<Date> to) {
   std::vector<Invoice> out;
-  if (status) return out;
-  for (auto& issued : issued_invoices(store, o.customer)) {
+  auto issued_invoices_or = issued_invoices(store, o.customer);
+  if (!issued_invoices_or.ok()) return issued_invoices_or.status();
+  for (auto& issued : *issued_invoices_or) {
     Invoice& inv = issued.invoice;
     if (!o.partner.empty() && inv.partner_id != o.partner) continue;
     if (from && inv.invoice_date < *from) continue;
@@ -211,23 +264,27 @@ std::vector<Invoice> select_invoices(const Store& store, const InvoicesOptions& 
 int invoices(const InvoicesOptions& o, std::ostream& out) {
   if (o.format != "json" && o.format != "csv")
     return fail("--format must be json or csv; got '" + o.format + "'");
-  std::string error;
-  auto store = open_for_queries(o.db, error);
-  if (!store) return fail(error);
   int status = kExitOk;
-  auto selected = select_invoices(*store, o, status);
+  auto from = parse_date_arg(o.from, "--from", status);
+  auto to = parse_date_arg(o.to, "--to", status);
   if (status) return status;
-  std::string text = o.format == "csv" ? reconciliation_header() : "";
-  for (const Invoice& inv : selected) {
-    if (o.format == "csv") {
-      append_reconciliation_rows(text, inv);
-    } else {
-      text += invoice_json(inv);
-      text += '\n';
-    }
-  }
-  out << text;
-  return kExitOk;
+  return query_rows(
+      o.db,
+      [&](const Store& store) -> absl::StatusOr<std::string> {
+        auto selected = select_invoices(store, o, from, to);
+        if (!selected.ok()) return selected.status();
+        std::string text = o.format == "csv" ? reconciliation_header() : "";
+        for (const Invoice& inv : *selected) {
+          if (o.format == "csv") {
+            append_reconciliation_rows(text, inv);
+          } else {
+            text += invoice_json(inv);
+            text += '\n';
+          }
+        }
+        return text;
+      },
+      out);
 }
 
 int reconcile(const InvoicesOptions& o, std::ostream& out) {
@@ -242,29 +299,32 @@ int state(const std::string& db, const std::string& id, const std::string& as_of
   int status = kExitOk;
   auto date = parse_date_arg(as_of, "--as-of", status);
   if (status) return status;
-  std::string error;
-  auto store = open_for_queries(db, error);
-  if (!store) return fail(error);
-  std::optional<Subscription> latest = stored_subscription(*store, id);
-  if (!latest) return fail("no subscription '" + id + "'");
-  if (!date) {
-    out << subscription_json(*latest) << '\n';
-    return kExitOk;
-  }
-  std::optional<LedgerState> catalog = catalog_only(*store);
-  if (!catalog) return fail("the catalog projection row is unreadable; run replay --verify");
-  auto sub = subscription_as_of(*store, catalog->catalog(), id, *date, error);
-  if (!error.empty()) return fail(error);
-  if (!sub) return fail("subscription '" + id + "' did not exist yet on " + date->iso());
-  out << subscription_json(*sub, *date) << '\n';
-  return kExitOk;
+  return query_rows(
+      db,
+      [&](const Store& store) -> absl::StatusOr<std::string> {
+        auto latest = stored_subscription(store, id);
+        if (absl::IsNotFound(latest.status()))
+          return absl::NotFoundError("no subscription '" + id + "'");
+        if (!latest.ok()) return latest.status();
+        if (!date) return subscription_json(*latest) + "\n";
+        auto catalog = catalog_only(store);
+        if (!catalog.ok()) return catalog.status();
+        std::string error;
+        auto sub = subscription_as_of(store, catalog->catalog(), id, *date, error);
+        if (!error.empty()) return absl::DataLossError(error);
+        if (!sub)
+          return absl::NotFoundError("subscription '" + id + "' did not exist yet on " +
+                                     date->iso());
+        return subscription_json(*sub, *date) + "\n";
+      },
+      out);
 }
 
 int history(const std::string& db, const std::string& id, std::ostream& out) {
+  auto store = open_for_reading(db);
+  if (!store.ok()) return fail_status(store.status());
   std::string error;
-  auto store = Store::open(db, error);
-  if (!store) return fail(error);
-  auto events = stream_events(*store, Stream{StreamKind::kSubscription, id}, error);
+  auto events = stream_events(**store, Stream{StreamKind::kSubscription, id}, error);
   if (!error.empty()) return fail(error);
   if (events.empty()) return fail("no subscription '" + id + "'");
   for (const auto& e : events) out << event_json(e) << '\n';
@@ -272,23 +332,27 @@ int history(const std::string& db, const std::string& id, std::ostream& out) {
 }
 
 int log(const LogOptions& o, std::ostream& out) {
-  std::string error;
-  auto store = open_for_queries(o.db, error);
-  if (!store) return fail(error);
+  auto opened = Ledger::open_rows_for_reading(o.db);
+  if (!opened.ok()) return fail_status(opened.status());
+  const Store& store = **opened;
   EventDecoder decoder;
   Event e;
   uint64_t printed = 0;
   std::string decode_error;
-  std::optional<Subscription> sub;
-  error = store->scan_events(o.after_seq, [&](uint64_t, std::string_view bytes) {
+  absl::StatusOr<Subscription> sub;
+  std::string error = store.scan_events(o.after_seq, [&](uint64_t, std::string_view bytes) {
     decode_error = decoder.decode(bytes, e);
     if (!decode_error.empty()) return false;
     if (!o.type.empty() && event_type_name(e.payload) != o.type) return true;
     if (!o.customer.empty()) {
       const std::string* owner = &e.stream.id;
       if (e.stream.kind == StreamKind::kSubscription) {
-        sub = stored_subscription(*store, e.stream.id);
-        owner = sub ? &sub->customer_id : nullptr;
+        sub = stored_subscription(store, e.stream.id);
+        if (!sub.ok() && !absl::IsNotFound(sub.status())) {
+          decode_error = std::string(sub.status().message());
+          return false;
+        }
+        owner = sub.ok() ? &sub->customer_id : nullptr;
       } else if (e.stream.kind != StreamKind::kCustomer) {
         owner = nullptr;
       }
@@ -297,7 +361,7 @@ int log(const LogOptions& o, std::ostream& out) {
     out << event_json(e) << '\n';
     return o.limit == 0 || ++printed < o.limit;
   });
-  if (!decode_error.empty()) return fail("corrupt event: " + decode_error);
+  if (!decode_error.empty()) return fail("cannot read the log: " + decode_error);
   if (!error.empty()) return fail(error);
   return kExitOk;
 }
@@ -309,10 +373,9 @@ int renewals(const std::string& db, const std::string& from_text, const std::str
   auto to = parse_date_arg(to_text, "--to", status);
   if (status) return status;
   if (!from || !to) return fail("renewals needs --from DATE and --to DATE");
-  std::string error;
-  auto ledger = open_ledger(db, false, error);
-  if (!ledger) return fail(error);
-  const LedgerState& state = ledger->state();
+  auto ledger = open_ledger(db, Mode::kRead);
+  if (!ledger.ok()) return fail_status(ledger.status());
+  const LedgerState& state = (*ledger)->state();
   std::vector<const Subscription*> due;
   for (const auto& id : state.subscription_ids()) {
     const Subscription* s = state.subscription(id);
@@ -371,12 +434,18 @@ Json formula_json(const ChargeLine& line) {
 
 }  // namespace
 
+absl::StatusOr<std::string> explain_text(const Store& store, const std::string& invoice_id);
+
 int explain(const std::string& db, const std::string& invoice_id, std::ostream& out) {
-  std::string error;
-  auto store = open_for_queries(db, error);
-  if (!store) return fail(error);
-  std::optional<IssuedInvoice> issued = issued_invoice(*store, invoice_id);
-  if (!issued) return fail("no issued invoice '" + invoice_id + "'");
+  return query_rows(db, [&](const Store& store) { return explain_text(store, invoice_id); }, out);
+}
+
+absl::StatusOr<std::string> explain_text(const Store& store, const std::string& invoice_id) {
+  auto issued = issued_invoice(store, invoice_id);
+  if (absl::IsNotFound(issued.status()))
+    return absl::NotFoundError("no issued invoice '" + invoice_id + "'");
+  if (!issued.ok()) return issued.status();
+  std::string text;
   EventDecoder decoder;
   int n = 0;
   for (const auto& line : issued->invoice.lines) {
@@ -391,9 +460,10 @@ int explain(const std::string& db, const std::string& invoice_id, std::ostream& 
     j["amount"] = format_minor(line.amount_minor, line.currency_digits);
     j["computation"] = formula_json(line);
     Event e;
-    auto bytes = store->event_bytes(line.event_seq);
-    if (!bytes || !decoder.decode(*bytes, e).empty())
-      return fail("event " + std::to_string(line.event_seq) + " cannot be read");
+    auto bytes = store.event_bytes(line.event_seq);
+    if (!bytes.ok() || !decoder.decode(*bytes, e).empty())
+      return absl::UnavailableError("event " + std::to_string(line.event_seq) +
+                                    " cannot be read");
     j["caused_by"] = Json::parse(event_json(e));
     if (line.type == ChargeType::kCycle)
       j["note"] = "a monthly cycle fee of the term begun by the causing event";
@@ -405,15 +475,16 @@ int explain(const std::string& db, const std::string& invoice_id, std::ostream& 
                            {"source_hash", to_hex(e.hash)},
                            {"issued_seq", issued->event_seq},
                            {"chain_head_at_issue", to_hex(issued->chain_head)}};
-    out << j.dump() << '\n';
+    text += j.dump();
+    text += '\n';
   }
-  return kExitOk;
+  return text;
 }
 
 int replay(const std::string& db, bool verify, size_t workers, std::ostream& out) {
-  std::string error;
-  auto store = Store::open(db, error);
-  if (!store) return fail(error);
+  auto opened = open_for_reading(db);
+  if (!opened.ok()) return fail_status(opened.status());
+  const Store* store = opened->get();
   ProgressBar bar("events", store->last_seq(), stderr_is_terminal());
   ReplayProgress progress;
   if (stderr_is_terminal()) progress = [&](uint64_t n) { bar.update(n); };
@@ -447,9 +518,10 @@ int replay_from_hex(const std::string& file, std::ostream& out) {
 }
 
 int export_events(const std::string& db, std::ostream& out) {
+  auto opened = open_for_reading(db);
+  if (!opened.ok()) return fail_status(opened.status());
+  const Store* store = opened->get();
   std::string error;
-  auto store = Store::open(db, error);
-  if (!store) return fail(error);
   EventDecoder decoder;
   Event e;
   std::string decode_error, text;
@@ -490,9 +562,9 @@ int replay_what_if(const std::string& db, const std::string& file, std::ostream&
                   parsed.rejection.message + " (nothing was run)");
     extra.push_back(std::move(*parsed.command));
   }
-  std::string error;
-  auto ledger = open_ledger(db, /*preview=*/true, error);
-  if (!ledger) return fail(error);
+  auto opened = open_ledger(db, Mode::kRead);
+  if (!opened.ok()) return fail_status(opened.status());
+  const Ledger* ledger = opened->get();
   if (stderr_is_terminal())
     std::cerr << "deciding " << ledger->state().last_seq() << " events of history again with "
               << extra.size() << " what-if commands...\n";
@@ -515,9 +587,57 @@ int backup(const std::string& db, const std::string& dir, std::ostream& out) {
   return kExitOk;
 }
 
-int restore(const std::string& db, const std::string& dir, std::ostream& out) {
-  if (std::string e = Store::restore(dir, db); !e.empty()) return fail(e);
-  out << Json{{"restored", db}, {"from", dir}}.dump() << '\n';
+int backups(const std::string& dir, std::ostream& out) {
+  auto list = Store::list_backups(dir);
+  if (!list.ok()) return fail_status(list.status());
+  for (const auto& b : *list) {
+    char taken_at[32] = "";
+    std::time_t t = static_cast<std::time_t>(b.timestamp);
+    std::tm tm{};
+    if (gmtime_r(&t, &tm)) std::strftime(taken_at, sizeof taken_at, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    out << Json{{"backup_id", b.id},
+                {"timestamp", b.timestamp},
+                {"taken_at", taken_at},
+                {"size_bytes", b.size_bytes},
+                {"files", b.files}}
+               .dump()
+        << '\n';
+  }
+  return kExitOk;
+}
+
+int restore(const RestoreOptions& o, std::ostream& out) {
+  if (absl::Status s = Store::restore(o.dir, o.db, o.backup_id, o.force); !s.ok())
+    return fail_status(s);
+  Json j{{"restored", o.db}, {"from", o.dir}};
+  j["backup_id"] = o.backup_id == 0 ? Json("latest") : Json(o.backup_id);
+  out << j.dump() << '\n';
+  return kExitOk;
+}
+
+int rebuild(const std::string& db, std::ostream& out) {
+  auto started = std::chrono::steady_clock::now();
+  Ledger::Options options;
+  options.logger = make_logger();
+  auto ledger = Ledger::rebuild(db, std::move(options));
+  if (!ledger.ok()) return fail_status(ledger.status());
+  const LedgerState& state = (*ledger)->state();
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  out << Json{{"rebuilt", true},
+              {"events", state.last_seq()},
+              {"subscriptions", state.subscription_count()},
+              {"invoices", state.invoices_issued()},
+              {"seconds", static_cast<double>(static_cast<int64_t>(seconds * 1000)) / 1000}}
+             .dump()
+      << '\n';
+  return kExitOk;
+}
+
+int migrate(const std::string& db, std::ostream& out) {
+  auto report = migrate_ledger(db);
+  if (!report.ok()) return fail_status(report.status());
+  out << report->to_json() << '\n';
   return kExitOk;
 }
 

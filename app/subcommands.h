@@ -50,7 +50,15 @@ int replay_from_hex(const std::string& file, std::ostream& out);
 int export_events(const std::string& db, std::ostream& out);
 int replay_what_if(const std::string& db, const std::string& file, std::ostream& out);
 int backup(const std::string& db, const std::string& dir, std::ostream& out);
-int restore(const std::string& db, const std::string& dir, std::ostream& out);
+int backups(const std::string& dir, std::ostream& out);
+struct RestoreOptions {
+  std::string db, dir;
+  uint32_t backup_id = 0;  // 0: the latest
+  bool force = false;      // replace a non-empty ledger directory
+};
+int restore(const RestoreOptions& o, std::ostream& out);
+int rebuild(const std::string& db, std::ostream& out);
+int migrate(const std::string& db, std::ostream& out);
 
 struct DemoOptions {
   std::string db, csv_path;

@@ -93,32 +93,112 @@ Ledger::Ledger(std::unique_ptr<Store> store, Options options)
         "subledger", std::make_shared<spdlog::sinks::null_sink_mt>());
 }
 
+absl::StatusOr<std::unique_ptr<Ledger>> Ledger::open(const std::string& dir, Options options) {
+  Store::OpenOptions how;
+  how.access = options.preview             ? Store::Access::kRead
+               : options.create_if_missing ? Store::Access::kCreateOrWrite
+                                           : Store::Access::kWrite;
+  auto store = Store::open(dir, how);
+  if (!store.ok()) return store.status();
+  return open(std::move(*store), std::move(options));
+}
+
 std::unique_ptr<Ledger> Ledger::open(const std::string& dir, Options options, std::string& error) {
-  auto store = Store::open(dir, error);
-  if (!store) return nullptr;
+  auto ledger = open(dir, std::move(options));
+  if (ledger.ok()) return std::move(*ledger);
+  error = std::string(ledger.status().message());
+  return nullptr;
+}
+
+absl::StatusOr<std::unique_ptr<Ledger>> Ledger::open(std::unique_ptr<Store> store,
+                                                     Options options) {
+  options.preview |= store->read_only();
   std::unique_ptr<Ledger> ledger(new Ledger(std::move(store), std::move(options)));
-  if (std::string why = ledger->load_projections(); !why.empty()) {
-    // Unusable rows are not fatal: the log is the truth. Rebuild from it.
-    ledger->options_.logger->warn("rebuilding the projections from the log: {}", why);
-    ledger->state_ = LedgerState(/*track_changes=*/true);
-    ledger->open_report_ = OpenReport{};
-  }
-  error = ledger->catch_up();
-  if (!error.empty()) return nullptr;
+  if (absl::Status s = ledger->check_log(); !s.ok()) return s;
+  if (absl::Status s = ledger->load_or_reset_projections(); !s.ok()) return s;
+  if (std::string error = ledger->catch_up(); !error.empty())
+    return absl::DataLossError("the event log is damaged: " + error +
+                               "; nothing was written (`subledger replay --verify` reports the "
+                               "log; restore a backup)");
   if (ledger->open_report_.events_caught_up > 0 && !ledger->options_.preview) {
     // Write the caught-up rows now, so the next open starts from here.
     ledger->commits_since_rows_ = ledger->options_.projection_every_commits;
-    error = ledger->commit();
-    if (!error.empty()) return nullptr;
+    if (std::string error = ledger->commit(); !error.empty())
+      return absl::UnavailableError(error);
   }
   return ledger;
 }
 
+absl::Status Ledger::check_log() {
+  // Readers rely on the checksums of what they read; a writer must not extend a damaged log, so
+  // it reads every stored event once (block checksums; sequential, a fraction of a second per
+  // million events). The events after the checkpoint are also decoded and their hash and link
+  // checked by catch_up(); those before it were checked when they were applied.
+  if (options_.preview) return absl::OkStatus();
+  uint64_t first_bad_seq = 0;
+  if (std::string error = store_->check_events_readable(first_bad_seq); !error.empty())
+    return absl::DataLossError("the event log is damaged from event " +
+                               std::to_string(first_bad_seq) + " (" + error +
+                               "); writes are refused: restore a backup "
+                               "(`subledger replay --verify` reports the log)");
+  return absl::OkStatus();
+}
+
+absl::Status Ledger::load_or_reset_projections() {
+  std::string why = load_projections();
+  if (why.empty()) return absl::OkStatus();
+  // Unusable rows are not fatal: the log is the truth. Drop them (with any damaged table file)
+  // and rebuild from the log; a reader does it in memory.
+  options_.logger->warn("rebuilding the projections from the log: {}", why);
+  state_ = LedgerState(/*track_changes=*/true);
+  open_report_ = OpenReport{};
+  open_report_.rows_rebuilt = true;
+  return store_->reset_projections();
+}
+
+absl::StatusOr<std::unique_ptr<Ledger>> Ledger::rebuild(const std::string& dir, Options options) {
+  options.preview = false;
+  options.create_if_missing = false;
+  auto store = Store::open(dir, Store::OpenOptions{Store::Access::kWrite});
+  if (!store.ok()) return store.status();
+  if (absl::Status s = (*store)->reset_projections(); !s.ok()) return s;
+  auto ledger = open(std::move(*store), std::move(options));
+  if (ledger.ok()) (*ledger)->open_report_.rows_rebuilt = true;
+  return ledger;
+}
+
+absl::StatusOr<std::unique_ptr<Store>> Ledger::open_rows_for_reading(const std::string& dir,
+                                                                     bool fold_everything) {
+  auto store = Store::open(dir, Store::OpenOptions{Store::Access::kRead});
+  if (!store.ok()) return store.status();
+  if (fold_everything) {
+    if (absl::Status s = (*store)->reset_projections(); !s.ok()) return s;
+  } else if ((*store)->last_seq() == 0) {
+    return store;
+  } else if (auto checkpoint = (*store)->projection("checkpoint");
+             checkpoint.ok() && checkpoint->size() == 8 &&
+             from_be64(*checkpoint) == (*store)->last_seq()) {
+    auto meta = (*store)->projection(kMetaRow);
+    if (meta.ok() && meta_row_current(*meta)) return store;  // the rows are current
+  }
+  Options options;
+  options.preview = true;
+  auto ledger = open(std::move(*store), std::move(options));
+  if (!ledger.ok()) return ledger.status();
+  Ledger& l = **ledger;
+  l.state_.take_changed_rows(
+      [&](std::string_view key, std::string_view value) { l.store_->overlay_projection(key, value); });
+  l.store_->overlay_projection("checkpoint", be64(l.state_.last_seq()));
+  return l.release_store();
+}
+
 std::string Ledger::load_projections() {
   auto checkpoint = store_->projection("checkpoint");
-  if (!checkpoint) return "";  // a new ledger, or one never written with rows
+  if (absl::IsNotFound(checkpoint.status())) return "";  // a new ledger, or never written rows
+  if (!checkpoint.ok()) return std::string(checkpoint.status().message());
+  if (checkpoint->size() != 8) return "the checkpoint row is malformed";
   auto meta = store_->projection(kMetaRow);
-  if (!meta || !meta_row_current(*meta)) return "projection rows of an older format";
+  if (!meta.ok() || !meta_row_current(*meta)) return "projection rows of an older format";
   std::string error;
   std::string read =
       store_->scan_projections("", [&](std::string_view key, std::string_view value) {
@@ -159,12 +239,9 @@ std::string Ledger::catch_up() {
   return error;
 }
 
-std::vector<IssuedInvoice> Ledger::issued_invoices(const std::string& customer_id) const {
+absl::StatusOr<std::vector<IssuedInvoice>> Ledger::issued_invoices(
+    const std::string& customer_id) const {
   return subledger::issued_invoices(*store_, customer_id);
-}
-
-std::optional<IssuedInvoice> Ledger::issued_invoice(const std::string& invoice_id) const {
-  return subledger::issued_invoice(*store_, invoice_id);
 }
 
 CommandResult Ledger::submit(std::string_view json_line, uint64_t line_number) {
@@ -176,12 +253,23 @@ CommandResult Ledger::submit(std::string_view json_line, uint64_t line_number) {
 CommandResult Ledger::submit(const Command& command) {
   const std::string hash = payload_hash(command);
   std::optional<std::string> record;
-  if (auto it = pending_requests_.find(command.request_id); it != pending_requests_.end())
+  if (auto it = pending_requests_.find(command.request_id); it != pending_requests_.end()) {
     record = it->second;
-  else if (auto in = in_flight_requests_.find(command.request_id); in != in_flight_requests_.end())
+  } else if (auto in = in_flight_requests_.find(command.request_id);
+             in != in_flight_requests_.end()) {
     record = in->second;
-  else
-    record = store_->idempotency(command.request_id);
+  } else if (auto stored = store_->idempotency(command.request_id); stored.ok()) {
+    record = std::move(*stored);
+  } else if (!absl::IsNotFound(stored.status())) {
+    // Unknown is not new: deciding it could apply a retried command twice.
+    io_failure_ = std::string(stored.status().message());
+    return rejected(command.request_id, {"UNAVAILABLE", io_failure_});
+  }
+  if (record && record->size() < kHashBytes) {
+    io_failure_ = "the idempotency record of request id '" + command.request_id +
+                  "' is damaged; nothing was decided";
+    return rejected(command.request_id, {"UNAVAILABLE", io_failure_});
+  }
   if (record) {
     // BILLING_RULES 10: same id and payload -> the original result; other payload -> conflict.
     if (record->compare(0, kHashBytes, hash) != 0)

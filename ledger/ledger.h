@@ -53,7 +53,10 @@ struct BillingSummary {
 class Ledger {
  public:
   struct Options {
-    bool preview = false;  // never write: dry runs
+    // Never write: dry runs and what-if. The ledger is opened read-only (it must exist), rows
+    // that lag or cannot be read are caught up in memory only.
+    bool preview = false;
+    bool create_if_missing = true;  // writers that may start a ledger (apply, bill, demo)
     bool durable = true;   // sync the WAL on commit (false: scratch ledgers)
     // Projection rows and their checkpoint are written with every n-th commit (in the same
     // batch); opening catches up the events after the checkpoint. 1 keeps them always current.
@@ -62,23 +65,48 @@ class Ledger {
     std::shared_ptr<spdlog::logger> logger;  // default: a null logger
   };
 
-  // Opens (creating if needed) the ledger in `dir`: loads the projection rows and applies the
-  // events after their checkpoint (all of them when there are no usable rows).
+  // Opens the ledger in `dir` (see Options for which may create it): loads the projection rows
+  // and applies the events after their checkpoint (all of them when there are no usable rows).
+  // A writer first reads the whole log once with its block checksums checked and refuses a
+  // damaged log, naming the first sequence number that cannot be read; unreadable rows are
+  // dropped and rebuilt from the log (a reader folds them in memory instead).
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Ledger>> open(const std::string& dir,
+                                                                    Options options);
+  // The same over a store already open (read-only for preview).
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Ledger>> open(std::unique_ptr<Store> store,
+                                                                    Options options);
+  // For tests and older callers: nullptr and `error` on failure.
   static std::unique_ptr<Ledger> open(const std::string& dir, Options options, std::string& error);
+
+  // Rewrites every projection row from the log (`subledger rebuild`). REQUIRES: a writer.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Ledger>> rebuild(const std::string& dir,
+                                                                       Options options);
+
+  // A read-only store whose projection rows (stored, plus in memory the rows of every event
+  // after their checkpoint, or all of them when the stored ones cannot be read) are as of the
+  // last durable event. `fold_everything`: ignore the stored rows and fold the whole log.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Store>> open_rows_for_reading(
+      const std::string& dir, bool fold_everything = false);
+  // Hands the store back (what open_rows_for_reading returns), ending this Ledger's use of it.
+  std::unique_ptr<Store> release_store() { return std::move(store_); }
 
   // How the last open() got its state: events applied after the checkpoint, and whether rows
   // were loaded at all.
   struct OpenReport {
     bool from_checkpoint = false;
+    bool rows_rebuilt = false;  // stored rows were unreadable or of an older format
     uint64_t checkpoint = 0, events_caught_up = 0;
   };
   const OpenReport& open_report() const { return open_report_; }
 
   // Issued invoices from their projection rows, by invoice date then id (the order `invoices`
   // prints); `customer_id` filters.
-  std::vector<IssuedInvoice> issued_invoices(const std::string& customer_id = "") const;
-  std::optional<IssuedInvoice> issued_invoice(const std::string& invoice_id) const;
+  [[nodiscard]] absl::StatusOr<std::vector<IssuedInvoice>> issued_invoices(
+      const std::string& customer_id = "") const;
 
+  // When the ledger cannot be read (an I/O error looking up the request id), the command is
+  // neither decided nor staged, and io_failure() says why: not a rejection, the caller stops
+  // (exit status 2) after committing and answering the commands before it.
   // `line_number` (1-based, 0 = unknown) locates a malformed line in its rejection message.
   CommandResult submit(std::string_view json_line, uint64_t line_number = 0);
   CommandResult submit(const Command& command);
@@ -90,6 +118,7 @@ class Ledger {
   std::string commit_async();
   std::string wait_committed();
   size_t staged_events() const { return store_->staged_count(); }
+  const std::string& io_failure() const { return io_failure_; }
 
   const BillingSummary& last_billing() const { return last_billing_; }
   const LedgerState& state() const { return state_; }
@@ -98,6 +127,8 @@ class Ledger {
 
  private:
   Ledger(std::unique_ptr<Store> store, Options options);
+  absl::Status check_log();
+  absl::Status load_or_reset_projections();
   std::string load_projections();
   std::string catch_up();
   CommandResult run_billing(const Command& command);
@@ -116,6 +147,7 @@ class Ledger {
   std::unordered_map<std::string, std::string> pending_requests_;
   std::unordered_map<std::string, std::string> in_flight_requests_;  // of the batch being written
   bool in_flight_ = false;
+  std::string io_failure_;
 };
 
 }  // namespace subledger

@@ -1,33 +1,41 @@
 #include "ledger/queries.h"
 
 #include <algorithm>
-#include <stdexcept>
 #include <tuple>
 
 #include "projections/projection_rows.h"
 
 namespace subledger {
 
-bool projections_current(const Store& store) {
-  auto checkpoint = store.projection("checkpoint");
-  auto meta = store.projection(kMetaRow);
-  return checkpoint && from_be64(*checkpoint) == store.last_seq() && meta &&
-         meta_row_current(*meta);
+namespace {
+
+absl::Status unreadable(std::string_view key) {
+  return absl::DataLossError("projection row " + std::string(key) + " is unreadable");
 }
 
-std::vector<IssuedInvoice> issued_invoices(const Store& store, const std::string& customer_id) {
+}  // namespace
+
+absl::StatusOr<std::vector<IssuedInvoice>> issued_invoices(const Store& store,
+                                                           const std::string& customer_id) {
   std::vector<IssuedInvoice> out;
-  std::string prefix(kInvoiceRowPrefix);
-  if (!customer_id.empty()) prefix += customer_id + "-";
+  // An invoice id is the customer id, '-', the date: the rows of every id beginning so (and the
+  // customer's own are kept by the filter below).
+  std::string prefix = customer_id.empty() ? std::string(kInvoiceRowPrefix)
+                                           : invoice_rows_prefix(customer_id + "-");
+  absl::Status status;
   std::string error =
       store.scan_projections(prefix, [&](std::string_view key, std::string_view value) {
         auto issued = decode_invoice_row(value);
-        if (!issued) throw std::runtime_error("invoice row " + std::string(key) + " is unreadable");
+        if (!issued) {
+          status = unreadable(key);
+          return false;
+        }
         if (customer_id.empty() || issued->invoice.customer_id == customer_id)
           out.push_back(std::move(*issued));
         return true;
       });
-  if (!error.empty()) throw std::runtime_error(error);
+  if (!error.empty()) return absl::DataLossError(error);
+  if (!status.ok()) return status;
   std::sort(out.begin(), out.end(), [](const IssuedInvoice& a, const IssuedInvoice& b) {
     return std::tie(a.invoice.invoice_date, a.invoice.invoice_id) <
            std::tie(b.invoice.invoice_date, b.invoice.invoice_id);
@@ -35,23 +43,29 @@ std::vector<IssuedInvoice> issued_invoices(const Store& store, const std::string
   return out;
 }
 
-std::optional<IssuedInvoice> issued_invoice(const Store& store, const std::string& invoice_id) {
-  auto value = store.projection(std::string(kInvoiceRowPrefix) + invoice_id);
-  if (!value) return std::nullopt;
-  return decode_invoice_row(*value);
+absl::StatusOr<IssuedInvoice> issued_invoice(const Store& store, const std::string& invoice_id) {
+  const std::string key = invoice_row_key(invoice_id);
+  auto value = store.projection(key);
+  if (!value.ok()) return value.status();
+  auto issued = decode_invoice_row(*value);
+  if (!issued) return unreadable(key);
+  return std::move(*issued);
 }
 
-std::optional<Subscription> stored_subscription(const Store& store, const std::string& id) {
-  auto value = store.projection(std::string(kSubscriptionRowPrefix) + id);
-  if (!value) return std::nullopt;
-  return decode_subscription_row(*value);
+absl::StatusOr<Subscription> stored_subscription(const Store& store, const std::string& id) {
+  const std::string key = subscription_row_key(id);
+  auto value = store.projection(key);
+  if (!value.ok()) return value.status();
+  auto sub = decode_subscription_row(*value);
+  if (!sub) return unreadable(key);
+  return std::move(*sub);
 }
 
-std::optional<LedgerState> catalog_only(const Store& store) {
+absl::StatusOr<LedgerState> catalog_only(const Store& store) {
   auto value = store.projection("catalog");
-  if (!value) return std::nullopt;
-  std::optional<LedgerState> state(std::in_place);
-  if (!state->load_row("catalog", *value).empty()) return std::nullopt;
+  if (!value.ok()) return value.status();
+  LedgerState state;
+  if (!state.load_row("catalog", *value).empty()) return unreadable("catalog");
   return state;
 }
 

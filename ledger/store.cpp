@@ -1,36 +1,130 @@
 #include "ledger/store.h"
 
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/backup_engine.h>
 #include <rocksdb/write_batch.h>
+#include <stdlib.h>
 
+#include <algorithm>
 #include <cassert>
+#include <cstdarg>
 #include <filesystem>
 #include <future>
 #include <memory>
 
 namespace subledger {
 
+namespace fs = std::filesystem;
+
 namespace {
 
-// The one place a rocksdb::Status becomes our error text.
+// The one place a rocksdb::Status becomes ours. NotFound stays NotFound (a missing key); a
+// checksum or format failure is DataLoss; a full disk is ResourceExhausted; the rest Unavailable.
+absl::Status to_status(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  std::string message = std::string(what) + ": " + s.ToString();
+  if (s.IsNotFound()) return absl::NotFoundError(message);
+  if (s.IsCorruption()) return absl::DataLossError(message);
+  if (s.IsNoSpace()) return absl::ResourceExhaustedError(message);
+  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos)
+    return absl::FailedPreconditionError(message);
+  return absl::UnavailableError(message);
+}
+
 std::string to_error(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return "";
-  return std::string(what) + ": " + s.ToString();
+  return std::string(to_status(s, what).message());
+}
+
+// RocksDB's default info log is a file in the ledger's directory: readers must not write there,
+// and on a full disk its file logger aborts the process. The ledger reports its own errors (each
+// failing call returns one), so RocksDB's diagnostics are dropped.
+class SilentLogger : public rocksdb::Logger {
+ public:
+  SilentLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::FATAL_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char*, va_list) override {}
+};
+
+std::shared_ptr<rocksdb::Logger> silent_logger() {
+  static auto logger = std::make_shared<SilentLogger>();
+  return logger;
 }
 
 constexpr const char* kColumnFamilies[] = {"default", "events", "streams", "idempotency",
                                            "projections"};
 enum Cf { kDefault = 0, kEvents, kStreams, kIdempotency, kProjections, kCfCount };
+constexpr const char* kFormatKey = "format";
 
 std::string stream_prefix(const Stream& s) {
   std::string key(1, static_cast<char>(s.kind));
-  key += s.id;
-  key.push_back('\0');
+  key += key_component(s.id);
   return key;
+}
+
+rocksdb::ColumnFamilyOptions table_options() {
+  rocksdb::ColumnFamilyOptions cf_options;
+  cf_options.compression = rocksdb::kLZ4Compression;
+  cf_options.write_buffer_size = 64 << 20;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_size = 16 * 1024;
+  // Every new request id is looked up before it is decided and is nearly always absent: a Bloom
+  // filter answers those lookups without reading table blocks (also sub/ and inv/ row reads).
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return cf_options;
+}
+
+rocksdb::ReadOptions checked_reads() {
+  rocksdb::ReadOptions ro;
+  ro.verify_checksums = true;  // every block read is checked: a flipped byte is an error
+  return ro;
+}
+
+// What is in `dir` before opening: nothing (a ledger may be created), a ledger (CURRENT names its
+// manifest), or files without CURRENT (a damaged ledger, or not a ledger: never created over).
+enum class DirState { kAbsent, kLedger, kOther };
+
+absl::StatusOr<DirState> dir_state(const std::string& dir) {
+  std::error_code ec;
+  auto status = fs::status(dir, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory)
+    return absl::UnavailableError("cannot read " + dir + ": " + ec.message());
+  if (!fs::exists(status)) return DirState::kAbsent;
+  if (!fs::is_directory(status))
+    return absl::FailedPreconditionError(dir + " is not a directory (--db names a ledger directory)");
+  if (fs::exists(fs::path(dir) / "CURRENT", ec)) return DirState::kLedger;
+  bool empty = fs::is_empty(dir, ec);
+  if (ec) return absl::UnavailableError("cannot read " + dir + ": " + ec.message());
+  return empty ? DirState::kAbsent : DirState::kOther;
+}
+
+}  // namespace
+
+namespace {
+
+// The id of a key_component at the start of `key`; advances `key` past it. nullopt if malformed.
+std::optional<std::string> take_component(std::string_view& key) {
+  std::string id;
+  for (size_t i = 0; i < key.size(); ++i) {
+    if (key[i] != '\0') {
+      id.push_back(key[i]);
+      continue;
+    }
+    if (i + 1 >= key.size()) return std::nullopt;
+    if (key[i + 1] == '\0') {
+      key.remove_prefix(i + 2);
+      return id;
+    }
+    if (key[i + 1] != '\x01') return std::nullopt;
+    id.push_back('\0');
+    ++i;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -57,6 +151,11 @@ struct Store::Impl {
   rocksdb::WriteBatch batch;
   size_t staged = 0;
   std::string dir;
+  std::string secondary_dir;  // a reader beside a writer: its own files, outside the ledger
+  bool read_only = false;
+  int format = kLedgerFormat;
+  std::map<std::string, std::string, std::less<>> overlay;  // readers' caught-up rows
+  bool overlay_only = false;  // stored rows ignored (unreadable; folded in memory instead)
   std::future<std::string> in_flight;  // the batch being written by commit_async
   bool wrote = false;
 
@@ -64,41 +163,133 @@ struct Store::Impl {
     if (in_flight.valid()) in_flight.wait();
     // A writer leaves its memtables flushed: the next process to open the ledger (a query, a
     // replay, the next month's bill) then starts at once instead of replaying the WAL into memory.
-    if (wrote && db) db->Flush(rocksdb::FlushOptions(), cfs);
+    if (wrote && db && !read_only) db->Flush(rocksdb::FlushOptions(), cfs).PermitUncheckedError();
     for (auto* cf : cfs) db->DestroyColumnFamilyHandle(cf);
+    db.reset();
+    if (!secondary_dir.empty()) {
+      std::error_code ignored;
+      fs::remove_all(secondary_dir, ignored);
+    }
   }
 };
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Store::~Store() = default;
 
-std::unique_ptr<Store> Store::open(const std::string& dir, std::string& error) {
+namespace {
+
+std::vector<rocksdb::ColumnFamilyDescriptor> descriptors() {
+  std::vector<rocksdb::ColumnFamilyDescriptor> out;
+  for (const char* name : kColumnFamilies) out.emplace_back(name, table_options());
+  return out;
+}
+
+rocksdb::DBOptions db_options() {
   rocksdb::DBOptions options;
-  options.create_if_missing = true;
-  options.create_missing_column_families = true;
+  options.info_log = silent_logger();
+  options.paranoid_checks = true;
   options.IncreaseParallelism(2);
-  rocksdb::ColumnFamilyOptions cf_options;
-  cf_options.compression = rocksdb::kLZ4Compression;
-  cf_options.write_buffer_size = 64 << 20;
-  rocksdb::BlockBasedTableOptions table;
-  table.block_size = 16 * 1024;
-  // Every new request id is looked up before it is decided and is nearly always absent: a Bloom
-  // filter answers those lookups without reading table blocks (also sub/ and inv/ row reads).
-  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  for (const char* name : kColumnFamilies) descriptors.emplace_back(name, cf_options);
+  return options;
+}
+
+// Opens `impl->dir` read-only: first as a plain read-only instance (no lock, nothing written);
+// if that fails while a writer changes the files under it, as a secondary instance whose own
+// files go to a fresh directory under the system's temporary directory.
+absl::Status open_reader(Store::Impl& impl) {
+  rocksdb::DB* db = nullptr;
+  rocksdb::DBOptions options = db_options();
+  auto s = rocksdb::DB::OpenForReadOnly(options, impl.dir, descriptors(), &impl.cfs, &db,
+                                        /*error_if_wal_file_exists=*/false);
+  if (s.ok()) {
+    impl.db.reset(db);
+    return absl::OkStatus();
+  }
+  if (s.IsCorruption()) return to_status(s, "the ledger in " + impl.dir + " is damaged");
+  std::string tmpl = (fs::temp_directory_path() / "subledger-reader-XXXXXX").string();
+  if (!mkdtemp(tmpl.data())) return to_status(s, "cannot open the ledger in " + impl.dir);
+  impl.secondary_dir = tmpl;
+  impl.cfs.clear();
+  options.max_open_files = -1;  // hold every table file open while the primary compacts
+  auto secondary = rocksdb::DB::OpenAsSecondary(options, impl.dir, impl.secondary_dir,
+                                                descriptors(), &impl.cfs, &db);
+  if (!secondary.ok()) return to_status(s, "cannot open the ledger in " + impl.dir);
+  impl.db.reset(db);
+  return to_status(db->TryCatchUpWithPrimary(), "cannot read the ledger in " + impl.dir);
+}
+
+absl::Status open_writer(Store::Impl& impl, bool create) {
+  rocksdb::DBOptions options = db_options();
+  options.create_if_missing = create;
+  options.create_missing_column_families = true;
+  rocksdb::DB* db = nullptr;
+  auto s = rocksdb::DB::Open(options, impl.dir, descriptors(), &impl.cfs, &db);
+  if (!s.ok()) {
+    absl::Status status = to_status(s, "cannot open the ledger in " + impl.dir);
+    if (absl::IsFailedPrecondition(status))
+      return absl::FailedPreconditionError("the ledger in " + impl.dir +
+                                           " is in use by another process (" +
+                                           std::string(status.message()) + ")");
+    return status;
+  }
+  impl.db.reset(db);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> Store::open(const std::string& dir, OpenOptions options) {
+  absl::StatusOr<DirState> state = dir_state(dir);
+  if (!state.ok()) return state.status();
+  const bool create = *state == DirState::kAbsent && options.access == Access::kCreateOrWrite;
+  if (*state == DirState::kAbsent && !create) return absl::NotFoundError("no ledger at " + dir);
+  if (*state == DirState::kOther)
+    return absl::DataLossError(
+        "no usable ledger at " + dir +
+        ": the directory has files but no CURRENT file (a damaged ledger, or not a ledger); "
+        "nothing was changed (restore a backup with `subledger restore`)");
   auto impl = std::make_unique<Impl>();
   impl->dir = dir;
-  rocksdb::DB* db = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(options, dir, descriptors, &impl->cfs, &db);
-  if (!s.ok()) {
-    error = to_error(s, "cannot open the ledger database in " + dir);
-    return nullptr;
+  impl->read_only = options.access == Access::kRead;
+  absl::Status opened = impl->read_only ? open_reader(*impl) : open_writer(*impl, create);
+  if (!opened.ok()) return opened;
+  std::string format;
+  rocksdb::WriteOptions synced;
+  synced.sync = true;
+  if (create) {
+    auto s = impl->db->Put(synced, impl->cfs[kDefault], kFormatKey, std::to_string(kLedgerFormat));
+    if (!s.ok()) return to_status(s, "cannot write the new ledger in " + dir);
+  } else {
+    auto s = impl->db->Get(checked_reads(), impl->cfs[kDefault], kFormatKey, &format);
+    if (s.IsNotFound())
+      impl->format = 1;  // written before formats were recorded
+    else if (!s.ok())
+      return to_status(s, "cannot read the ledger's format in " + dir);
+    else
+      impl->format = std::atoi(format.c_str());
   }
-  impl->db.reset(db);
+  if (!options.any_format && impl->format != kLedgerFormat) {
+    if (impl->format > kLedgerFormat)
+      return absl::FailedPreconditionError(
+          "the ledger in " + dir + " is of on-disk format " + std::to_string(impl->format) +
+          ", newer than this subledger's " + std::to_string(kLedgerFormat) +
+          ": use a newer subledger");
+    return absl::FailedPreconditionError(
+        "the ledger in " + dir + " is of an older on-disk format (" +
+        std::to_string(impl->format) + "; this subledger uses " + std::to_string(kLedgerFormat) +
+        "): run `subledger migrate --db " + dir + "` to rebuild what is derived from its log");
+  }
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
+
+std::unique_ptr<Store> Store::open(const std::string& dir, std::string& error) {
+  auto store = open(dir, OpenOptions{Access::kCreateOrWrite});
+  if (store.ok()) return std::move(*store);
+  error = std::string(store.status().message());
+  return nullptr;
+}
+
+bool Store::read_only() const { return impl_->read_only; }
+int Store::format() const { return impl_->format; }
 
 void Store::stage_event(uint64_t seq, const Stream& stream, uint64_t version,
                         std::string_view bytes) {
@@ -108,7 +299,7 @@ void Store::stage_event(uint64_t seq, const Stream& stream, uint64_t version,
 }
 
 void Store::stage_idempotency(const std::string& request_id, std::string_view record) {
-  impl_->batch.Put(impl_->cfs[kIdempotency], request_id,
+  impl_->batch.Put(impl_->cfs[kIdempotency], key_component(request_id),
                    rocksdb::Slice(record.data(), record.size()));
 }
 
@@ -121,14 +312,8 @@ size_t Store::staged_bytes() const { return impl_->batch.GetDataSize(); }
 size_t Store::staged_count() const { return impl_->staged; }
 
 std::string Store::commit(bool sync) {
-  if (impl_->batch.Count() == 0) return "";
-  rocksdb::WriteOptions wo;
-  wo.sync = sync;
-  impl_->wrote = true;
-  std::string error = to_error(impl_->db->Write(wo, &impl_->batch), "write to the ledger failed");
-  impl_->batch.Clear();
-  impl_->staged = 0;
-  return error;
+  commit_async(sync);
+  return wait_written();
 }
 
 void Store::commit_async(bool sync) {
@@ -136,6 +321,14 @@ void Store::commit_async(bool sync) {
   auto batch = std::make_shared<rocksdb::WriteBatch>(std::move(impl_->batch));
   impl_->batch = rocksdb::WriteBatch();
   impl_->staged = 0;
+  if (impl_->read_only) {
+    // REQUIRES: writers only. A reader that staged something has a bug: refuse, never write.
+    impl_->in_flight = std::async(std::launch::deferred, [batch] {
+      return batch->Count() == 0 ? std::string()
+                                 : std::string("internal error: a reader tried to write");
+    });
+    return;
+  }
   rocksdb::DB* db = impl_->db.get();
   impl_->wrote = true;
   impl_->in_flight = std::async(std::launch::async, [db, batch, sync] {
@@ -158,21 +351,24 @@ void Store::discard_staged() {
 
 uint64_t Store::last_seq() const {
   std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cfs[kEvents]));
+      impl_->db->NewIterator(checked_reads(), impl_->cfs[kEvents]));
   it->SeekToLast();
-  return it->Valid() ? from_be64(std::string_view(it->key().data(), it->key().size())) : 0;
+  return it->Valid() && it->key().size() == 8
+             ? from_be64(std::string_view(it->key().data(), it->key().size()))
+             : 0;
 }
 
-std::optional<std::string> Store::event_bytes(uint64_t seq) const {
+absl::StatusOr<std::string> Store::event_bytes(uint64_t seq) const {
   std::string value;
-  auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cfs[kEvents], be64(seq), &value);
-  if (!s.ok()) return std::nullopt;
+  auto s = impl_->db->Get(checked_reads(), impl_->cfs[kEvents], be64(seq), &value);
+  if (!s.ok()) return to_status(s, "reading event " + std::to_string(seq));
   return value;
 }
 
 std::string Store::scan_events(uint64_t after_seq,
                                const std::function<bool(uint64_t, std::string_view)>& fn) const {
-  rocksdb::ReadOptions ro;
+  if (after_seq == UINT64_MAX) return "";  // nothing can follow the largest sequence number
+  rocksdb::ReadOptions ro = checked_reads();
   ro.readahead_size = 4 << 20;
   ro.fill_cache = false;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cfs[kEvents]));
@@ -184,44 +380,151 @@ std::string Store::scan_events(uint64_t after_seq,
   return to_error(it->status(), "reading the event log failed");
 }
 
+std::string Store::check_events_readable(uint64_t& first_bad_seq) const {
+  rocksdb::ReadOptions ro = checked_reads();
+  ro.readahead_size = 4 << 20;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cfs[kEvents]));
+  uint64_t last = 0;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (it->key().size() != 8) break;
+    last = from_be64(std::string_view(it->key().data(), 8));
+    it->value();  // the value's block is read and checked with the key's
+  }
+  first_bad_seq = last + 1;
+  if (it->Valid()) return "event key of unexpected size after event " + std::to_string(last);
+  return to_error(it->status(), "event " + std::to_string(last + 1) + " cannot be read");
+}
+
+std::string Store::verify_checksums() const {
+  return to_error(impl_->db->VerifyChecksum(checked_reads()), "the ledger's tables are damaged");
+}
+
+void Store::ignore_stored_projections() {
+  impl_->overlay.clear();
+  impl_->overlay_only = true;
+}
+
+void Store::overlay_projection(std::string_view key, std::string_view value) {
+  impl_->overlay.insert_or_assign(std::string(key), std::string(value));
+}
+
 std::string Store::scan_projections(
     std::string_view prefix,
     const std::function<bool(std::string_view, std::string_view)>& fn) const {
-  rocksdb::ReadOptions ro;
+  rocksdb::ReadOptions ro = checked_reads();
   ro.readahead_size = 4 << 20;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cfs[kProjections]));
   rocksdb::Slice start(prefix.data(), prefix.size());
-  for (it->Seek(start); it->Valid() && it->key().starts_with(start); it->Next()) {
-    if (!fn(std::string_view(it->key().data(), it->key().size()),
-            std::string_view(it->value().data(), it->value().size())))
-      break;
+  const auto& overlay = impl_->overlay;
+  auto next = overlay.lower_bound(prefix);
+  auto overlay_in_range = [&] { return next != overlay.end() && next->first.starts_with(prefix); };
+  if (!impl_->overlay_only) it->Seek(start);  // unpositioned, an iterator is not Valid()
+  // A merge of two sorted sequences; on equal keys the overlay's row replaces the stored one.
+  while (true) {
+    bool stored = it->Valid() && it->key().starts_with(start);
+    bool mine = overlay_in_range();
+    if (!stored && !mine) break;
+    std::string_view key = stored ? std::string_view(it->key().data(), it->key().size()) : "";
+    if (mine && (!stored || next->first <= key)) {
+      if (stored && next->first == key) it->Next();
+      bool more = fn(next->first, next->second);
+      ++next;
+      if (!more) break;
+      continue;
+    }
+    if (!fn(key, std::string_view(it->value().data(), it->value().size()))) break;
+    it->Next();
   }
   return to_error(it->status(), "reading the projections failed");
 }
 
-std::vector<uint64_t> Store::stream_seqs(const Stream& stream) const {
+absl::StatusOr<std::vector<uint64_t>> Store::stream_seqs(const Stream& stream) const {
   std::vector<uint64_t> out;
   std::string prefix = stream_prefix(stream);
   std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cfs[kStreams]));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
+      impl_->db->NewIterator(checked_reads(), impl_->cfs[kStreams]));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->value().size() != 8 || it->key().size() != prefix.size() + 8)
+      return absl::DataLossError("a stream index entry of " + stream.id + " is malformed");
     out.push_back(from_be64(std::string_view(it->value().data(), it->value().size())));
+  }
+  if (!it->status().ok()) return to_status(it->status(), "reading the stream index failed");
   return out;
 }
 
-std::optional<std::string> Store::idempotency(const std::string& request_id) const {
+absl::StatusOr<std::string> Store::idempotency(const std::string& request_id) const {
   std::string value;
-  auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cfs[kIdempotency], request_id, &value);
-  if (!s.ok()) return std::nullopt;
+  auto s = impl_->db->Get(checked_reads(), impl_->cfs[kIdempotency], key_component(request_id),
+                          &value);
+  if (!s.ok()) return to_status(s, "looking up request id '" + request_id + "'");
   return value;
 }
 
-std::optional<std::string> Store::projection(std::string_view key) const {
+absl::StatusOr<std::string> Store::projection(std::string_view key) const {
+  if (auto it = impl_->overlay.find(key); it != impl_->overlay.end()) return it->second;
+  if (impl_->overlay_only) return absl::NotFoundError("no projection row " + std::string(key));
   std::string value;
-  auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cfs[kProjections],
+  auto s = impl_->db->Get(checked_reads(), impl_->cfs[kProjections],
                           rocksdb::Slice(key.data(), key.size()), &value);
-  if (!s.ok()) return std::nullopt;
+  if (!s.ok()) return to_status(s, "reading projection row " + std::string(key));
   return value;
+}
+
+absl::Status Store::reset_projections() {
+  if (impl_->read_only) {
+    ignore_stored_projections();  // a reader only ever replaces rows in memory
+    return absl::OkStatus();
+  }
+  impl_->overlay.clear();
+  auto s = impl_->db->DropColumnFamily(impl_->cfs[kProjections]);
+  if (!s.ok()) return to_status(s, "cannot drop the projection rows");
+  impl_->db->DestroyColumnFamilyHandle(impl_->cfs[kProjections]);
+  impl_->cfs[kProjections] = nullptr;
+  s = impl_->db->CreateColumnFamily(table_options(), kColumnFamilies[kProjections],
+                                    &impl_->cfs[kProjections]);
+  return to_status(s, "cannot recreate the projection rows");
+}
+
+absl::StatusOr<std::map<std::string, std::string>> Store::all_idempotency_records() const {
+  std::map<std::string, std::string> out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(checked_reads(), impl_->cfs[kIdempotency]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    std::string_view key(it->key().data(), it->key().size());
+    std::string id(key);
+    if (impl_->format >= 2) {
+      auto component = take_component(key);
+      if (!component || !key.empty())
+        return absl::DataLossError("a malformed idempotency key in the ledger");
+      id = std::move(*component);
+    }
+    out.insert_or_assign(std::move(id), it->value().ToString());
+  }
+  if (!it->status().ok()) return to_status(it->status(), "reading the idempotency records");
+  return out;
+}
+
+absl::Status Store::rewrite_index(const std::vector<StreamEntry>& streams,
+                                  const std::map<std::string, std::string>& records) {
+  rocksdb::WriteBatch batch;
+  for (Cf cf : {kStreams, kIdempotency}) {
+    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(checked_reads(), impl_->cfs[cf]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) batch.Delete(impl_->cfs[cf], it->key());
+    if (!it->status().ok()) return to_status(it->status(), "reading the index to rewrite");
+  }
+  // Later entries of a batch win: a new key equal to an old one is kept.
+  for (const auto& e : streams)
+    batch.Put(impl_->cfs[kStreams], stream_prefix(e.stream) + be64(e.version), be64(e.seq));
+  for (const auto& [id, record] : records)
+    batch.Put(impl_->cfs[kIdempotency], key_component(id), record);
+  batch.Put(impl_->cfs[kDefault], kFormatKey, std::to_string(kLedgerFormat));
+  rocksdb::WriteOptions synced;
+  synced.sync = true;
+  impl_->wrote = true;
+  auto s = impl_->db->Write(synced, &batch);
+  if (s.ok()) impl_->format = kLedgerFormat;
+  return to_status(s, "rewriting the index failed");
 }
 
 std::string Store::overwrite_event_for_test(uint64_t seq, std::string_view bytes) {
@@ -238,90 +541,166 @@ std::string Store::delete_event_for_test(uint64_t seq) {
   return to_error(impl_->db->Delete(wo, impl_->cfs[kEvents], be64(seq)), "delete failed");
 }
 
+namespace {
+int cf_index(const std::string& name) {
+  for (int i = 0; i < kCfCount; ++i)
+    if (name == kColumnFamilies[i]) return i;
+  return -1;
+}
+}  // namespace
+
+std::string Store::put_raw_for_test(const std::string& cf, std::string_view key,
+                                    std::string_view value) {
+  int i = cf_index(cf);
+  if (i < 0) return "no column family " + cf;
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return to_error(impl_->db->Put(wo, impl_->cfs[static_cast<size_t>(i)],
+                                 rocksdb::Slice(key.data(), key.size()),
+                                 rocksdb::Slice(value.data(), value.size())),
+                  "put failed");
+}
+
+std::string Store::delete_raw_for_test(const std::string& cf, std::string_view key) {
+  int i = cf_index(cf);
+  if (i < 0) return "no column family " + cf;
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return to_error(impl_->db->Delete(wo, impl_->cfs[static_cast<size_t>(i)],
+                                    rocksdb::Slice(key.data(), key.size())),
+                  "delete failed");
+}
+
 std::string Store::backup(const std::string& backup_dir) {
   rocksdb::BackupEngine* engine = nullptr;
   auto s = rocksdb::BackupEngine::Open(rocksdb::Env::Default(),
                                        rocksdb::BackupEngineOptions(backup_dir), &engine);
   if (!s.ok()) return to_error(s, "cannot open backup directory " + backup_dir);
   std::unique_ptr<rocksdb::BackupEngine> owned(engine);
-  return to_error(owned->CreateNewBackup(impl_->db.get(), /*flush_before_backup=*/true),
+  // The backup's metadata records its last sequence number (listed by `backups`).
+  return to_error(owned->CreateNewBackupWithMetadata(impl_->db.get(), std::to_string(last_seq()),
+                                                     /*flush_before_backup=*/true),
                   "backup failed");
 }
 
+namespace {
+
+// Holds RocksDB's own lock file of a ledger directory, so no process opens the ledger meanwhile
+// and none is using it now (RocksDB takes the same lock on open).
+class LedgerLock {
+ public:
+  static absl::StatusOr<std::unique_ptr<LedgerLock>> take(const std::string& dir) {
+    auto lock = std::unique_ptr<LedgerLock>(new LedgerLock);
+    auto s = rocksdb::Env::Default()->LockFile((fs::path(dir) / "LOCK").string(), &lock->lock_);
+    if (!s.ok())
+      return absl::FailedPreconditionError("the ledger in " + dir +
+                                           " is in use by another process; stop it first (" +
+                                           s.ToString() + ")");
+    return lock;
+  }
+  ~LedgerLock() {
+    if (lock_) rocksdb::Env::Default()->UnlockFile(lock_).PermitUncheckedError();
+  }
+
+ private:
+  LedgerLock() = default;
+  rocksdb::FileLock* lock_ = nullptr;
+};
+
+}  // namespace
+
 std::string Store::backup_of(const std::string& db_dir, const std::string& backup_dir,
                              bool& was_in_use, uint64_t& last_seq) {
-  was_in_use = false;
-  std::string error;
-  if (auto store = Store::open(db_dir, error)) {
-    last_seq = store->last_seq();
-    return store->backup(backup_dir);
-  }
-  if (error.find("lock") == std::string::npos) return error;
-  // Another process holds the ledger. Read it through a secondary instance (no lock; it sees
-  // every batch the primary has made durable, never half of one), copy that state into a staging
-  // database, and back the staging database up with the BackupEngine.
-  was_in_use = true;
-  const std::string secondary_dir = backup_dir + ".secondary";
+  // Backing up only reads the ledger, so it never writes into its directory (not even a flush),
+  // in use or not: the ledger is read through a read-only (or secondary) instance, which sees
+  // every batch a writer has made durable and never half of one; that state is copied into a
+  // staging database outside the ledger, and the staging database is backed up.
+  was_in_use = !LedgerLock::take(db_dir).ok();
   const std::string staging_dir = backup_dir + ".staging";
-  rocksdb::DestroyDB(staging_dir, rocksdb::Options());
-  rocksdb::DBOptions options;
-  options.max_open_files = -1;  // hold every table file open while the primary compacts
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  for (const char* name : kColumnFamilies)
-    descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  auto s =
-      rocksdb::DB::OpenAsSecondary(options, db_dir, secondary_dir, descriptors, &handles, &raw);
-  if (!s.ok()) return to_error(s, "cannot read the ledger in use in " + db_dir);
-  std::unique_ptr<rocksdb::DB> secondary(raw);
-  auto release = [&] {
-    for (auto* h : handles) secondary->DestroyColumnFamilyHandle(h);
-    secondary.reset();
-  };
-  s = secondary->TryCatchUpWithPrimary();
-  if (s.ok()) {
-    auto staging = Store::open(staging_dir, error);
-    if (!staging) {
-      release();
-      return error;
-    }
-    for (size_t cf = 0; cf < handles.size() && s.ok(); ++cf) {
-      std::unique_ptr<rocksdb::Iterator> it(
-          secondary->NewIterator(rocksdb::ReadOptions(), handles[cf]));
-      rocksdb::WriteBatch batch;
-      for (it->SeekToFirst(); it->Valid(); it->Next()) {
-        batch.Put(staging->impl_->cfs[cf], it->key(), it->value());
-        if (batch.GetDataSize() > (32 << 20)) {
-          s = staging->impl_->db->Write(rocksdb::WriteOptions(), &batch);
-          batch.Clear();
-          if (!s.ok()) break;
-        }
-      }
-      if (s.ok()) s = it->status();
-      if (s.ok()) s = staging->impl_->db->Write(rocksdb::WriteOptions(), &batch);
-    }
-    if (s.ok()) {
-      last_seq = staging->last_seq();
-      error = staging->backup(backup_dir);
-    }
-  }
-  release();
-  rocksdb::DestroyDB(staging_dir, rocksdb::Options());
+  rocksdb::DestroyDB(staging_dir, rocksdb::Options()).PermitUncheckedError();
   std::error_code ignored;
-  std::filesystem::remove_all(staging_dir, ignored);
-  std::filesystem::remove_all(secondary_dir, ignored);
+  fs::remove_all(staging_dir, ignored);
+  auto reader = Store::open(db_dir, OpenOptions{Access::kRead, /*any_format=*/true});
+  if (!reader.ok()) return std::string(reader.status().message());
+  auto staging = Store::open(staging_dir, OpenOptions{Access::kCreateOrWrite, true});
+  if (!staging.ok()) return std::string(staging.status().message());
+  Impl& from = *(*reader)->impl_;
+  Impl& to = *(*staging)->impl_;
+  rocksdb::Status s;
+  for (size_t cf = 0; cf < from.cfs.size() && s.ok(); ++cf) {
+    std::unique_ptr<rocksdb::Iterator> it(from.db->NewIterator(checked_reads(), from.cfs[cf]));
+    rocksdb::WriteBatch batch;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      batch.Put(to.cfs[cf], it->key(), it->value());
+      if (batch.GetDataSize() > (32 << 20)) {
+        s = to.db->Write(rocksdb::WriteOptions(), &batch);
+        batch.Clear();
+        if (!s.ok()) break;
+      }
+    }
+    if (s.ok()) s = it->status();
+    if (s.ok()) s = to.db->Write(rocksdb::WriteOptions(), &batch);
+  }
+  std::string error;
+  if (s.ok()) {
+    last_seq = (*staging)->last_seq();
+    error = (*staging)->backup(backup_dir);
+  }
+  reader->reset();
+  staging->reset();
+  rocksdb::DestroyDB(staging_dir, rocksdb::Options()).PermitUncheckedError();
+  fs::remove_all(staging_dir, ignored);
   if (!s.ok()) return to_error(s, "copying the ledger in use failed");
   return error;
 }
 
-std::string Store::restore(const std::string& backup_dir, const std::string& db_dir) {
+absl::StatusOr<std::vector<Store::BackupInfo>> Store::list_backups(const std::string& backup_dir) {
+  std::error_code ec;
+  if (!fs::is_directory(backup_dir, ec) || !fs::exists(fs::path(backup_dir) / "meta", ec))
+    return absl::NotFoundError("no backups in " + backup_dir);
   rocksdb::BackupEngineReadOnly* engine = nullptr;
   auto s = rocksdb::BackupEngineReadOnly::Open(rocksdb::Env::Default(),
                                                rocksdb::BackupEngineOptions(backup_dir), &engine);
-  if (!s.ok()) return to_error(s, "cannot open backup directory " + backup_dir);
+  if (!s.ok()) return to_status(s, "cannot open backup directory " + backup_dir);
   std::unique_ptr<rocksdb::BackupEngineReadOnly> owned(engine);
-  return to_error(owned->RestoreDBFromLatestBackup(db_dir, db_dir), "restore failed");
+  std::vector<rocksdb::BackupInfo> infos;
+  owned->GetBackupInfo(&infos);
+  std::vector<BackupInfo> out;
+  for (const auto& i : infos)
+    out.push_back(BackupInfo{i.backup_id, i.timestamp, i.size, i.number_files});
+  return out;
+}
+
+absl::Status Store::restore(const std::string& backup_dir, const std::string& db_dir,
+                            uint32_t backup_id, bool force) {
+  auto backups = list_backups(backup_dir);
+  if (!backups.ok()) return backups.status();
+  if (backups->empty()) return absl::NotFoundError("no backups in " + backup_dir);
+  if (backup_id != 0 &&
+      std::none_of(backups->begin(), backups->end(),
+                   [&](const BackupInfo& b) { return b.id == backup_id; }))
+    return absl::NotFoundError("no backup " + std::to_string(backup_id) + " in " + backup_dir +
+                               " (`subledger backups " + backup_dir + "` lists them)");
+  std::error_code ec;
+  fs::create_directories(db_dir, ec);
+  if (ec) return absl::UnavailableError("cannot create " + db_dir + ": " + ec.message());
+  auto lock = LedgerLock::take(db_dir);
+  if (!lock.ok()) return lock.status();
+  bool empty = true;
+  for (const auto& entry : fs::directory_iterator(db_dir, ec))
+    if (entry.path().filename() != "LOCK") empty = false;
+  if (ec) return absl::UnavailableError("cannot read " + db_dir + ": " + ec.message());
+  if (!empty && !force)
+    return absl::FailedPreconditionError(
+        db_dir + " is not empty: restoring replaces the ledger in it; pass --force to do that");
+  rocksdb::BackupEngineReadOnly* engine = nullptr;
+  auto s = rocksdb::BackupEngineReadOnly::Open(rocksdb::Env::Default(),
+                                               rocksdb::BackupEngineOptions(backup_dir), &engine);
+  if (!s.ok()) return to_status(s, "cannot open backup directory " + backup_dir);
+  std::unique_ptr<rocksdb::BackupEngineReadOnly> owned(engine);
+  s = backup_id == 0 ? owned->RestoreDBFromLatestBackup(db_dir, db_dir)
+                     : owned->RestoreDBFromBackup(backup_id, db_dir, db_dir);
+  return to_status(s, "restore failed");
 }
 
 uint64_t Store::disk_bytes() const {

@@ -1,19 +1,31 @@
 // Store: the RocksDB database behind the ledger, and the only code that includes rocksdb/*.h.
 //
-// Column families:
+// Column families (every key built from an id goes through key_component(), so no id's keys can
+// be a prefix of another id's keys, whatever bytes a future id grammar admits):
+//   default      "format" -> the on-disk format (kLedgerFormat), written when the ledger is created
 //   events       big-endian sequence number -> Cap'n Proto event (the log; gap-free)
-//   streams      stream kind, id, 0, big-endian version -> big-endian sequence number
-//   idempotency  request id -> payload hash (32 bytes) + the original result line
+//   streams      stream kind, key_component(id), big-endian version -> big-endian sequence number
+//   idempotency  key_component(request id) -> payload hash (32 bytes) + the original result line
 //   projections  the LedgerState as rows (projections/projection_rows.h) and "checkpoint" -> the
 //                last applied sequence, always written in the batch that makes them true
 // Everything one command writes goes into one WriteBatch; commit() writes it atomically with the
 // write-ahead log synced, so nothing acknowledged after commit() returns is ever lost.
-// One Store per process and directory (RocksDB takes a lock); one thread stages and commits (the
-// background write of commit_async is the only other thread).
+//
+// Readers open read-only: they never create, lock or change a file of the ledger (no WAL, no
+// info LOG), work beside a writer (through a secondary instance whose files live outside the
+// ledger), and may lay an in-memory overlay of projection rows over the stored ones (rows caught
+// up to the last durable event without writing them).
+// Errors: absl::Status; NotFound means "no such key", anything else is an I/O or corruption error.
+// One Store per process and directory for writers (RocksDB takes a lock); one thread stages and
+// commits (the background write of commit_async is the only other thread).
 #pragma once
+
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,16 +33,40 @@
 #include <vector>
 
 #include "events/event.h"
+#include "projections/projection_rows.h"  // key_component()
 
 namespace subledger {
 
+// The on-disk format this build reads and writes. Format 1 (no "format" key) keyed streams as
+// kind + id + '\0' + version and request ids and row ids raw. DO NOT reuse a number.
+inline constexpr int kLedgerFormat = 2;
+
 class Store {
  public:
-  // Opens or creates the database in `dir`. On failure returns nullptr and sets `error`.
+  enum class Access {
+    kRead,           // read-only; the ledger must exist; never writes a file in its directory
+    kWrite,          // the ledger must exist
+    kCreateOrWrite,  // writers that may start a ledger: apply, bill, demo, restore
+  };
+  struct OpenOptions {
+    Access access = Access::kRead;
+    // Open a ledger of an older format (only `migrate` does, to rewrite it).
+    bool any_format = false;
+  };
+
+  // Errors: NotFound "no ledger at DIR"; FailedPrecondition for an older format (naming
+  // `subledger migrate`) or a ledger held by another writer; DataLoss for a damaged ledger.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Store>> open(const std::string& dir,
+                                                                    OpenOptions options);
+  // For tests: opens (creating if needed) for writing; on failure nullptr and `error`.
   static std::unique_ptr<Store> open(const std::string& dir, std::string& error);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
+
+  bool read_only() const;
+  // The on-disk format of this ledger (1: written before formats were recorded).
+  int format() const;
 
   // ---- writes: staged, then committed together ----
   void stage_event(uint64_t seq, const Stream& stream, uint64_t version, std::string_view bytes);
@@ -50,35 +86,82 @@ class Store {
   void discard_staged();
 
   // ---- reads ----
-  uint64_t last_seq() const;  // 0 for an empty log
-  std::optional<std::string> event_bytes(uint64_t seq) const;
+  uint64_t last_seq() const;  // 0 for an empty log (or an unreadable last key: see scan_events)
+  [[nodiscard]] absl::StatusOr<std::string> event_bytes(uint64_t seq) const;
   // Calls fn(seq, bytes) for each event after `after_seq`, in order, until fn returns false.
   // Returns "" or a read error.
   std::string scan_events(uint64_t after_seq,
                           const std::function<bool(uint64_t, std::string_view)>& fn) const;
-  std::vector<uint64_t> stream_seqs(const Stream& stream) const;
-  std::optional<std::string> idempotency(const std::string& request_id) const;
-  std::optional<std::string> projection(std::string_view key) const;
+  [[nodiscard]] absl::StatusOr<std::vector<uint64_t>> stream_seqs(const Stream& stream) const;
+  // NotFound: a new request id. Any other error must fail the command (never "new").
+  [[nodiscard]] absl::StatusOr<std::string> idempotency(const std::string& request_id) const;
+  // A projection row (the overlay first, then the stored one). NotFound when absent.
+  [[nodiscard]] absl::StatusOr<std::string> projection(std::string_view key) const;
   // Calls fn(key, value) for each projection row whose key starts with `prefix`, in key order,
-  // until fn returns false. Returns "" or a read error.
+  // until fn returns false (overlay rows replace stored ones). Returns "" or a read error.
   std::string scan_projections(
       std::string_view prefix,
       const std::function<bool(std::string_view, std::string_view)>& fn) const;
+  // Rows held in memory in front of the stored ones (readers' catch-up); never written.
+  void overlay_projection(std::string_view key, std::string_view value);
+  // From now on the stored rows are ignored: only the overlay is read (a reader that found them
+  // unreadable and folds the whole log in memory instead).
+  void ignore_stored_projections();
+
+  // Every key of every table read once with its block checksums verified. "" or the error.
+  std::string verify_checksums() const;
+  // Reads every event value (block checksums verified). Returns "" or the error, with
+  // `first_bad_seq` the first sequence number that could not be read.
+  std::string check_events_readable(uint64_t& first_bad_seq) const;
+
+  // ---- derived data and format (rebuild, migrate) ----
+  // Drops every projection row (the column family, with any damaged table file of it); a
+  // read-only store ignores the stored rows instead (ignore_stored_projections).
+  [[nodiscard]] absl::Status reset_projections();
+  // Replaces the stream index and the idempotency records with `streams` (stream, version, seq)
+  // and `records` (request id -> record), stamps kLedgerFormat, in one synced batch.
+  struct StreamEntry {
+    Stream stream;
+    uint64_t version = 0, seq = 0;
+  };
+  [[nodiscard]] absl::Status rewrite_index(const std::vector<StreamEntry>& streams,
+                                           const std::map<std::string, std::string>& records);
+  // Every stored idempotency record, keyed by request id, of either format.
+  [[nodiscard]] absl::StatusOr<std::map<std::string, std::string>> all_idempotency_records()
+      const;
 
   // Overwrites one stored event value as-is (used by tests that prove corruption is detected).
   std::string overwrite_event_for_test(uint64_t seq, std::string_view bytes);
   std::string delete_event_for_test(uint64_t seq);
+  // Writes a raw key into a column family ("default", "streams", ...; tests of the old format).
+  std::string put_raw_for_test(const std::string& cf, std::string_view key, std::string_view value);
+  std::string delete_raw_for_test(const std::string& cf, std::string_view key);
+
   // A consistent copy of the database in `backup_dir` via RocksDB's BackupEngine.
   std::string backup(const std::string& backup_dir);
   // Backs up the ledger in `db_dir`, even while another process has it open (then through a
   // read-only secondary instance, as of the last batch that process made durable).
   static std::string backup_of(const std::string& db_dir, const std::string& backup_dir,
                                bool& was_in_use, uint64_t& last_seq);
-  static std::string restore(const std::string& backup_dir, const std::string& db_dir);
+  struct BackupInfo {
+    uint32_t id = 0;
+    int64_t timestamp = 0;  // seconds since the epoch, when it was taken
+    uint64_t size_bytes = 0;
+    uint32_t files = 0;
+  };
+  [[nodiscard]] static absl::StatusOr<std::vector<BackupInfo>> list_backups(
+      const std::string& backup_dir);
+  // Restores backup `backup_id` (0: the latest) into `db_dir`, holding the ledger's lock so no
+  // process uses it meanwhile. Refuses a ledger in use, and a non-empty `db_dir` unless `force`.
+  [[nodiscard]] static absl::Status restore(const std::string& backup_dir,
+                                            const std::string& db_dir, uint32_t backup_id,
+                                            bool force);
   uint64_t disk_bytes() const;
 
- private:
+ // The RocksDB handles (store.cpp only).
   struct Impl;
+
+ private:
   explicit Store(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -37,9 +37,9 @@ std::string stream_key(StreamKind kind, const std::string& id) {
   return key;
 }
 
-std::string row_key(std::string_view prefix, const std::string& id) {
+std::string row_key(std::string_view prefix, std::string_view id) {
   std::string key(prefix);
-  key += id;
+  key += key_component(id);
   return key;
 }
 
@@ -50,6 +50,35 @@ void unique(std::vector<std::string>& ids) {
 }
 
 }  // namespace
+
+std::string key_component_prefix(std::string_view id_prefix) {
+  std::string out;
+  out.reserve(id_prefix.size() + 2);
+  for (char c : id_prefix) {
+    out.push_back(c);
+    if (c == '\0') out.push_back('\x01');
+  }
+  return out;
+}
+
+std::string key_component(std::string_view id) {
+  std::string out = key_component_prefix(id);
+  out.append(2, '\0');
+  return out;
+}
+
+std::string invoice_row_key(std::string_view invoice_id) {
+  return row_key(kInvoiceRowPrefix, invoice_id);
+}
+std::string subscription_row_key(std::string_view subscription_id) {
+  return row_key(kSubscriptionRowPrefix, subscription_id);
+}
+std::string customer_row_key(std::string_view customer_id) {
+  return row_key(kCustomerRowPrefix, customer_id);
+}
+std::string invoice_rows_prefix(std::string_view invoice_id_prefix) {
+  return std::string(kInvoiceRowPrefix) + key_component_prefix(invoice_id_prefix);
+}
 
 bool meta_row_current(std::string_view meta_value) {
   try {
@@ -116,7 +145,7 @@ void LedgerState::put_rows(const std::vector<std::string>& subscription_ids,
     if (!c) continue;
     auto pending = pending_.find(id);
     auto version = stream_versions_.find(stream_key(StreamKind::kCustomer, id));
-    put(row_key("cust/", id),
+    put(row_key(kCustomerRowPrefix, id),
         encode_customer(*c, version == stream_versions_.end() ? 0 : version->second,
                         pending == pending_.end() ? nullptr : &pending->second));
   }
@@ -147,7 +176,7 @@ std::string LedgerState::load_row(std::string_view key, std::string_view value) 
       std::optional<Subscription> sub = decode_subscription(value);
       if (!sub) return "subscription row '" + std::string(key) + "' is unreadable";
       subs_.push_back(std::move(*sub));  // placed by creation ordinal in finish_load
-    } else if (key.starts_with("cust/")) {
+    } else if (key.starts_with(kCustomerRowPrefix)) {
       std::optional<CustomerRow> row = decode_customer(value);
       if (!row) return "customer row '" + std::string(key) + "' is unreadable";
       const std::string id = row->customer.def.customer_id;

@@ -4,6 +4,7 @@
 // Keys (the store's projections column family):
 //   "meta"          format, last applied sequence, chain head, billing clock, counters
 //   "catalog"       partners, offers, price list, versions of partner/offer/ledger streams
+// (<id> is key_component(id): no id's row key is a prefix of another id's.)
 //   "cust/<id>"     customer, its subscriptions in creation order, trialled offers, stream
 //                   version and pending charge lines
 //   "sub/<id>"      one subscription (with its creation ordinal)
@@ -22,13 +23,28 @@
 
 namespace subledger {
 
-// Bump when the row encoding changes: older rows are then ignored and rebuilt from the log.
-inline constexpr int kProjectionFormat = 2;
+// Bump when the row encoding or keys change: older rows are then dropped and rebuilt from the log.
+// 3: ids in keys are key_component()s.
+inline constexpr int kProjectionFormat = 3;
+
+// An id as one component of a key: every '\0' becomes "\0\x01" and the component ends with
+// "\0\0", so no encoded id is a prefix of another's (whatever bytes ids may hold) and the byte
+// order of ids is kept. key_component_prefix() leaves the end off: the start of the components
+// of every id that begins with `id_prefix`. Used for every key made from an id (ledger/store.h).
+std::string key_component(std::string_view id);
+std::string key_component_prefix(std::string_view id_prefix);
 
 inline constexpr std::string_view kMetaRow = "meta";
 inline constexpr std::string_view kInvoiceRowPrefix = "inv/";
 
 inline constexpr std::string_view kSubscriptionRowPrefix = "sub/";
+inline constexpr std::string_view kCustomerRowPrefix = "cust/";
+
+std::string invoice_row_key(std::string_view invoice_id);
+std::string subscription_row_key(std::string_view subscription_id);
+std::string customer_row_key(std::string_view customer_id);
+// The start of the invoice row keys of every invoice id beginning with `invoice_id_prefix`.
+std::string invoice_rows_prefix(std::string_view invoice_id_prefix);
 
 // True when a stored meta row is of kProjectionFormat (rows of another format are rebuilt).
 bool meta_row_current(std::string_view meta_value);

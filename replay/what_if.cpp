@@ -242,12 +242,16 @@ std::string what_if(const Ledger& ledger, const std::vector<Command>& extra,
       }
     }
     if (std::string e = scratch->commit(); !e.empty()) return e;
-    regenerated = scratch->issued_invoices();
+    auto issued = scratch->issued_invoices();
+    if (!issued.ok()) return std::string(issued.status().message());
+    regenerated = std::move(*issued);
   }
   std::filesystem::remove_all(scratch_dir, ec);
 
   std::map<std::string, const Invoice*> before, after;
-  std::vector<IssuedInvoice> issued = ledger.issued_invoices();
+  auto issued_or = ledger.issued_invoices();
+  if (!issued_or.ok()) return std::string(issued_or.status().message());
+  const std::vector<IssuedInvoice>& issued = *issued_or;
   for (const auto& i : issued) before[i.invoice.invoice_id] = &i.invoice;
   for (const auto& i : regenerated) after[i.invoice.invoice_id] = &i.invoice;
   std::map<std::string, std::pair<const Invoice*, const Invoice*>> both;

@@ -97,7 +97,7 @@ TEST(Ledger, DryRunPreviewsAndRecordsNothing) {
   EXPECT_EQ(l->state().last_seq(), last);
   EXPECT_TRUE(l->state().billing_clock().is_none());
   EXPECT_EQ(l->state().invoices_issued(), 0u);
-  EXPECT_TRUE(l->issued_invoices().empty());
+  EXPECT_TRUE(l->issued_invoices()->empty());
 }
 
 TEST(Ledger, SameCommandsGiveByteIdenticalInvoicesAndReconciliation) {

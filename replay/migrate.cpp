@@ -1,0 +1,117 @@
+#include "replay/migrate.h"
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "events/codec.h"
+#include "ledger/command.h"
+#include "ledger/ledger.h"
+#include "ledger/store.h"
+#include "replay/what_if.h"
+
+namespace subledger {
+
+std::string MigrationReport::to_json() const {
+  nlohmann::ordered_json j;
+  j["migrated"] = migrated;
+  j["from_format"] = from_format;
+  j["format"] = to_format;
+  j["events"] = events;
+  j["stream_entries"] = stream_entries;
+  j["idempotency_records"] = idempotency_records;
+  j["idempotency_records_rederived"] = records_rederived;
+  return j.dump();
+}
+
+namespace {
+
+struct RequestSpan {
+  uint64_t seq_first = 0, seq_last = 0;
+};
+
+// The stream index entries and each request id's events, from the log.
+absl::Status read_log(const Store& store, std::vector<Store::StreamEntry>& streams,
+                      std::map<std::string, RequestSpan>& requests, uint64_t& events) {
+  EventDecoder decoder;
+  Event e;
+  std::string error;
+  std::string scan = store.scan_events(0, [&](uint64_t seq, std::string_view bytes) {
+    error = decoder.decode(bytes, e);
+    if (!error.empty()) {
+      error = "event " + std::to_string(seq) + ": " + error;
+      return false;
+    }
+    ++events;
+    streams.push_back(Store::StreamEntry{e.stream, e.stream_version, seq});
+    RequestSpan& span = requests[e.request_id];
+    if (span.seq_first == 0) span.seq_first = seq;
+    span.seq_last = seq;
+    return true;
+  });
+  if (!scan.empty()) return absl::DataLossError(scan);
+  if (!error.empty()) return absl::DataLossError(error);
+  return absl::OkStatus();
+}
+
+// A record for each request id of the log that has none: the hash of the command recovered from
+// its events, and the result its events show. A retry with the same payload is then a duplicate;
+// with a payload the recovery does not reproduce exactly, a conflict: never a second application.
+absl::Status rederive_records(const Store& store, const std::map<std::string, RequestSpan>& spans,
+                              std::map<std::string, std::string>& records, uint64_t& rederived) {
+  std::vector<Command> commands;
+  if (std::string e = recover_commands(store, commands); !e.empty())
+    return absl::DataLossError(e);
+  for (const Command& c : commands) {
+    if (records.count(c.request_id)) continue;
+    auto span = spans.find(c.request_id);
+    if (span == spans.end()) continue;
+    CommandResult result;
+    result.request_id = c.request_id;
+    result.ok = true;
+    result.seq_first = span->second.seq_first;
+    result.seq_last = span->second.seq_last;
+    records[c.request_id] = payload_hash(c) + result.to_json();
+    ++rederived;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<MigrationReport> migrate_ledger(const std::string& dir) {
+  MigrationReport report;
+  report.to_format = kLedgerFormat;
+  {
+    Store::OpenOptions how{Store::Access::kWrite, /*any_format=*/true};
+    auto store = Store::open(dir, how);
+    if (!store.ok()) return store.status();
+    Store& s = **store;
+    report.from_format = s.format();
+    if (s.format() > kLedgerFormat)
+      return absl::FailedPreconditionError("the ledger in " + dir + " is of a newer format (" +
+                                           std::to_string(s.format()) +
+                                           "): use a newer subledger");
+    std::vector<Store::StreamEntry> streams;
+    std::map<std::string, RequestSpan> spans;
+    if (absl::Status st = read_log(s, streams, spans, report.events); !st.ok()) return st;
+    auto records = s.all_idempotency_records();
+    if (!records.ok()) return records.status();
+    if (absl::Status st = rederive_records(s, spans, *records, report.records_rederived);
+        !st.ok())
+      return st;
+    if (absl::Status st = s.reset_projections(); !st.ok()) return st;
+    if (absl::Status st = s.rewrite_index(streams, *records); !st.ok()) return st;
+    report.stream_entries = streams.size();
+    report.idempotency_records = records->size();
+    report.migrated = report.from_format != kLedgerFormat;
+  }
+  // Opening folds the whole log (there are no rows now) and writes every row and the checkpoint.
+  Ledger::Options options;
+  options.create_if_missing = false;
+  auto ledger = Ledger::open(dir, std::move(options));
+  if (!ledger.ok()) return ledger.status();
+  return report;
+}
+
+}  // namespace subledger
