@@ -1,6 +1,7 @@
 // subledger: the command-line shell over the ledger (INTERFACE.md).
 #include <CLI/CLI.hpp>
 
+#include <charconv>
 #include <cstdlib>
 #include <iostream>
 
@@ -13,6 +14,14 @@ namespace {
 std::string default_db() {
   const char* env = std::getenv("SUBLEDGER_DB");
   return env && *env ? env : "./subledger-data";
+}
+
+// A decimal unsigned 64-bit number, nothing else: no sign, no wrap (strtoull would take "-1" as
+// 18446744073709551615 and saturate an overflow silently).
+bool parse_u64(const std::string& text, uint64_t& out) {
+  if (text.empty()) return false;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && end == text.data() + text.size();
 }
 
 }  // namespace
@@ -84,12 +93,23 @@ int main(int argc, char** argv) {
 
   cli::LogOptions log;
   auto* log_cmd = with_db(app.add_subcommand("log", "the activity log in sequence order"));
-  log_cmd->add_option("--after-seq", log.after_seq);
-  log_cmd->add_option("--limit", log.limit);
+  std::string after_seq_text = "0", limit_text = "0";
+  log_cmd->add_option("--after-seq", after_seq_text, "events after this sequence number");
+  log_cmd->add_option("--limit", limit_text, "at most this many events (0: all)");
   log_cmd->add_option("--customer", log.customer);
   log_cmd->add_option("--type", log.type, "event type, e.g. SeatsChanged");
   log_cmd->callback([&] {
     log.db = db;
+    if (!parse_u64(after_seq_text, log.after_seq)) {
+      status = cli::fail("--after-seq must be a whole number from 0 to 18446744073709551615; got '" +
+                         after_seq_text + "'");
+      return;
+    }
+    if (!parse_u64(limit_text, log.limit)) {
+      status = cli::fail("--limit must be a whole number from 0 to 18446744073709551615; got '" +
+                         limit_text + "'");
+      return;
+    }
     status = cli::log(log, std::cout);
   });
 

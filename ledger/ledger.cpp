@@ -114,7 +114,6 @@ absl::StatusOr<std::unique_ptr<Ledger>> Ledger::open(std::unique_ptr<Store> stor
                                                      Options options) {
   options.preview |= store->read_only();
   std::unique_ptr<Ledger> ledger(new Ledger(std::move(store), std::move(options)));
-  if (absl::Status s = ledger->check_log(); !s.ok()) return s;
   if (absl::Status s = ledger->load_or_reset_projections(); !s.ok()) return s;
   if (std::string error = ledger->catch_up(); !error.empty())
     return absl::DataLossError("the event log is damaged: " + error +
@@ -127,21 +126,6 @@ absl::StatusOr<std::unique_ptr<Ledger>> Ledger::open(std::unique_ptr<Store> stor
       return absl::UnavailableError(error);
   }
   return ledger;
-}
-
-absl::Status Ledger::check_log() {
-  // Readers rely on the checksums of what they read; a writer must not extend a damaged log, so
-  // it reads every stored event once (block checksums; sequential, a fraction of a second per
-  // million events). The events after the checkpoint are also decoded and their hash and link
-  // checked by catch_up(); those before it were checked when they were applied.
-  if (options_.preview) return absl::OkStatus();
-  uint64_t first_bad_seq = 0;
-  if (std::string error = store_->check_events_readable(first_bad_seq); !error.empty())
-    return absl::DataLossError("the event log is damaged from event " +
-                               std::to_string(first_bad_seq) + " (" + error +
-                               "); writes are refused: restore a backup "
-                               "(`subledger replay --verify` reports the log)");
-  return absl::OkStatus();
 }
 
 absl::Status Ledger::load_or_reset_projections() {
@@ -346,8 +330,7 @@ std::string Ledger::commit_async() {
 std::string Ledger::wait_committed() {
   if (!in_flight_) return "";
   in_flight_ = false;
-  std::string error = store_->wait_written();
-  if (!error.empty()) options_.logger->error("commit failed: {}", error);
+  std::string error = store_->wait_written();  // the caller reports it (one line, exit 2)
   in_flight_requests_.clear();
   return error;
 }

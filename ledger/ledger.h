@@ -68,8 +68,8 @@ class Ledger {
   // Opens the ledger in `dir` (see Options for which may create it): loads the projection rows
   // and applies the events after their checkpoint (all of them when there are no usable rows).
   // A writer first reads the whole log once with its block checksums checked and refuses a
-  // damaged log, naming the first sequence number that cannot be read; unreadable rows are
-  // dropped and rebuilt from the log (a reader folds them in memory instead).
+  // damaged log, naming the first sequence number that cannot be read (Store::open); unreadable
+  // rows are dropped and rebuilt from the log (a reader folds them in memory instead).
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Ledger>> open(const std::string& dir,
                                                                     Options options);
   // The same over a store already open (read-only for preview).
@@ -127,7 +127,6 @@ class Ledger {
 
  private:
   Ledger(std::unique_ptr<Store> store, Options options);
-  absl::Status check_log();
   absl::Status load_or_reset_projections();
   std::string load_projections();
   std::string catch_up();

@@ -237,6 +237,23 @@ absl::Status open_writer(Store::Impl& impl, bool create) {
 
 }  // namespace
 
+namespace {
+
+absl::Status check_format(const Store& store, const std::string& dir) {
+  if (store.format() == kLedgerFormat) return absl::OkStatus();
+  if (store.format() > kLedgerFormat)
+    return absl::FailedPreconditionError(
+        "the ledger in " + dir + " is of on-disk format " + std::to_string(store.format()) +
+        ", newer than this subledger's " + std::to_string(kLedgerFormat) +
+        ": use a newer subledger");
+  return absl::FailedPreconditionError(
+      "the ledger in " + dir + " is of an older on-disk format (" +
+      std::to_string(store.format()) + "; this subledger uses " + std::to_string(kLedgerFormat) +
+      "): run `subledger migrate --db " + dir + "` to rebuild what is derived from its log");
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Store>> Store::open(const std::string& dir, OpenOptions options) {
   absl::StatusOr<DirState> state = dir_state(dir);
   if (!state.ok()) return state.status();
@@ -247,15 +264,28 @@ absl::StatusOr<std::unique_ptr<Store>> Store::open(const std::string& dir, OpenO
         "no usable ledger at " + dir +
         ": the directory has files but no CURRENT file (a damaged ledger, or not a ledger); "
         "nothing was changed (restore a backup with `subledger restore`)");
+  if (!create && options.access != Access::kRead) {
+    // Opening for writing changes files (a new WAL, manifest and options file) and may start
+    // compactions: a ledger that must be refused (an older format, a damaged log) is refused
+    // from a read-only look first, so refusing changes nothing.
+    auto look = open(dir, OpenOptions{Access::kRead, options.any_format});
+    if (!look.ok()) return look.status();
+    uint64_t first_bad_seq = 0;
+    if (std::string error = (*look)->check_events_readable(first_bad_seq); !error.empty())
+      return absl::DataLossError("the event log in " + dir + " is damaged from event " +
+                                 std::to_string(first_bad_seq) + " (" + error +
+                                 "); writes are refused: restore a backup "
+                                 "(`subledger replay --verify` reports the log)");
+  }
   auto impl = std::make_unique<Impl>();
   impl->dir = dir;
   impl->read_only = options.access == Access::kRead;
   absl::Status opened = impl->read_only ? open_reader(*impl) : open_writer(*impl, create);
   if (!opened.ok()) return opened;
   std::string format;
-  rocksdb::WriteOptions synced;
-  synced.sync = true;
   if (create) {
+    rocksdb::WriteOptions synced;
+    synced.sync = true;
     auto s = impl->db->Put(synced, impl->cfs[kDefault], kFormatKey, std::to_string(kLedgerFormat));
     if (!s.ok()) return to_status(s, "cannot write the new ledger in " + dir);
   } else {
@@ -267,18 +297,10 @@ absl::StatusOr<std::unique_ptr<Store>> Store::open(const std::string& dir, OpenO
     else
       impl->format = std::atoi(format.c_str());
   }
-  if (!options.any_format && impl->format != kLedgerFormat) {
-    if (impl->format > kLedgerFormat)
-      return absl::FailedPreconditionError(
-          "the ledger in " + dir + " is of on-disk format " + std::to_string(impl->format) +
-          ", newer than this subledger's " + std::to_string(kLedgerFormat) +
-          ": use a newer subledger");
-    return absl::FailedPreconditionError(
-        "the ledger in " + dir + " is of an older on-disk format (" +
-        std::to_string(impl->format) + "; this subledger uses " + std::to_string(kLedgerFormat) +
-        "): run `subledger migrate --db " + dir + "` to rebuild what is derived from its log");
-  }
-  return std::unique_ptr<Store>(new Store(std::move(impl)));
+  auto store = std::unique_ptr<Store>(new Store(std::move(impl)));
+  if (!options.any_format)
+    if (absl::Status s = check_format(*store, dir); !s.ok()) return s;
+  return store;
 }
 
 std::unique_ptr<Store> Store::open(const std::string& dir, std::string& error) {

@@ -56,6 +56,9 @@ class Store {
 
   // Errors: NotFound "no ledger at DIR"; FailedPrecondition for an older format (naming
   // `subledger migrate`) or a ledger held by another writer; DataLoss for a damaged ledger.
+  // A writer first reads every stored event once (block checksums; sequential, well under a
+  // second per million events) and refuses a log that cannot be read, naming the first sequence
+  // number that cannot: a damaged log is never extended. Refusing changes no file.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Store>> open(const std::string& dir,
                                                                     OpenOptions options);
   // For tests: opens (creating if needed) for writing; on failure nullptr and `error`.

@@ -196,8 +196,7 @@ void finish_audit(const Store& store, bool verify, uint64_t last, ReplayReport& 
   if (!verify || !report.error.empty()) return;
   auto meta = store.projection(kMetaRow);
   uint64_t through = has_checkpoint ? from_be64(*checkpoint) : 0;
-  if (last == 0 && !has_checkpoint)
-    return;  // an empty ledger: nothing to compare, and nothing is wrong
+  if (last == 0) return;  // an empty log: no row can be wrong (nothing was derived from it)
   if (meta.ok() && !meta_row_current(*meta))
     report.rows_of_older_format = true;  // rebuilt from the log when the ledger is next opened
   else if (through == last)
