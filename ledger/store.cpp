@@ -4,6 +4,7 @@
 #include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
+#include <rocksdb/sst_file_reader.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/backup_engine.h>
 #include <rocksdb/write_batch.h>
@@ -402,11 +403,15 @@ std::string Store::scan_events(uint64_t after_seq,
   return to_error(it->status(), "reading the event log failed");
 }
 
-std::string Store::check_events_readable(uint64_t& first_bad_seq) const {
+namespace {
+
+// The first event that cannot be read, by reading them all (slow: decompresses every block).
+std::string first_unreadable_event(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* events,
+                                   uint64_t& first_bad_seq) {
   rocksdb::ReadOptions ro = checked_reads();
   ro.readahead_size = 4 << 20;
   ro.fill_cache = false;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cfs[kEvents]));
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(ro, events));
   uint64_t last = 0;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     if (it->key().size() != 8) break;
@@ -416,6 +421,31 @@ std::string Store::check_events_readable(uint64_t& first_bad_seq) const {
   first_bad_seq = last + 1;
   if (it->Valid()) return "event key of unexpected size after event " + std::to_string(last);
   return to_error(it->status(), "event " + std::to_string(last + 1) + " cannot be read");
+}
+
+}  // namespace
+
+std::string Store::check_events_readable(uint64_t& first_bad_seq) const {
+  // Each table file of the log is checked block by block against its checksums without
+  // decompressing (about 0.05 s for 40 MB of events); the events still in the write-ahead log
+  // were checked against its record checksums when the ledger was opened.
+  std::vector<rocksdb::LiveFileMetaData> files;
+  impl_->db->GetLiveFilesMetaData(&files);
+  rocksdb::Options options;
+  options.info_log = silent_logger();
+  for (const auto& f : files) {
+    if (f.column_family_name != kColumnFamilies[kEvents]) continue;
+    rocksdb::SstFileReader reader(options);
+    auto s = reader.Open(f.db_path + f.name);
+    if (s.ok()) s = reader.VerifyChecksum(checked_reads());
+    if (s.ok()) continue;
+    std::string error = first_unreadable_event(*impl_->db, impl_->cfs[kEvents], first_bad_seq);
+    if (!error.empty()) return error;
+    first_bad_seq = f.smallestkey.size() == 8 ? from_be64(f.smallestkey) : 0;
+    return to_error(s, "table file " + f.name + " of the log is damaged");
+  }
+  first_bad_seq = 0;
+  return "";
 }
 
 std::string Store::verify_checksums() const {
