@@ -119,12 +119,19 @@ absl::StatusOr<std::unique_ptr<Ledger>> Ledger::open(std::unique_ptr<Store> stor
     return absl::DataLossError("the event log is damaged: " + error +
                                "; nothing was written (`subledger replay --verify` reports the "
                                "log; restore a backup)");
-  if (ledger->open_report_.events_caught_up > 0 && !ledger->options_.preview) {
-    // Write the caught-up rows now, so the next open starts from here.
-    ledger->commits_since_rows_ = ledger->options_.projection_every_commits;
-    if (std::string error = ledger->commit(); !error.empty())
-      return absl::UnavailableError(error);
+  if (ledger->open_report_.events_caught_up == 0) return ledger;
+  if (ledger->options_.preview) {
+    // A reader never writes: the caught-up rows go into the store's overlay, so what it reads
+    // from the rows (issued invoices, subscriptions) is as of the last durable event.
+    Store& store = *ledger->store_;
+    ledger->state_.take_changed_rows(
+        [&](std::string_view key, std::string_view value) { store.overlay_projection(key, value); });
+    store.overlay_projection("checkpoint", be64(ledger->state_.last_seq()));
+    return ledger;
   }
+  // Write the caught-up rows now, so the next open starts from here.
+  ledger->commits_since_rows_ = ledger->options_.projection_every_commits;
+  if (std::string error = ledger->commit(); !error.empty()) return absl::UnavailableError(error);
   return ledger;
 }
 
@@ -167,13 +174,9 @@ absl::StatusOr<std::unique_ptr<Store>> Ledger::open_rows_for_reading(const std::
   }
   Options options;
   options.preview = true;
-  auto ledger = open(std::move(*store), std::move(options));
+  auto ledger = open(std::move(*store), std::move(options));  // overlays the caught-up rows
   if (!ledger.ok()) return ledger.status();
-  Ledger& l = **ledger;
-  l.state_.take_changed_rows(
-      [&](std::string_view key, std::string_view value) { l.store_->overlay_projection(key, value); });
-  l.store_->overlay_projection("checkpoint", be64(l.state_.last_seq()));
-  return l.release_store();
+  return (*ledger)->release_store();
 }
 
 std::string Ledger::load_projections() {
