@@ -645,9 +645,9 @@ class LedgerLock {
     auto lock = std::unique_ptr<LedgerLock>(new LedgerLock);
     auto s = rocksdb::Env::Default()->LockFile((fs::path(dir) / "LOCK").string(), &lock->lock_);
     if (!s.ok())
-      return absl::FailedPreconditionError("the ledger in " + dir +
-                                           " is in use by another process; stop it first (" +
-                                           s.ToString() + ")");
+      return absl::FailedPreconditionError(
+          "the ledger in " + dir + " is in use by another process; stop it first (" +
+          std::string(to_status(s, "lock").message()) + ")");
     return lock;
   }
   ~LedgerLock() {

@@ -4,6 +4,7 @@
 // the library against a real RocksDB directory.
 #include <gtest/gtest.h>
 #include <sys/mount.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <map>
@@ -504,6 +505,38 @@ TEST(HostileRestore, ALedgerInUseIsRefused) {
   EXPECT_EQ(Json::parse(s.out)["seats"], 42) << "the acknowledged change survived";
 }
 
+TEST(HostileRestore, RestoreWhileApplyRunsIsRefusedAndTheApplyLosesNothing) {
+  TempDir dir("hs-during-apply");
+  std::string db = dir / "db", backup = dir / "backup", out = dir / "out.jsonl";
+  auto lines = lines_of(read_file(scenario_path("07-cancel-and-reactivate")));
+  std::string first;
+  for (size_t i = 0; i < 6; ++i) first += lines[i] + "\n";
+  write_file(dir / "first.jsonl", first);
+  ASSERT_EQ(run(bin() + " apply --db " + db + " " + (dir / "first.jsonl") + " >/dev/null 2>&1")
+                .status,
+            0);
+  ASSERT_EQ(run(bin() + " backup " + backup + " --db " + db).status, 0);
+  // A running apply fed through a pipe: it answers each line once it is durable, so once the
+  // first answer is out, it holds the ledger.
+  FILE* apply = popen((bin() + " apply --db " + db + " >" + out + " 2>/dev/null").c_str(), "w");
+  ASSERT_NE(apply, nullptr);
+  fputs((lines[6] + "\n").c_str(), apply);
+  fflush(apply);
+  for (int i = 0; i < 2000 && lines_of(read_file(out)).empty(); ++i) usleep(10'000);
+  ASSERT_EQ(lines_of(read_file(out)).size(), 1u) << "apply did not answer";
+  Both r = run_both(bin() + " restore " + backup + " --force --db " + db);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("in use"), std::string::npos) << r.err;
+  for (size_t i = 7; i < lines.size(); ++i) fputs((lines[i] + "\n").c_str(), apply);
+  ASSERT_EQ(pclose(apply), 0);
+  auto answers = lines_of(read_file(out));
+  ASSERT_EQ(answers.size(), lines.size() - 6);
+  RunResult again = run(bin() + " apply --db " + db + " " +
+                        scenario_path("07-cancel-and-reactivate") + " 2>/dev/null");
+  for (const auto& line : lines_of(again.out))
+    EXPECT_EQ(Json::parse(line)["duplicate"], true) << "acknowledged, then lost: " << line;
+}
+
 TEST(HostileRestore, ANonEmptyTargetNeedsForce) {
   TempDir dir("hs-force");
   std::string db = dir / "db", backup = dir / "backup", other = dir / "other";
@@ -749,6 +782,36 @@ TEST(HostileSeq, LogAfterTheLargestSequenceNumberPrintsNothing) {
             1u);
   EXPECT_EQ(run_both(bin() + " log --after-seq 18446744073709551616 --db " + db).status, 2);
   EXPECT_EQ(run_both(bin() + " log --after-seq -1 --db " + db).status, 2);
+}
+
+TEST(HostileSeq, TheLargestLimitIsNoLimitAndNothingWraps) {
+  TempDir dir("hq-limit");
+  std::string db = dir / "db";
+  apply_scenario(db, "07-cancel-and-reactivate");
+  std::string all = run(bin() + " log --db " + db).out;
+  EXPECT_EQ(run(bin() + " log --limit 18446744073709551615 --db " + db).out, all);
+  EXPECT_EQ(run(bin() + " log --after-seq 0 --limit 18446744073709551615 --db " + db).out, all);
+  EXPECT_EQ(lines_of(run(bin() + " log --limit 1 --db " + db).out).size(), 1u);
+  EXPECT_EQ(run_both(bin() + " log --limit -1 --db " + db).status, 2);
+  EXPECT_EQ(run_both(bin() + " log --limit 1x --db " + db).status, 2);
+}
+
+TEST(HostileSeq, TheLibraryScanAfterTheLargestSequenceNumberVisitsNothing) {
+  TempDir dir("hq-scan");
+  std::string db = dir / "db";
+  apply_scenario(db, "07-cancel-and-reactivate");
+  auto store = Store::open(db, Store::OpenOptions{});
+  ASSERT_TRUE(store.ok());
+  uint64_t visited = 0;
+  for (uint64_t after : {UINT64_MAX, UINT64_MAX - 1, (*store)->last_seq()})
+    EXPECT_EQ((*store)->scan_events(after,
+                                    [&](uint64_t, std::string_view) {
+                                      ++visited;
+                                      return true;
+                                    }),
+              "");
+  EXPECT_EQ(visited, 0u);
+  EXPECT_TRUE(absl::IsNotFound((*store)->event_bytes(UINT64_MAX).status()));
 }
 
 }  // namespace
