@@ -199,6 +199,9 @@ rocksdb::DBOptions db_options() {
 absl::Status open_reader(Store::Impl& impl) {
   rocksdb::DB* db = nullptr;
   rocksdb::DBOptions options = db_options();
+  // Table files are opened when first read, not all at open: a query reads a few of them, and a
+  // writer's read-only look before it opens for writing reads only the log's.
+  options.max_open_files = 4096;
   auto s = rocksdb::DB::OpenForReadOnly(options, impl.dir, descriptors(), &impl.cfs, &db,
                                         /*error_if_wal_file_exists=*/false);
   if (s.ok()) {
