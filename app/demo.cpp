@@ -5,6 +5,7 @@
 #include <iostream>
 #include <map>
 #include <sstream>
+#include <utility>
 
 #include "app/subcommands.h"
 #include "ledger/ledger.h"
@@ -61,9 +62,16 @@ int demo(const DemoOptions& o, std::ostream& out) {
   auto ledger = Ledger::open(o.db, std::move(options), error);
   if (!ledger) return fail(error);
   uint64_t rejected = 0, duplicates = 0;
+  // The demo goes into a new ledger or its own earlier run (then every command is a duplicate),
+  // never into someone's ledger: that would bill real customers for demo subscriptions.
+  const bool had_events = ledger->state().last_seq() > 0;
+  bool first = true;
   std::string line;
   while (std::getline(commands, line)) {
     CommandResult r = ledger->submit(line);
+    if (std::exchange(first, false) && had_events && !r.duplicate)
+      return fail(o.db + " already holds a ledger that is not the demo's; give the demo a new "
+                         "directory (nothing was written)");
     rejected += !r.ok;
     duplicates += r.duplicate;
     if (!r.ok) std::cerr << "demo: rejected " << r.to_json() << "\n";

@@ -195,7 +195,9 @@ int main(int argc, char** argv) {
 
   cli::GenOptions gen;
   auto* gen_cmd = app.add_subcommand("gen", "write a deterministic workload command file");
-  gen_cmd->add_option("--subscriptions", gen.subscriptions)->required();
+  gen_cmd->add_option("--subscriptions", gen.subscriptions)
+      ->required()
+      ->check(CLI::Range(uint64_t{1}, uint64_t{100'000'000}));
   gen_cmd->add_option("--seed", gen.seed);
   gen_cmd->add_option("--months", gen.months)->check(CLI::Range(1, 120));
   gen_cmd->add_option("--output,-o", gen.output, "file, or - for stdout");

@@ -28,7 +28,19 @@ namespace subledger::cli {
 using Json = nlohmann::ordered_json;
 
 int fail(const std::string& message) {
-  std::cerr << "subledger: " << message << "\n";
+  // One line: a control byte from an argument (an id with a newline) is shown escaped.
+  std::string line;
+  for (unsigned char ch : message) {
+    if (ch < 0x20 || ch == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      line += "\\x";
+      line += kHex[ch >> 4];
+      line += kHex[ch & 0xf];
+    } else {
+      line += static_cast<char>(ch);
+    }
+  }
+  std::cerr << "subledger: " << line << "\n";
   return kExitError;
 }
 
@@ -268,6 +280,8 @@ int invoices(const InvoicesOptions& o, std::ostream& out) {
   auto from = parse_date_arg(o.from, "--from", status);
   auto to = parse_date_arg(o.to, "--to", status);
   if (status) return status;
+  if (from && to && *to < *from)
+    return fail("--from " + from->iso() + " is after --to " + to->iso() + "; give a range");
   return query_rows(
       o.db,
       [&](const Store& store) -> absl::StatusOr<std::string> {
@@ -550,6 +564,8 @@ int export_events(const std::string& db, std::ostream& out) {
 }
 
 int replay_what_if(const std::string& db, const std::string& file, std::ostream& out) {
+  if (std::error_code ec; std::filesystem::is_directory(file, ec))
+    return fail(file + " is a directory; --what-if takes a command file");
   std::ifstream in(file);
   if (!in) return fail("cannot read " + file);
   std::vector<Command> extra;

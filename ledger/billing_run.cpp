@@ -34,14 +34,20 @@ std::vector<Date> invoice_dates(int billing_day, Date after, Date through) {
   return out;
 }
 
-// The earliest pending charge of any partner, or none.
-Date earliest_pending_charge(const LedgerState& state) {
-  Date earliest;
+// Where a never-billed ledger's horizon starts: the earliest pending charge of any partner, else
+// the latest date a subscription has seen (a ledger of trials only), else none.
+Date horizon_base_unbilled(const LedgerState& state) {
+  Date base;
   for (const auto& [partner_id, partner] : state.catalog().partners()) {
     Date d = state.earliest_pending(partner);
-    if (!d.is_none() && (earliest.is_none() || d < earliest)) earliest = d;
+    if (!d.is_none() && (base.is_none() || d < base)) base = d;
   }
-  return earliest;
+  if (!base.is_none()) return base;
+  for (const auto& id : state.subscription_ids()) {
+    Date d = state.subscription(id)->last_event_date;
+    if (!d.is_none() && (base.is_none() || d > base)) base = d;
+  }
+  return base;
 }
 
 }  // namespace
@@ -61,8 +67,20 @@ CommandResult Ledger::run_billing(const Command& command) {
         ""};
   // INTERFACE.md: at most 10 years past the clock, or past the earliest pending charge when the
   // ledger was never billed; further runs go one horizon at a time.
-  const Date base = clock.is_none() ? earliest_pending_charge(state_) : clock;
-  if (!base.is_none() && through > horizon_after(base))
+  const Date base = clock.is_none() ? horizon_base_unbilled(state_) : clock;
+  if (base.is_none())
+    // Nothing dated to bill from: a run would only move the clock, and a clock set far ahead
+    // would refuse every later command of the ledger.
+    return CommandResult{command.request_id,
+                         false,
+                         false,
+                         0,
+                         0,
+                         "INVALID_ARGUMENT",
+                         "nothing to bill: the ledger has no subscription yet; run the billing "
+                         "after the first one",
+                         ""};
+  if (through > horizon_after(base))
     return CommandResult{
         command.request_id,
         false,
@@ -72,8 +90,10 @@ CommandResult Ledger::run_billing(const Command& command) {
         "INVALID_ARGUMENT",
         "through " + through.iso() + " is more than " + std::to_string(kHorizonYears) +
             " years after " +
-            (clock.is_none() ? "the earliest pending charge " : "the billing clock ") + base.iso() +
-            "; bill through " + horizon_after(base).iso() + " or earlier, then run again",
+            (clock.is_none() ? "the ledger's first charge or latest subscription date "
+                             : "the billing clock ") +
+            base.iso() + "; bill through " + horizon_after(base).iso() +
+            " or earlier, then run again",
         ""};
   BillingSummary summary;
   summary.through = through;

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <limits>
 #include <map>
 
@@ -42,6 +43,19 @@ std::string free_text_error(const std::string& name, const std::string& text) {
            std::to_string(kFreeTextBytesMax);
   for (unsigned char ch : text)
     if (ch < 0x20 || ch == 0x7f) return name + " must not contain control characters";
+  // C1 controls, zero-width and direction marks, line separators, direction overrides, BOM:
+  // invisible characters that make a printed name say something else.
+  static constexpr std::string_view kInvisible[] = {
+      "\u200b", "\u200c", "\u200d", "\u200e", "\u200f", "\u2028", "\u2029", "\u202a", "\u202b",
+      "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069", "\ufeff"};
+  for (std::string_view mark : kInvisible)
+    if (text.find(mark) != std::string::npos)
+      return name + " must not contain invisible control or direction characters";
+  for (size_t i = 0; i + 1 < text.size(); ++i)  // every other C1 control, U+0080..U+009F
+    if (static_cast<unsigned char>(text[i]) == 0xc2 &&
+        static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+        static_cast<unsigned char>(text[i + 1]) <= 0x9f)
+      return name + " must not contain control characters";
   return "";
 }
 
@@ -203,7 +217,7 @@ auto& int_field(C& c, std::string_view name) {
 
 // The JSON value as the user wrote it, cut short for a message.
 std::string shown(const json& v) {
-  std::string text = v.dump();
+  std::string text = v.dump(-1, ' ', false, json::error_handler_t::replace);
   constexpr size_t kShownMax = 48;
   if (text.size() > kShownMax) text = text.substr(0, kShownMax) + "...";
   return text;
@@ -334,7 +348,11 @@ std::string id_error(std::string_view field, std::string_view id) {
 }
 
 std::string actor_error(std::string_view actor) {
-  if (actor == kSystemActor || actor.starts_with(kKeyActorPrefix))
+  std::string lower(actor.substr(0, kKeyActorPrefix.size() + kSystemActor.size()));
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  // Reserved whatever the case: "SYSTEM" must not read as the ledger's own actor either.
+  if (lower == kSystemActor || lower.starts_with(kKeyActorPrefix))
     return "actor \"" + std::string(actor) + "\" is reserved: \"" + std::string(kSystemActor) +
            "\" and names beginning \"" + std::string(kKeyActorPrefix) +
            "\" are the ledger's and the server's own; omit actor or name yourself";
@@ -351,6 +369,66 @@ bool Command::is_subscription_command() const {
 
 namespace {
 
+constexpr int kNestingMax = 8;  // a command is an object holding at most a list or an object
+
+// The offset of the first byte that does not belong to a well-formed UTF-8 sequence (overlongs,
+// surrogates and code points past U+10FFFF included), or npos.
+size_t invalid_utf8_at(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    size_t len = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+      len = 2, cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      len = 3, cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      len = 4, cp = c & 0x07;
+    } else {
+      return i;
+    }
+    if (i + len > text.size()) return i;
+    for (size_t k = 1; k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(text[i + k]);
+      if ((cc & 0xc0) != 0x80) return i;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    const bool overlong = (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
+    if (overlong || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
+// The offset where arrays and objects nest deeper than kNestingMax (outside strings), or npos.
+// Checked before parsing: a parsed value that nests deeply is destroyed recursively.
+size_t too_deep_at(std::string_view text) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (ch == '\\')
+        escaped = true;
+      else if (ch == '"')
+        in_string = false;
+    } else if (ch == '"') {
+      in_string = true;
+    } else if (ch == '[' || ch == '{') {
+      if (++depth > kNestingMax) return i;
+    } else if (ch == ']' || ch == '}') {
+      --depth;
+    }
+  }
+  return std::string_view::npos;
+}
+
 // Thrown from the parser callback: the first key an object repeats.
 struct DuplicateKey {
   std::string key;
@@ -362,6 +440,16 @@ std::optional<json> parse_strict(std::string_view line, std::string& error) {
   if (size_t nul = line.find('\0'); nul != std::string_view::npos) {
     error = "a NUL byte at column " + std::to_string(nul + 1) +
             "; each input line must be one JSON command object and nothing else";
+    return std::nullopt;
+  }
+  if (size_t bad = invalid_utf8_at(line); bad != std::string_view::npos) {
+    error = "a byte that is not UTF-8 at column " + std::to_string(bad + 1) +
+            "; input lines are UTF-8 text";
+    return std::nullopt;
+  }
+  if (size_t deep = too_deep_at(line); deep != std::string_view::npos) {
+    error = "nesting deeper than " + std::to_string(kNestingMax) + " levels at column " +
+            std::to_string(deep + 1) + "; a command is one flat object";
     return std::nullopt;
   }
   std::vector<std::vector<std::string>> keys;  // per open object, the keys seen so far
@@ -394,6 +482,7 @@ std::optional<json> parse_strict(std::string_view line, std::string& error) {
 }  // namespace
 
 bool is_blank_line(std::string_view line) {
+  if (line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);  // a byte-order mark, as the parser
   return std::all_of(line.begin(), line.end(),
                      [](char ch) { return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n'; });
 }

@@ -542,6 +542,64 @@ Decision decide_subscription_command(const Command& c, const LedgerState& state)
 
 }  // namespace
 
+std::string_view scope_of(std::string_view id) {
+  size_t colon = id.find(':');
+  return colon == std::string_view::npos ? std::string_view{} : id.substr(0, colon);
+}
+
+// The partner a command acts for: named by it, or the owner of its customer or subscription; ""
+// for catalog commands and for targets that do not exist (decide rejects those).
+std::string owner_partner(const Command& c, const LedgerState& state) {
+  switch (c.type) {
+    case CommandType::kRegisterPartner:
+    case CommandType::kCreateCustomer:
+      return c.partner_id;
+    case CommandType::kDefineOffer:
+    case CommandType::kPublishPrice:
+    case CommandType::kRunBilling:
+      return "";
+    case CommandType::kCreateSubscription:
+    case CommandType::kStartTrial: {
+      const Customer* customer = state.catalog().customer(c.customer_id);
+      return customer ? customer->def.partner_id : "";
+    }
+    default: {
+      const Subscription* sub = state.subscription(c.subscription_id);
+      const Customer* customer = sub ? state.catalog().customer(sub->customer_id) : nullptr;
+      return customer ? customer->def.partner_id : "";
+    }
+  }
+}
+
+std::optional<Rejection> check_scopes(const Command& c, const LedgerState& state) {
+  auto reject = [](std::string message) {
+    return Rejection{"INVALID_ARGUMENT", std::move(message)};
+  };
+  // SERVER.md: partner ids and the shared catalog's offer ids carry no scope.
+  if (!scope_of(c.partner_id).empty())
+    return reject("partner_id " + q(c.partner_id) + " may not contain ':'");
+  if (!scope_of(c.offer_id).empty())
+    return reject("offer_id " + q(c.offer_id) + " may not contain ':': offers are shared");
+  for (const auto& parent : c.addon_of)
+    if (!scope_of(parent).empty())
+      return reject("addon_of " + q(parent) + " may not contain ':': offers are shared");
+  const std::string owner = owner_partner(c, state);
+  const std::pair<const char*, const std::string*> scoped[] = {
+      {"request_id", &c.request_id},
+      {"customer_id", &c.customer_id},
+      {"subscription_id", &c.subscription_id},
+      {"parent_subscription_id", &c.parent_subscription_id}};
+  for (const auto& [field, id] : scoped) {
+    std::string_view scope = scope_of(*id);
+    if (scope.empty() || scope == owner) continue;
+    return reject(std::string(field) + " " + q(*id) + " is in the scope of partner '" +
+                  std::string(scope) + "', but this command acts for " +
+                  (owner.empty() ? std::string("no partner") : "partner " + q(owner)) +
+                  "; a scoped id must name its own partner");
+  }
+  return std::nullopt;
+}
+
 std::vector<int> registration_number_lengths(std::string_view country) {
   static const std::map<std::string_view, std::vector<int>> kLengths = {
       {"AM", {8, 10}},     {"AZ", {7, 10}}, {"BY", {9}},           {"HU", {10, 11}},

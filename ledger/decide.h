@@ -31,6 +31,12 @@ struct Decision {
   }
 };
 
+// SERVER.md "Partners own their ids": an id "P:x" belongs to partner P. A command whose scoped ids
+// (request, customer, subscription) name another partner than the one it acts for, or a scoped
+// partner or offer id, is INVALID_ARGUMENT. Checked before idempotency, so a request id of another
+// partner's scope is never looked up.
+std::optional<Rejection> check_scopes(const Command& command, const LedgerState& state);
+
 // REQUIRES: command.type != kRunBilling (the billing run is executed by the ledger).
 Decision decide(const Command& command, const LedgerState& state);
 

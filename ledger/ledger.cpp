@@ -63,7 +63,9 @@ std::string CommandResult::to_json() const {
     j["code"] = code;
     j["message"] = message;
   }
-  std::string out = j.dump();
+  // Messages are built from validated input; should one ever carry a byte that is not UTF-8, it
+  // is replaced rather than thrown over (a result line must always be printed).
+  std::string out = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
   if (!extra_json.empty()) out.insert(out.size() - 1, "," + extra_json);
   return out;
 }
@@ -238,6 +240,7 @@ CommandResult Ledger::submit(std::string_view json_line, uint64_t line_number) {
 }
 
 CommandResult Ledger::submit(const Command& command) {
+  if (auto r = check_scopes(command, state_)) return rejected(command.request_id, *r);
   const std::string hash = payload_hash(command);
   std::optional<std::string> record;
   if (auto it = pending_requests_.find(command.request_id); it != pending_requests_.end()) {

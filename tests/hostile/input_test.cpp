@@ -4,6 +4,7 @@
 // message that says what was wrong, and nothing decided.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <limits>
 #include <string>
 
@@ -21,7 +22,9 @@ std::string partner(const std::string& id, const std::string& extra = "") {
 }
 std::string create(const std::string& id, const std::string& seats, const std::string& date,
                    const std::string& offer = "E3", const std::string& customer = "C1") {
-  return R"({"cmd":"create_subscription","request_id":"r-)" + id + R"(","subscription_id":")" +
+  std::string request = "r-" + id;
+  std::replace(request.begin(), request.end(), ':', '.');  // a request id of no partner's scope
+  return R"({"cmd":"create_subscription","request_id":")" + request + R"(","subscription_id":")" +
          id + R"(","customer_id":")" + customer + R"(","offer_id":")" + offer +
          R"(","seats":)" + seats + R"(,"date":")" + date + R"(","billing_frequency":"annual"})";
 }
@@ -263,7 +266,8 @@ TEST_F(HostileInput, FreeTextAndCodesAreBounded) {
 // ---- 3. reserved actors ------------------------------------------------------------------------
 
 TEST_F(HostileInput, ReservedActorsAreRejectedFromInput) {
-  for (const char* actor : {"system", "key:k1", "key:", "key:P1:x"}) {
+  for (const char* actor : {"system", "key:k1", "key:", "key:P1:x", "System", "SYSTEM", "Key:k1",
+                            "KEY:k1"}) {
     Rejection r = parse_rejection(partner("P2", std::string(R"(,"actor":")") + actor + "\""));
     EXPECT_EQ(r.code, "INVALID_ARGUMENT") << actor;
     EXPECT_NE(r.message.find("reserved"), std::string::npos) << actor << ": " << r.message;
@@ -274,11 +278,50 @@ TEST_F(HostileInput, ReservedActorsAreRejectedFromInput) {
         << actor;
   }
   EXPECT_EQ(parse_rejection(partner("P2", R"(,"actor":7)")).code, "INVALID_ARGUMENT");
-  for (const char* actor : {"System", "systems", "alice", "key-k1", "ops.bot"}) {
+  for (const char* actor : {"systems", "sys", "alice", "key-k1", "keyring", "ops.bot"}) {
     ParsedCommand ok = parse_command(partner("P2", std::string(R"(,"actor":")") + actor + "\""));
     ASSERT_TRUE(ok.command) << actor << ": " << ok.rejection.message;
     EXPECT_EQ(ok.command->actor, actor);
   }
+}
+
+TEST_F(HostileInput, ScopedIdsMustNameTheirOwnPartner) {
+  f.given(PartnerRegistered{"P2", "US", "USD", 5});
+  f.given(CustomerCreated{"P2:C1", "P2", "US", "USD", "Fabrikam", "", "", ""});
+  auto scope_code = [&](const std::string& line) {
+    ParsedCommand parsed = parse_command(line);
+    if (!parsed.command) return parsed.rejection.code;
+    auto r = check_scopes(*parsed.command, f.state);
+    return r ? r->code + ":" + r->message : std::string("OK");
+  };
+  auto customer = [](const std::string& id, const std::string& partner_id,
+                     const std::string& request = "rc") {
+    return R"({"cmd":"create_customer","request_id":")" + request + R"(","customer_id":")" + id +
+           R"(","partner_id":")" + partner_id + R"(","country":"US","currency":"USD"})";
+  };
+  EXPECT_EQ(scope_code(customer("P2:C2", "P2")), "OK");
+  EXPECT_EQ(scope_code(customer("C2", "P2", "P2:rc")), "OK");
+  EXPECT_NE(scope_code(customer("P1:CX", "P2")).find("scope of partner 'P1'"), std::string::npos);
+  EXPECT_NE(scope_code(customer("C2", "P2", "P1:rc")), "OK");
+  EXPECT_NE(scope_code(customer("P9:C2", "P2")), "OK");
+  // Subscriptions belong to their customer's partner; so do the request ids that touch them.
+  EXPECT_EQ(scope_code(create("P2:S1", "1", "2017-01-15", "E3", "P2:C1")), "OK");
+  EXPECT_NE(scope_code(create("P1:S1", "1", "2017-01-15", "E3", "P2:C1")), "OK");
+  EXPECT_NE(scope_code(create("P2:S1", "1", "2017-01-15", "E3", "C1")), "OK")
+      << "C1 is partner P1's customer";
+  f.accept(create("S7", "1", "2017-01-15"));
+  EXPECT_NE(scope_code(R"({"cmd":"cancel","request_id":"P2:x","subscription_id":"S7","date":"2017-02-01"})"),
+            "OK");
+  EXPECT_EQ(scope_code(R"({"cmd":"cancel","request_id":"P1:x","subscription_id":"S7","date":"2017-02-01"})"),
+            "OK");
+  // No scope on partner ids, offers, or the operator's catalog and billing commands.
+  EXPECT_NE(scope_code(partner("A:B")), "OK");
+  EXPECT_NE(scope_code(R"({"cmd":"define_offer","request_id":"o","offer_id":"P1:X","name":"x"})"),
+            "OK");
+  EXPECT_NE(scope_code(R"({"cmd":"define_offer","request_id":"P1:o","offer_id":"X","name":"x"})"),
+            "OK");
+  EXPECT_NE(scope_code(R"({"cmd":"run_billing","request_id":"P1:b","through":"2017-02-01"})"),
+            "OK");
 }
 
 // ---- 4. a line is one command or one rejection --------------------------------------------------
@@ -320,6 +363,40 @@ TEST_F(HostileInput, SyntaxErrorsSayWhere) {
   EXPECT_NE(parsed.rejection.message.find("line 7"), std::string::npos) << parsed.rejection.message;
   EXPECT_NE(parsed.rejection.message.find("column 34"), std::string::npos)
       << parsed.rejection.message;
+}
+
+TEST_F(HostileInput, BytesThatAreNotUtf8AndDeepNestingAreRejectedNotThrown) {
+  const std::string ok = R"({"cmd":"define_offer","request_id":"o","offer_id":"L1","name":"ab"})";
+  for (const std::string& bad : {std::string("\xff"), std::string("\xc3"), std::string("\xed\xa0\x80"),
+                                 std::string("\xc0\xaf"), std::string("\xf4\x90\x80\x80"),
+                                 std::string("\xe2\x82")}) {
+    std::string line = ok;
+    line.insert(line.find("ab") + 1, bad);
+    Rejection r = parse_rejection(line);
+    EXPECT_EQ(r.code, "INVALID_ARGUMENT");
+    EXPECT_NE(r.message.find("not UTF-8"), std::string::npos) << r.message;
+    CommandResult result{"", false, false, 0, 0, r.code, r.message, ""};
+    EXPECT_NO_THROW(result.to_json());
+  }
+  EXPECT_TRUE(parse_command(std::string(R"({"cmd":"define_offer","request_id":"o","offer_id":"L1","name":"Caf\u00e9 )") +
+                            "\xe2\x82\xac\"}")
+                  .command);
+  std::string deep = R"({"cmd":"define_offer","request_id":"o","offer_id":"L1","name":"x","addon_of":)" +
+                     std::string(100000, '[') + std::string(100000, ']') + "}";
+  Rejection r = parse_rejection(deep);
+  EXPECT_NE(r.message.find("nesting deeper"), std::string::npos) << r.message;
+  // Brackets inside strings are text, not nesting.
+  EXPECT_TRUE(parse_command(R"({"cmd":"define_offer","request_id":"o","offer_id":"L1","name":"[[[[[[[[[[[[{{{{{{{{{{"})").command);
+}
+
+TEST_F(HostileInput, InvisibleAndReservedLookalikesAreRejected) {
+  auto customer = [](const std::string& value) {
+    return R"({"cmd":"create_customer","request_id":"c","customer_id":"C9","partner_id":"P1","country":"US","currency":"USD","company_name":")" +
+           value + R"("})";
+  };
+  for (const char* bad : {"Evil\\u202eCorp", "A\\u0085B", "A\\u200bB", "A\\u2028B", "A\\ufeffB"})
+    EXPECT_EQ(f.code(customer(bad)), "INVALID_ARGUMENT") << bad;
+  EXPECT_EQ(f.code(customer("Fabrikam \\u00e9\\u4e2d")), "ACCEPTED");
 }
 
 TEST_F(HostileInput, OverlongLinesAreRejectedBeforeParsing) {
@@ -390,6 +467,23 @@ TEST_F(HostileBilling, ARunPastTheHorizonIsRejectedAndMovesNothing) {
   EXPECT_TRUE(ledger_->state().billing_clock().is_none());
   r = bill("2217-01-20", "b2");
   EXPECT_EQ(r.code, "INVALID_ARGUMENT");
+}
+
+TEST(HostileBillingEmpty, ARunWithNothingDatedToBillFromIsRefusedSoTheClockCannotBrickTheLedger) {
+  TempDir dir("nothing-dated");
+  std::string error;
+  auto ledger = Ledger::open(dir / "db", Ledger::Options{}, error);
+  ASSERT_TRUE(ledger) << error;
+  ASSERT_TRUE(ledger->submit(partner("P1")).ok);
+  CommandResult r = ledger->submit(R"({"cmd":"run_billing","request_id":"b","through":"9999-12-31"})");
+  EXPECT_EQ(r.code, "INVALID_ARGUMENT");
+  EXPECT_TRUE(ledger->state().billing_clock().is_none());
+}
+
+TEST_F(HostileBilling, ATrialOnlyLedgerCountsTheHorizonFromItsLatestDate) {
+  ASSERT_TRUE(ledger_->submit(R"({"cmd":"cancel","request_id":"x","subscription_id":"S1","date":"2017-01-16"})").ok);
+  // Still pending (the purchase and its credit), so the base is the earliest charge.
+  EXPECT_EQ(bill("2027-01-16", "b0").code, "INVALID_ARGUMENT");
 }
 
 TEST_F(HostileBilling, ARunToTheHorizonIssuesEveryInvoiceDate) {
