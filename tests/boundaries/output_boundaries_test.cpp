@@ -180,5 +180,52 @@ TEST(OutputBoundaries, ZeroAndThreeDigitCurrenciesPrintTheirOwnDigits) {
   EXPECT_NE(csv.find(",-74.943,BHD,"), std::string::npos) << csv;
 }
 
+TEST(OutputBoundaries, BillSummaryCountsTransitionsAndInvoicesThroughExactlyABillingDay) {
+  // Annual A (auto-renew) and B (auto-renew off) from 2017-01-15, 1 seat at 20.00; a trial from
+  // 2017-12-20 (trial_end 2018-01-19). Billing through exactly 2018-01-20 (a billing day, first
+  // run: from the earliest charge) materializes 3 transitions (A renewed and B expired on
+  // 2018-01-15, the trial expired on 2018-01-19) and issues C1-20170120 (240.00 × 2) and
+  // C1-20180120 (A's renewal 240.00): 720.00 in all.
+  TempDir db("bill-summary");
+  std::string cmds = db / "cmds.jsonl";
+  write_file(cmds,
+             R"({"cmd":"register_partner","request_id":"p","partner_id":"P1","country":"US","currency":"USD","billing_day":20}
+{"cmd":"define_offer","request_id":"o","offer_id":"E3","name":"E3","trial_eligible":true}
+{"cmd":"publish_price","request_id":"pr","offer_id":"E3","currency":"USD","monthly_price":"20.00","effective_from":"2016-01-01"}
+{"cmd":"create_customer","request_id":"c","customer_id":"C1","partner_id":"P1","country":"US","currency":"USD"}
+{"cmd":"create_customer","request_id":"c2","customer_id":"C2","partner_id":"P1","country":"US","currency":"USD"}
+{"cmd":"create_subscription","request_id":"a","subscription_id":"A","customer_id":"C1","offer_id":"E3","seats":1,"billing_frequency":"annual","date":"2017-01-15"}
+{"cmd":"create_subscription","request_id":"b","subscription_id":"B","customer_id":"C1","offer_id":"E3","seats":1,"billing_frequency":"annual","date":"2017-01-15"}
+{"cmd":"set_auto_renew","request_id":"b2","subscription_id":"B","enabled":false,"date":"2017-01-16"}
+{"cmd":"start_trial","request_id":"t","subscription_id":"T","customer_id":"C2","offer_id":"E3","date":"2017-12-20"}
+)");
+  ASSERT_EQ(run(bin() + " apply --db " + db.str() + " " + cmds + " 2>/dev/null").status, 0);
+  json first = json::parse(run(bin() + " bill --through 2018-01-20 --db " + db.str()).out);
+  EXPECT_EQ(first["through"], "2018-01-20");
+  EXPECT_TRUE(first["previous_clock"].is_null());
+  EXPECT_EQ(first["transitions"], 3);
+  EXPECT_EQ(first["invoices_issued"], 2);
+  EXPECT_EQ(first["invoice_ids"], json::parse(R"(["C1-20170120","C1-20180120"])"));
+  EXPECT_EQ(first["totals"]["USD"], "720.00");
+  json again = json::parse(run(bin() + " bill --through 2018-01-20 --db " + db.str()).out);
+  EXPECT_EQ(again["previous_clock"], "2018-01-20");
+  EXPECT_EQ(again["transitions"], 0);
+  EXPECT_EQ(again["invoices_issued"], 0);
+  // A command dated on the clock's day is accepted and billed on the next invoice date; the
+  // run's result line says how many invoices it issued.
+  write_file(cmds,
+             R"({"cmd":"create_subscription","request_id":"m","subscription_id":"M","customer_id":"C1","offer_id":"E3","seats":1,"billing_frequency":"monthly","date":"2018-01-20"}
+{"cmd":"run_billing","request_id":"r","through":"2018-02-20"}
+)");
+  auto results = lines_of(run(bin() + " apply --db " + db.str() + " " + cmds + " 2>/dev/null").out);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(json::parse(results[1])["invoices_issued"], 1) << results[1];
+  auto invoices = lines_of(run(bin() + " invoices --format json --db " + db.str()).out);
+  ASSERT_EQ(invoices.size(), 3u);
+  // M's purchase (01-20) and its cycle fee (02-20, on the billing day): 40.00.
+  EXPECT_EQ(json::parse(invoices[2])["invoice_id"], "C1-20180220");
+  EXPECT_EQ(json::parse(invoices[2])["total"], "40.00");
+}
+
 }  // namespace
 }  // namespace subledger::testing

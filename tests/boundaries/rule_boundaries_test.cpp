@@ -153,9 +153,12 @@ TEST_F(Boundaries, TermEndsOnTermEndDay) {
   ASSERT_TRUE(std::holds_alternative<SubscriptionRenewed>(due[0].payload));
   EXPECT_EQ(std::get<SubscriptionRenewed>(due[0].payload).term.start, D("2018-01-15"));
   EXPECT_EQ(std::get<SubscriptionRenewed>(due[0].payload).term.end, D("2019-01-15"));
+  EXPECT_TRUE(due[0].by_system) << "what time brings is appended by the system";
   auto ends = due_transitions(ending, D("2018-01-15"), f.state.catalog());
   ASSERT_EQ(ends.size(), 1u);
   EXPECT_TRUE(std::holds_alternative<SubscriptionExpired>(ends[0].payload));
+  EXPECT_TRUE(ends[0].by_system);
+  EXPECT_EQ(ends[0].date, D("2018-01-15"));
   // Two terms at once: both renewals come out, each on its own term end.
   auto two = due_transitions(renewing, D("2019-01-15"), f.state.catalog());
   ASSERT_EQ(two.size(), 2u);
@@ -305,6 +308,23 @@ TEST_F(Boundaries, ARenewedTermGetsItsOwnThirtyDays) {
   auto prorated = lines_of(f, "S31", "2018-02-15");
   ASSERT_EQ(prorated.size(), 1u);
   EXPECT_EQ(money(prorated[0]), "-2196.16");
+}
+
+TEST_F(Boundaries, ParentCancelledOnTheDayOfItsAddonsLastEvent) {
+  // BILLING_RULES 7: the add-on is cancelled with its parent on the same date. Its own last event
+  // dated that very day does not stand in the way; one dated the day after does.
+  f.given(OfferDefined{"VOICE", "Voice", Segment::kCommercial, false, {"E3"}, 0, 0});
+  f.given(PricePublished{"VOICE", "USD", 12'000'000, D("2016-01-01")}, D("2016-01-01"));
+  f.accept(create("P", "E3", 5, "2019-03-01", "annual"));
+  f.accept(R"({"cmd":"create_subscription","request_id":"a","subscription_id":"A","customer_id":"C1","offer_id":"VOICE","seats":5,"date":"2019-03-10","parent_subscription_id":"P"})");
+  EXPECT_EQ(f.code(sub_cmd("cancel", "P", "2019-03-09")), "DATE_BEFORE_LAST_EVENT");
+  f.accept(sub_cmd("cancel", "P", "2019-03-10"));
+  EXPECT_EQ(f.state.subscription("A")->status, Status::kCancelled);
+  EXPECT_EQ(f.state.subscription("A")->cancelled_on, D("2019-03-10"));
+  // Day 0 of the add-on's term: 100% of its 12.00 × 12 × 5 = 720.00.
+  auto lines = lines_of(f, "A", "2019-03-10");
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(money(lines[1]), "-720.00");
 }
 
 TEST_F(Boundaries, CancelledTrialHasNothingToCreditAndCannotBeReactivated) {
