@@ -327,6 +327,65 @@ TEST_F(Boundaries, ParentCancelledOnTheDayOfItsAddonsLastEvent) {
   EXPECT_EQ(money(lines[1]), "-720.00");
 }
 
+TEST_F(Boundaries, AnAddonsParentMustBeTheCustomersOwnOfAnAllowedOffer) {
+  f.given(OfferDefined{"VOICE", "Voice", Segment::kCommercial, false, {"E3"}, 0, 0});
+  f.given(PricePublished{"VOICE", "USD", 12'000'000, D("2016-01-01")}, D("2016-01-01"));
+  f.given(CustomerCreated{"C2", "P1", "US", "USD", "Other", "", "", ""});
+  f.accept(create("P", "E3", 5, "2019-03-01", "annual"));
+  f.accept(create("Q", "BP", 5, "2019-03-01", "annual"));
+  f.accept(create("O", "E3", 5, "2019-03-01", "annual", "C2"));
+  auto addon = [](const std::string& parent) {
+    return R"({"cmd":"create_subscription","request_id":"a","subscription_id":"A","customer_id":"C1","offer_id":"VOICE","seats":5,"date":"2019-03-10","parent_subscription_id":")" +
+           parent + "\"}";
+  };
+  EXPECT_EQ(f.code(addon("NOPE")), "INVALID_ARGUMENT") << "unknown parent";
+  EXPECT_EQ(f.code(addon("O")), "INVALID_ARGUMENT") << "another customer's subscription";
+  EXPECT_EQ(f.code(addon("Q")), "INVALID_ARGUMENT") << "an offer not in addon_of";
+  EXPECT_EQ(f.code(addon("P")), "ACCEPTED");
+}
+
+TEST_F(Boundaries, OnlyAnExpiredPaidTermCanBeRenewed) {
+  f.accept(create("S", "E3", 1, "2017-01-15", "annual"));
+  EXPECT_EQ(f.code(sub_cmd("renew", "S", "2017-02-01")), "INVALID_STATE") << "active";
+  f.accept(sub_cmd("cancel", "S", "2017-02-01"));
+  EXPECT_EQ(f.code(sub_cmd("renew", "S", "2017-02-02")), "INVALID_STATE") << "cancelled";
+  f.accept(trial("T", "E3", "2017-03-01"));
+  EXPECT_EQ(f.code(sub_cmd("renew", "T", "2017-03-02")), "INVALID_STATE") << "a trial";
+  EXPECT_EQ(f.code(sub_cmd("renew", "T", "2017-04-01")), "INVALID_STATE") << "an expired trial";
+}
+
+TEST_F(Boundaries, CommandsAreAppendedByTheirActorAndTimeBySystem) {
+  auto last_by_system = [](const Decision& d) {
+    return !d.events.empty() && d.events.back().by_system;
+  };
+  EXPECT_FALSE(last_by_system(f.accept(create("S", "E3", 10, "2017-01-15", "annual"))));
+  EXPECT_FALSE(last_by_system(f.accept(sub_cmd("change_seats", "S", "2017-02-01", seats(11)))));
+  EXPECT_FALSE(last_by_system(
+      f.accept(sub_cmd("set_auto_renew", "S", "2017-02-02", R"(,"enabled":false)"))));
+  EXPECT_FALSE(last_by_system(f.accept(sub_cmd("cancel", "S", "2017-03-01"))));
+  EXPECT_FALSE(last_by_system(f.accept(sub_cmd("reactivate", "S", "2017-03-02"))));
+  // The expiry on 2018-01-15 is appended by the system just before the renewal.
+  Decision renewed = f.accept(sub_cmd("renew", "S", "2018-02-01"));
+  ASSERT_EQ(renewed.events.size(), 2u);
+  EXPECT_TRUE(renewed.events[0].by_system);
+  EXPECT_EQ(renewed.events[0].date, D("2018-01-15"));
+  EXPECT_FALSE(renewed.events[1].by_system);
+  EXPECT_FALSE(last_by_system(f.accept(trial("T", "BP", "2018-09-01"))));
+  EXPECT_FALSE(last_by_system(
+      f.accept(sub_cmd("convert_trial", "T", "2018-09-02", R"(,"billing_frequency":"monthly")"))));
+}
+
+TEST_F(Boundaries, SealingAnInvoiceAgainGivesTheSameTotal) {
+  f.accept(create("S", "E3", 10, "2017-01-15", "annual"));
+  auto inv = f.invoice("C1", D("2017-01-20"));
+  ASSERT_TRUE(inv);
+  Invoice copy = *inv;
+  seal_invoice(copy);
+  EXPECT_EQ(copy.total_minor, 240000);
+  EXPECT_EQ(copy.lines_sha256, inv->lines_sha256);
+  EXPECT_EQ(invoice_json(copy), invoice_json(*inv));
+}
+
 TEST_F(Boundaries, CancelledTrialHasNothingToCreditAndCannotBeReactivated) {
   f.accept(trial("T1", "E3", "2018-09-01"));
   f.accept(sub_cmd("cancel", "T1", "2018-09-02"));
