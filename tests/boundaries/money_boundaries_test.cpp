@@ -4,6 +4,9 @@
 // (shown in the comments), not copied from the program's output.
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <type_traits>
+
 #include "events/money.h"
 #include "projections/invoice.h"
 
@@ -101,30 +104,42 @@ TEST(MoneyBoundaries, ParseMinorNeedsExactlyTheCurrencyDigits) {
   EXPECT_FALSE(parse_minor("74.94", 3));
 }
 
+// parse_price_micros as an optional, whether it returns std::optional or absl::StatusOr.
+template <class Result>
+std::optional<int64_t> as_optional(const Result& r) {
+  if constexpr (std::is_same_v<Result, std::optional<int64_t>>)
+    return r;
+  else
+    return r.ok() ? std::optional<int64_t>(*r) : std::nullopt;
+}
+std::optional<int64_t> price(std::string_view text) {
+  return as_optional(parse_price_micros(text));
+}
+
 TEST(MoneyBoundaries, PriceDigitsAtTheirLimits) {
   // At most 12 integer and 6 fraction digits (INTERFACE.md).
-  EXPECT_EQ(parse_price_micros("999999999999.999999"), 999'999'999'999'999'999LL);
-  EXPECT_FALSE(parse_price_micros("1000000000000"));  // 13 integer digits
-  EXPECT_EQ(parse_price_micros("100000000000"), 100'000'000'000'000'000LL);  // 12
-  EXPECT_EQ(parse_price_micros("0.000001"), 1);
-  EXPECT_FALSE(parse_price_micros("0.0000001"));  // 7 fraction digits
-  EXPECT_EQ(parse_price_micros("0.00001"), 10);  // 5
-  EXPECT_EQ(parse_price_micros("20"), 20'000'000);
-  EXPECT_EQ(parse_price_micros("7.8"), 7'800'000);
-  EXPECT_EQ(parse_price_micros("35.999"), 35'999'000);
-  EXPECT_EQ(parse_price_micros("0"), 0);
-  EXPECT_EQ(parse_price_micros("9"), 9'000'000);
-  EXPECT_FALSE(parse_price_micros(""));
-  EXPECT_FALSE(parse_price_micros("1."));
-  EXPECT_FALSE(parse_price_micros(".5"));
-  EXPECT_FALSE(parse_price_micros("-1.00"));
-  EXPECT_FALSE(parse_price_micros("1.0a"));
-  EXPECT_FALSE(parse_price_micros("1a.00"));
-  EXPECT_FALSE(parse_price_micros("1.00.0"));
-  EXPECT_FALSE(parse_price_micros("/"));
-  EXPECT_FALSE(parse_price_micros(":"));
-  EXPECT_FALSE(parse_price_micros("1./"));
-  EXPECT_FALSE(parse_price_micros("1.:"));
+  EXPECT_EQ(price("999999999999.999999"), 999'999'999'999'999'999LL);
+  EXPECT_FALSE(price("1000000000000"));  // 13 integer digits
+  EXPECT_EQ(price("100000000000"), 100'000'000'000'000'000LL);  // 12
+  EXPECT_EQ(price("0.000001"), 1);
+  EXPECT_FALSE(price("0.0000001"));  // 7 fraction digits
+  EXPECT_EQ(price("0.00001"), 10);  // 5
+  EXPECT_EQ(price("20"), 20'000'000);
+  EXPECT_EQ(price("7.8"), 7'800'000);
+  EXPECT_EQ(price("35.999"), 35'999'000);
+  EXPECT_EQ(price("0"), 0);
+  EXPECT_EQ(price("9"), 9'000'000);
+  EXPECT_FALSE(price(""));
+  EXPECT_FALSE(price("1."));
+  EXPECT_FALSE(price(".5"));
+  EXPECT_FALSE(price("-1.00"));
+  EXPECT_FALSE(price("1.0a"));
+  EXPECT_FALSE(price("1a.00"));
+  EXPECT_FALSE(price("1.00.0"));
+  EXPECT_FALSE(price("/"));
+  EXPECT_FALSE(price(":"));
+  EXPECT_FALSE(price("1./"));
+  EXPECT_FALSE(price("1.:"));
 }
 
 TEST(MoneyBoundaries, UnitPriceKeepsAtLeastTwoAndAtMostSixFractionDigits) {
