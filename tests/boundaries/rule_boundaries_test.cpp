@@ -110,6 +110,26 @@ TEST_F(Boundaries, TrialSeatsAreTwentyFiveWhateverTheOfferCap) {
             "SEATS_ABOVE_OFFER_MAX");
 }
 
+TEST_F(Boundaries, RegistrationNumberCharactersAtTheEdgesOfEachRange) {
+  // BILLING_RULES 9: letters and digits only. RU takes 9, 10 or 12 characters: each character
+  // just outside a range ('/' ':' '@' '[' '`' '{') at a valid length is rejected, each range's
+  // first and last character accepted.
+  auto customer = [](const std::string& reg) {
+    return R"({"cmd":"create_customer","request_id":"a","customer_id":"CX","partner_id":"P1","country":"RU","currency":"USD","organization_registration_number":")" +
+           reg + R"(","phone":"+7"})";
+  };
+  for (const char* bad : {"123456789/", "123456789:", "123456789@", "123456789[", "123456789`",
+                          "123456789{", "12345678 9"})
+    EXPECT_EQ(f.code(customer(bad)), "INVALID_REGISTRATION_NUMBER") << bad;
+  for (const char* good : {"1234567890", "0000000009", "AAAAAAAAAZ", "aaaaaaaaaz", "Za09zA90aZ"})
+    EXPECT_EQ(f.code(customer(good)), "ACCEPTED") << good;
+  EXPECT_EQ(f.code(customer("12345678")), "INVALID_REGISTRATION_NUMBER") << "8: too short";
+  EXPECT_EQ(f.code(customer("123456789")), "ACCEPTED") << "9";
+  EXPECT_EQ(f.code(customer("12345678901")), "INVALID_REGISTRATION_NUMBER") << "11";
+  EXPECT_EQ(f.code(customer("123456789012")), "ACCEPTED") << "12";
+  EXPECT_EQ(f.code(customer("1234567890123")), "INVALID_REGISTRATION_NUMBER") << "13";
+}
+
 TEST_F(Boundaries, TrialEligibilityBySegment) {
   EXPECT_EQ(f.code(trial("G", "GOV", "2018-09-01")), "TRIAL_NOT_ELIGIBLE");
   EXPECT_EQ(f.code(trial("N", "NPO", "2018-09-01")), "ACCEPTED");

@@ -523,6 +523,10 @@ def main():
     ap.add_argument("--added-filter", default=None,
                     help="with --baseline-filter: the tests added since (the filter minus the "
                          "baseline); a mutant the baseline does not kill is run against these only")
+    ap.add_argument("--baseline-every", type=int, default=1,
+                    help="judge only every K-th mutant of the sample against --baseline-filter "
+                         "(the 'before' figure on a sample: a survivor of the baseline costs a "
+                         "whole extra suite run)")
     ap.add_argument("--rerun-survivors", action="store_true",
                     help="run again only the survivors of the existing report.json (same seed, "
                          "count and files) against the current tests, keeping every other result")
@@ -611,14 +615,15 @@ def main():
                     if args.baseline_filter:
                         m["status_before"] = "build-failure"
                 else:
-                    if args.baseline_filter and "status_before" not in m:
+                    judge_before = args.baseline_filter and (i - 1) % args.baseline_every == 0
+                    if judge_before and "status_before" not in m:
                         st, killer, _ = run_tests(args, args.baseline_filter)
                         m["status_before"], m["killer_before"] = st, killer
                         if st != "survived":
                             m["status"], m["killer"] = st, killer
                     if "status" not in m:
                         # The baseline passed: only the tests added since can still kill it.
-                        gfilter = args.added_filter if (args.baseline_filter and args.added_filter) \
+                        gfilter = args.added_filter if (judge_before and args.added_filter) \
                             else args.filter
                         st, killer, _ = run_tests(args, gfilter)
                         m["status"], m["killer"] = st, killer
