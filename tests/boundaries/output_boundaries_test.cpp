@@ -219,12 +219,36 @@ TEST(OutputBoundaries, BillSummaryCountsTransitionsAndInvoicesThroughExactlyABil
 )");
   auto results = lines_of(run(bin() + " apply --db " + db.str() + " " + cmds + " 2>/dev/null").out);
   ASSERT_EQ(results.size(), 2u);
-  EXPECT_EQ(json::parse(results[1])["invoices_issued"], 1) << results[1];
+  json run_result = json::parse(results[1]);
+  EXPECT_EQ(run_result["invoices_issued"], 1) << results[1];
+  EXPECT_EQ(run_result["ok"], true);
+  // The run appended the invoice, then the clock's event: the two sequence numbers after M's.
+  uint64_t after = json::parse(results[0])["seq_last"].get<uint64_t>();
+  EXPECT_EQ(run_result["seq_first"].get<uint64_t>(), after + 1) << results[1];
+  EXPECT_EQ(run_result["seq_last"].get<uint64_t>(), after + 2) << results[1];
   auto invoices = lines_of(run(bin() + " invoices --format json --db " + db.str()).out);
   ASSERT_EQ(invoices.size(), 3u);
   // M's purchase (01-20) and its cycle fee (02-20, on the billing day): 40.00.
   EXPECT_EQ(json::parse(invoices[2])["invoice_id"], "C1-20180220");
   EXPECT_EQ(json::parse(invoices[2])["total"], "40.00");
+}
+
+TEST(OutputBoundaries, FirstRunIssuesTheInvoiceOfAChargeDatedOnTheBillingDayItself) {
+  // No clock yet: the first run bills from the earliest charge on. That charge falls on the
+  // billing day (2017-01-20) and the run goes through exactly that day: one invoice, 20.00.
+  TempDir db("first-run");
+  std::string cmds = db / "cmds.jsonl";
+  write_file(cmds,
+             R"({"cmd":"register_partner","request_id":"p","partner_id":"P1","country":"US","currency":"USD","billing_day":20}
+{"cmd":"define_offer","request_id":"o","offer_id":"E3","name":"E3"}
+{"cmd":"publish_price","request_id":"pr","offer_id":"E3","currency":"USD","monthly_price":"20.00","effective_from":"2016-01-01"}
+{"cmd":"create_customer","request_id":"c","customer_id":"C1","partner_id":"P1","country":"US","currency":"USD"}
+{"cmd":"create_subscription","request_id":"a","subscription_id":"A","customer_id":"C1","offer_id":"E3","seats":1,"billing_frequency":"monthly","date":"2017-01-20"}
+)");
+  ASSERT_EQ(run(bin() + " apply --db " + db.str() + " " + cmds + " 2>/dev/null").status, 0);
+  json summary = json::parse(run(bin() + " bill --through 2017-01-20 --db " + db.str()).out);
+  EXPECT_EQ(summary["invoice_ids"], json::parse(R"(["C1-20170120"])"));
+  EXPECT_EQ(summary["totals"]["USD"], "20.00");
 }
 
 }  // namespace
