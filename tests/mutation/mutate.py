@@ -472,7 +472,7 @@ def write_report(args, mutants, meta):
     if args.baseline_filter:
         md += [f"Before (filter `{args.baseline_filter}`, the suite before the boundary tests) and "
                "after (the whole filter):", ""]
-        header += " before |"
+        header += " before (judged) |"
     md += [header, "|" + "---|" * (header.count("|") - 1)]
     for f in meta["files"] + ["TOTAL"]:
         d = total if f == "TOTAL" else per.get(f)
@@ -483,7 +483,8 @@ def write_report(args, mutants, meta):
                f"{d['build-failure']} | {d['equivalent']} | {fmt_rate(d)} |")
         if args.baseline_filter:
             bd = report["total_before"] if f == "TOTAL" else report["per_file_before"].get(f, {})
-            row += f" {fmt_rate(bd)} |"
+            judged = sum(bd.get(k, 0) for k in ("killed", "timeout", "survived"))
+            row += f" {fmt_rate(bd)} of {judged} |" if judged else " n/a |"
         md.append(row)
     md += ["", "## Survivors", ""]
     surv = [m for m in mutants if m["status"] == "survived"]
@@ -530,6 +531,9 @@ def main():
     ap.add_argument("--rerun-survivors", action="store_true",
                     help="run again only the survivors of the existing report.json (same seed, "
                          "count and files) against the current tests, keeping every other result")
+    ap.add_argument("--report-only", action="store_true",
+                    help="rewrite report.md/report.json from the existing report.json and the "
+                         "current equivalent.txt, running nothing")
     ap.add_argument("--ids", nargs="*", help="run only these mutant ids (of the sample)")
     ap.add_argument("--list", action="store_true", help="list the sampled mutants and exit")
     ap.add_argument("--out", default=str(HERE))
@@ -539,6 +543,24 @@ def main():
     args = ap.parse_args()
     if args.jobs != 1:
         ap.error("--jobs must be 1: mutants share one source tree and build directory")
+    if args.report_only:
+        report = json.loads((Path(args.out) / "report.json").read_text())
+        equivalents = load_equivalents()
+        mutants = report["mutants"]
+        for m in mutants:
+            if m["status"] in ("survived", "equivalent"):
+                if m["id"] in equivalents:
+                    m["status"], m["reason"] = "equivalent", equivalents[m["id"]]
+                else:
+                    m["status"] = "survived"
+                    m.pop("reason", None)
+            if m.get("status_before") in ("survived", "equivalent"):
+                m["status_before"] = "equivalent" if m["id"] in equivalents else "survived"
+        args.baseline_filter = report["meta"].get("baseline_filter")
+        write_report(args, mutants, report["meta"])
+        per, total = rates(mutants, "status")
+        print(f"kill rate {total['kill_rate']}%; {total['equivalent']} equivalent")
+        return 0
     global ROOT
     if args.scratch:
         scratch = Path(args.scratch).resolve()
