@@ -186,8 +186,10 @@ TEST(OutputBoundaries, BillSummaryCountsTransitionsAndInvoicesThroughExactlyABil
   // run: from the earliest charge) materializes 3 transitions (A renewed and B expired on
   // 2018-01-15, the trial expired on 2018-01-19) and issues C1-20170120 (240.00 × 2) and
   // C1-20180120 (A's renewal 240.00): 720.00 in all.
-  TempDir db("bill-summary");
-  std::string cmds = db / "cmds.jsonl";
+  TempDir dir("bill-summary");
+  // The ledger in its own folder: the command file sits beside it, not in it.
+  const std::string db = dir / "ledger";
+  std::string cmds = dir / "cmds.jsonl";
   write_file(cmds,
              R"({"cmd":"register_partner","request_id":"p","partner_id":"P1","country":"US","currency":"USD","billing_day":20}
 {"cmd":"define_offer","request_id":"o","offer_id":"E3","name":"E3","trial_eligible":true}
@@ -199,15 +201,15 @@ TEST(OutputBoundaries, BillSummaryCountsTransitionsAndInvoicesThroughExactlyABil
 {"cmd":"set_auto_renew","request_id":"b2","subscription_id":"B","enabled":false,"date":"2017-01-16"}
 {"cmd":"start_trial","request_id":"t","subscription_id":"T","customer_id":"C2","offer_id":"E3","date":"2017-12-20"}
 )");
-  ASSERT_EQ(run(bin() + " apply --db " + db.str() + " " + cmds + " 2>/dev/null").status, 0);
-  json first = json::parse(run(bin() + " bill --through 2018-01-20 --db " + db.str()).out);
+  ASSERT_EQ(run(bin() + " apply --db " + db + " " + cmds + " 2>/dev/null").status, 0);
+  json first = json::parse(run(bin() + " bill --through 2018-01-20 --db " + db).out);
   EXPECT_EQ(first["through"], "2018-01-20");
   EXPECT_TRUE(first["previous_clock"].is_null());
   EXPECT_EQ(first["transitions"], 3);
   EXPECT_EQ(first["invoices_issued"], 2);
   EXPECT_EQ(first["invoice_ids"], json::parse(R"(["C1-20170120","C1-20180120"])"));
   EXPECT_EQ(first["totals"]["USD"], "720.00");
-  json again = json::parse(run(bin() + " bill --through 2018-01-20 --db " + db.str()).out);
+  json again = json::parse(run(bin() + " bill --through 2018-01-20 --db " + db).out);
   EXPECT_EQ(again["previous_clock"], "2018-01-20");
   EXPECT_EQ(again["transitions"], 0);
   EXPECT_EQ(again["invoices_issued"], 0);
@@ -217,7 +219,7 @@ TEST(OutputBoundaries, BillSummaryCountsTransitionsAndInvoicesThroughExactlyABil
              R"({"cmd":"create_subscription","request_id":"m","subscription_id":"M","customer_id":"C1","offer_id":"E3","seats":1,"billing_frequency":"monthly","date":"2018-01-20"}
 {"cmd":"run_billing","request_id":"r","through":"2018-02-20"}
 )");
-  auto results = lines_of(run(bin() + " apply --db " + db.str() + " " + cmds + " 2>/dev/null").out);
+  auto results = lines_of(run(bin() + " apply --db " + db + " " + cmds + " 2>/dev/null").out);
   ASSERT_EQ(results.size(), 2u);
   json run_result = json::parse(results[1]);
   EXPECT_EQ(run_result["invoices_issued"], 1) << results[1];
@@ -226,7 +228,7 @@ TEST(OutputBoundaries, BillSummaryCountsTransitionsAndInvoicesThroughExactlyABil
   uint64_t after = json::parse(results[0])["seq_last"].get<uint64_t>();
   EXPECT_EQ(run_result["seq_first"].get<uint64_t>(), after + 1) << results[1];
   EXPECT_EQ(run_result["seq_last"].get<uint64_t>(), after + 2) << results[1];
-  auto invoices = lines_of(run(bin() + " invoices --format json --db " + db.str()).out);
+  auto invoices = lines_of(run(bin() + " invoices --format json --db " + db).out);
   ASSERT_EQ(invoices.size(), 3u);
   // M's purchase (01-20) and its cycle fee (02-20, on the billing day): 40.00.
   EXPECT_EQ(json::parse(invoices[2])["invoice_id"], "C1-20180220");
@@ -236,8 +238,10 @@ TEST(OutputBoundaries, BillSummaryCountsTransitionsAndInvoicesThroughExactlyABil
 TEST(OutputBoundaries, FirstRunIssuesTheInvoiceOfAChargeDatedOnTheBillingDayItself) {
   // No clock yet: the first run bills from the earliest charge on. That charge falls on the
   // billing day (2017-01-20) and the run goes through exactly that day: one invoice, 20.00.
-  TempDir db("first-run");
-  std::string cmds = db / "cmds.jsonl";
+  TempDir dir("first-run");
+  // The ledger in its own folder: the command file sits beside it, not in it.
+  const std::string db = dir / "ledger";
+  std::string cmds = dir / "cmds.jsonl";
   write_file(cmds,
              R"({"cmd":"register_partner","request_id":"p","partner_id":"P1","country":"US","currency":"USD","billing_day":20}
 {"cmd":"define_offer","request_id":"o","offer_id":"E3","name":"E3"}
@@ -245,8 +249,8 @@ TEST(OutputBoundaries, FirstRunIssuesTheInvoiceOfAChargeDatedOnTheBillingDayItse
 {"cmd":"create_customer","request_id":"c","customer_id":"C1","partner_id":"P1","country":"US","currency":"USD"}
 {"cmd":"create_subscription","request_id":"a","subscription_id":"A","customer_id":"C1","offer_id":"E3","seats":1,"billing_frequency":"monthly","date":"2017-01-20"}
 )");
-  ASSERT_EQ(run(bin() + " apply --db " + db.str() + " " + cmds + " 2>/dev/null").status, 0);
-  json summary = json::parse(run(bin() + " bill --through 2017-01-20 --db " + db.str()).out);
+  ASSERT_EQ(run(bin() + " apply --db " + db + " " + cmds + " 2>/dev/null").status, 0);
+  json summary = json::parse(run(bin() + " bill --through 2017-01-20 --db " + db).out);
   EXPECT_EQ(summary["invoice_ids"], json::parse(R"(["C1-20170120"])"));
   EXPECT_EQ(summary["totals"]["USD"], "20.00");
 }

@@ -406,6 +406,20 @@ TEST_F(Boundaries, SealingAnInvoiceAgainGivesTheSameTotal) {
   EXPECT_EQ(invoice_json(copy), invoice_json(*inv));
 }
 
+TEST_F(Boundaries, AStreamsVersionsStartAtOneAndCountItsEvents) {
+  // A stream with no event is at version 0; each event takes the next version, the first 1.
+  EXPECT_EQ(f.state.stream_version(Stream{StreamKind::kSubscription, "S"}), 0u);
+  EXPECT_EQ(f.state.stream_version(Stream{StreamKind::kCustomer, "NOPE"}), 0u);
+  f.accept(create("S", "E3", 10, "2017-01-15", "annual"));
+  EXPECT_EQ(f.state.stream_version(Stream{StreamKind::kSubscription, "S"}), 1u);
+  EXPECT_EQ(f.state.subscription("S")->version, 1u);
+  f.accept(sub_cmd("change_seats", "S", "2017-02-01", seats(11)));
+  EXPECT_EQ(f.state.stream_version(Stream{StreamKind::kSubscription, "S"}), 2u);
+  // A renewal appended by time before the command takes its own version.
+  f.accept(sub_cmd("change_seats", "S", "2018-02-01", seats(12)));
+  EXPECT_EQ(f.state.subscription("S")->version, 4u);
+}
+
 TEST_F(Boundaries, CancelledTrialHasNothingToCreditAndCannotBeReactivated) {
   f.accept(trial("T1", "E3", "2018-09-01"));
   f.accept(sub_cmd("cancel", "T1", "2018-09-02"));
