@@ -466,6 +466,7 @@ def write_report(args, mutants, meta):
           f"Seed {meta['seed']}, {len(mutants)} mutants over {len(meta['files'])} files; test filter "
           f"`{meta['filter']}`; per-mutant timeout {meta['timeout']} s; "
           f"{meta.get('elapsed_s', 0)} s in all.", "",
+          *( [f"Mutated sources: {meta['sources']}.", ""] if meta.get("sources") else [] ),
           "Kill rate = (killed + timeout) / (killed + timeout + survived); build failures and "
           "mutants listed in equivalent.txt are counted apart.", ""]
     header = "| file | mutants | killed | timeout | survived | build failure | equivalent | kill rate |"
@@ -620,8 +621,11 @@ def main():
         for i, m in enumerate(mutants, 1):
             if previous:
                 old = previous[m["id"]]
-                if old["status"] not in ("survived", "equivalent"):
+                if old["status"] not in ("survived", "equivalent") or m["id"] in equivalents:
+                    # killed stays killed (tests were only added); an equivalent stays equivalent
                     m.update(old)
+                    if m["id"] in equivalents:
+                        m["status"], m["reason"] = "equivalent", equivalents[m["id"]]
                     done.append(m)
                     continue
                 # keep the baseline's verdict; judge the current tests again
