@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "app/subcommands.h"
+#include "app/version.h"
 
 namespace cli = subledger::cli;
 
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
   std::ios::sync_with_stdio(false);
   CLI::App app{"subledger: an event-sourced subscription billing ledger"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("subledger ") + subledger::kVersion);
   std::string db = default_db();
   app.add_option("--db", db, "ledger directory (default: $SUBLEDGER_DB, else ./subledger-data)");
   auto with_db = [&](CLI::App* sub) {
@@ -208,6 +210,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);

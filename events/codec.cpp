@@ -27,16 +27,70 @@ void write_term(s::Term::Builder b, const Term& t) {
   b.setPriceMicros(t.price_micros);
 }
 
+// What is wrong with a decoded value; thrown by the readers below, caught in decode() and returned
+// as its error. Every field that a later step would REQUIRE to be valid (a date given to calendar
+// arithmetic, an enum switched on, a day of month) is checked here, at the boundary, so that a
+// damaged or hostile value is an error and never reaches an assert or undefined behaviour.
+struct Malformed {
+  std::string what;
+};
+
+Date read_date(uint32_t packed, const char* field) {
+  auto d = Date::from_stored_yyyymmdd(packed);
+  if (!d)
+    throw Malformed{std::string("invalid ") + field + " date " + std::to_string(packed) +
+                    " (want YYYYMMDD of a real day in years " +
+                    std::to_string(Date::kMinStoredYear) + ".." +
+                    std::to_string(Date::kMaxStoredYear) + ", or 0 for none)"};
+  return *d;
+}
+
+Date read_required_date(uint32_t packed, const char* field) {
+  Date d = read_date(packed, field);
+  if (d.is_none()) throw Malformed{std::string("missing ") + field + " date"};
+  return d;
+}
+
+// Fixed-size digests: 32 bytes, or (where the field may be absent) none.
+std::string read_digest(capnp::Data::Reader d, const char* field, bool may_be_empty) {
+  if (d.size() == kEventHashBytes || (may_be_empty && d.size() == 0)) return str(d);
+  throw Malformed{std::string(field) + " has " + std::to_string(d.size()) +
+                  " bytes, want " + std::to_string(kEventHashBytes)};
+}
+
 Term read_term(s::Term::Reader r) {
-  return Term{Date::from_yyyymmdd(r.getStart()), Date::from_yyyymmdd(r.getAnchor()),
-              Date::from_yyyymmdd(r.getEnd()), r.getPriceMicros()};
+  Term t{read_required_date(r.getStart(), "term start"),
+         read_required_date(r.getAnchor(), "term anchor"),
+         read_required_date(r.getEnd(), "term end"), r.getPriceMicros()};
+  // make_term's invariants, which month arithmetic on the term REQUIRES (date.h).
+  if (t.anchor < t.start || t.end <= t.anchor)
+    throw Malformed{"term dates out of order (start " + t.start.iso() + ", anchor " +
+                    t.anchor.iso() + ", end " + t.end.iso() + ")"};
+  if (t.anchor.day() > 28) throw Malformed{"term anchor " + t.anchor.iso() + " is after the 28th"};
+  return t;
 }
 
 s::Frequency to_schema(Frequency f) {
   return f == Frequency::kAnnual ? s::Frequency::ANNUAL : s::Frequency::MONTHLY;
 }
 Frequency from_schema(s::Frequency f) {
-  return f == s::Frequency::ANNUAL ? Frequency::kAnnual : Frequency::kMonthly;
+  switch (f) {
+    case s::Frequency::MONTHLY:
+      return Frequency::kMonthly;
+    case s::Frequency::ANNUAL:
+      return Frequency::kAnnual;
+  }
+  throw Malformed{"unknown billing frequency " + std::to_string(static_cast<unsigned>(f))};
+}
+Segment from_schema(s::Segment v) {
+  if (static_cast<unsigned>(v) > static_cast<unsigned>(Segment::kNonprofit))
+    throw Malformed{"unknown segment " + std::to_string(static_cast<unsigned>(v))};
+  return static_cast<Segment>(v);
+}
+StreamKind from_schema(s::StreamKind v) {
+  if (static_cast<unsigned>(v) > static_cast<unsigned>(StreamKind::kLedger))
+    throw Malformed{"unknown stream kind " + std::to_string(static_cast<unsigned>(v))};
+  return static_cast<StreamKind>(v);
 }
 
 struct PayloadWriter {
@@ -158,6 +212,9 @@ EventPayload read_payload(s::Event::Payload::Reader p) {
   switch (p.which()) {
     case s::Event::Payload::PARTNER_REGISTERED: {
       auto r = p.getPartnerRegistered();
+      // billing_run REQUIRES a day that exists in every month (BILLING_RULES: 1..28).
+      if (r.getBillingDay() < 1 || r.getBillingDay() > 28)
+        throw Malformed{"billing day " + std::to_string(r.getBillingDay()) + " is not 1..28"};
       return PartnerRegistered{str(r.getPartnerId()), str(r.getCountry()), str(r.getCurrency()),
                                r.getBillingDay()};
     }
@@ -172,7 +229,7 @@ EventPayload read_payload(s::Event::Payload::Reader p) {
       auto r = p.getOfferDefined();
       OfferDefined e{str(r.getOfferId()),
                      str(r.getName()),
-                     static_cast<Segment>(r.getSegment()),
+                     from_schema(r.getSegment()),
                      r.getTrialEligible(),
                      {},
                      r.getMaxSeats(),
@@ -183,7 +240,7 @@ EventPayload read_payload(s::Event::Payload::Reader p) {
     case s::Event::Payload::PRICE_PUBLISHED: {
       auto r = p.getPricePublished();
       return PricePublished{str(r.getOfferId()), str(r.getCurrency()), r.getMonthlyPriceMicros(),
-                            Date::from_yyyymmdd(r.getEffectiveFrom())};
+                            read_required_date(r.getEffectiveFrom(), "effective_from")};
     }
     case s::Event::Payload::SUBSCRIPTION_CREATED: {
       auto r = p.getSubscriptionCreated();
@@ -195,7 +252,7 @@ EventPayload read_payload(s::Event::Payload::Reader p) {
     case s::Event::Payload::TRIAL_STARTED: {
       auto r = p.getTrialStarted();
       return TrialStarted{str(r.getSubscriptionId()), str(r.getCustomerId()), str(r.getOfferId()),
-                          r.getSeats(), Date::from_yyyymmdd(r.getTrialEnd())};
+                          r.getSeats(), read_required_date(r.getTrialEnd(), "trial end")};
     }
     case s::Event::Payload::TRIAL_CONVERTED: {
       auto r = p.getTrialConverted();
@@ -226,8 +283,8 @@ EventPayload read_payload(s::Event::Payload::Reader p) {
       return SubscriptionExpired{str(p.getSubscriptionExpired().getSubscriptionId())};
     case s::Event::Payload::BILLING_RUN: {
       auto r = p.getBillingRun();
-      return BillingRun{Date::from_yyyymmdd(r.getThrough()),
-                        Date::from_yyyymmdd(r.getPreviousClock()), r.getInvoicesIssued()};
+      return BillingRun{read_required_date(r.getThrough(), "through"),
+                        read_date(r.getPreviousClock(), "previous clock"), r.getInvoicesIssued()};
     }
     case s::Event::Payload::INVOICE_ISSUED: {
       auto r = p.getInvoiceIssued();
@@ -236,24 +293,15 @@ EventPayload read_payload(s::Event::Payload::Reader p) {
       return InvoiceIssued{str(r.getInvoiceId()),
                            str(r.getCustomerId()),
                            str(r.getPartnerId()),
-                           Date::from_yyyymmdd(r.getInvoiceDate()),
+                           read_required_date(r.getInvoiceDate(), "invoice"),
                            str(r.getCurrency()),
                            r.getTotalMinor(),
                            r.getLineCount(),
-                           str(hash),
-                           str(head)};
+                           read_digest(hash, "lines_sha256", false),
+                           read_digest(head, "chain_head", true)};
     }
   }
-  throw kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
-                      kj::str("unknown event payload"));
-}
-
-bool valid_yyyymmdd(uint32_t packed) {
-  if (packed == 0) return true;
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%04u-%02u-%02u", packed / 10000, (packed / 100) % 100,
-                packed % 100);
-  return Date::parse(buf).has_value();
+  throw Malformed{"unknown event payload " + std::to_string(static_cast<unsigned>(p.which()))};
 }
 
 }  // namespace
@@ -307,25 +355,30 @@ std::string EventDecoder::decode(std::string_view stored, Event& out) {
   if (aligned_.size() < words) aligned_.resize(words);
   std::memcpy(aligned_.data(), bytes.data(), bytes.size());
   try {
-    capnp::FlatArrayMessageReader reader(kj::ArrayPtr<const capnp::word>(
-        reinterpret_cast<const capnp::word*>(aligned_.data()), words));
+    // An honest reader visits each word of the message once: a limit proportional to its size
+    // bounds what a crafted value can make us allocate (Cap'n Proto counts an empty list element
+    // as a word, so a small value cannot claim millions of elements).
+    capnp::ReaderOptions options;
+    options.traversalLimitInWords = 4 * words + 64;
+    capnp::FlatArrayMessageReader reader(
+        kj::ArrayPtr<const capnp::word>(reinterpret_cast<const capnp::word*>(aligned_.data()),
+                                        words),
+        options);
     auto r = reader.getRoot<s::Event>();
-    uint32_t dates[] = {r.getEffectiveDate()};
-    for (uint32_t d : dates)
-      if (!valid_yyyymmdd(d)) return "invalid effective date";
     out.seq = r.getSeq();
-    out.stream = Stream{static_cast<StreamKind>(r.getStreamKind()), str(r.getStreamId())};
+    out.stream = Stream{from_schema(r.getStreamKind()), str(r.getStreamId())};
     out.stream_version = r.getStreamVersion();
-    out.effective_date = Date::from_yyyymmdd(r.getEffectiveDate());
+    out.effective_date = read_date(r.getEffectiveDate(), "effective");
     out.recorded_at_micros = r.getRecordedAtMicros();
     out.actor = str(r.getActor());
     out.request_id = str(r.getRequestId());
     out.payload = read_payload(r.getPayload());
-    auto prev = r.getPrevHash();
-    out.prev_hash.assign(reinterpret_cast<const char*>(prev.begin()), prev.size());
+    out.prev_hash = read_digest(r.getPrevHash(), "prev_hash", true);
     out.hash.assign(trailer);
   } catch (const kj::Exception& ex) {
     return std::string("malformed event: ") + ex.getDescription().cStr();
+  } catch (const Malformed& m) {
+    return "malformed event: " + m.what;
   }
   return check_event(out);
 }

@@ -41,6 +41,26 @@ Date Date::from_yyyymmdd(uint32_t packed) {
   return from_ymd(static_cast<int>(packed / 10000), (packed / 100) % 100, packed % 100);
 }
 
+std::optional<Date> Date::from_stored_yyyymmdd(uint32_t packed) {
+  if (packed == 0) return Date();
+  int year = static_cast<int>(packed / 10000);
+  if (year < kMinStoredYear || year > kMaxStoredYear) return std::nullopt;
+  chr::year_month_day ymd{chr::year{year}, chr::month{(packed / 100) % 100},
+                          chr::day{packed % 100}};
+  if (!ymd.ok()) return std::nullopt;
+  return Date(chr::sys_days{ymd}.time_since_epoch().count());
+}
+
+std::optional<Date> Date::from_stored_days(int32_t days_since_epoch) {
+  if (days_since_epoch == kNone) return Date();
+  // Compared as days (not via year()): a day count far outside chrono's years must not be
+  // converted to a calendar date at all.
+  static const int32_t first = from_ymd(kMinStoredYear, 1, 1).days();
+  static const int32_t last = from_ymd(kMaxStoredYear, 12, 31).days();
+  if (days_since_epoch < first || days_since_epoch > last) return std::nullopt;
+  return Date(days_since_epoch);
+}
+
 int Date::year() const { return static_cast<int>(to_ymd(days_).year()); }
 unsigned Date::month() const { return static_cast<unsigned>(to_ymd(days_).month()); }
 unsigned Date::day() const { return static_cast<unsigned>(to_ymd(days_).day()); }

@@ -21,8 +21,19 @@ class Date {
   static Date from_ymd(int year, unsigned month, unsigned day);
   // Parses "YYYY-MM-DD"; nullopt unless it names a real calendar day.
   static std::optional<Date> parse(std::string_view text);
-  // YYYYMMDD as an integer (0 for none): the on-disk form.
+  // YYYYMMDD as an integer (0 for none): the on-disk form. REQUIRES: a real day.
   static Date from_yyyymmdd(uint32_t packed);
+
+  // The dates a stored value may hold. Input dates are years 1900 to 9999 (parse); the ledger
+  // derives others from them by at most a few years either way (a term's end, the billing clock's
+  // day before, the run horizon), so a century of margin on each side keeps every honest value and
+  // still leaves room for arithmetic on any accepted date.
+  static constexpr int kMinStoredYear = 1800;
+  static constexpr int kMaxStoredYear = 10099;
+  // The decoding boundary: these never assert. nullopt unless the value is none (0, resp. the
+  // days form of none) or a real day in years kMinStoredYear..kMaxStoredYear.
+  static std::optional<Date> from_stored_yyyymmdd(uint32_t packed);
+  static std::optional<Date> from_stored_days(int32_t days_since_epoch);
 
   bool is_none() const { return days_ == kNone; }
   int32_t days() const { return days_; }

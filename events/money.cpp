@@ -111,7 +111,14 @@ std::string format_minor(int64_t minor, int digits) {
   uint64_t scale = static_cast<uint64_t>(pow10(digits));
   std::string out = negative ? "-" : "";
   out += std::to_string(magnitude / scale);
-  if (digits > 0) out += "." + std::to_string(scale + magnitude % scale).substr(1);
+  if (digits > 0) {
+    // scale + remainder has exactly digits + 1 digits; its leading 1 keeps the fraction's zeros.
+    // (Appended piecewise: `"." + std::to_string(...).substr(1)` trips GCC 12's -Wrestrict false
+    // positive at -O3.)
+    std::string fraction = std::to_string(scale + magnitude % scale);
+    out += '.';
+    out.append(fraction, 1);
+  }
   return out;
 }
 

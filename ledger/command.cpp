@@ -556,7 +556,7 @@ ParsedCommand parse_command(std::string_view line, uint64_t line_number) {
       continue;
     }
     auto f = std::find_if(spec->fields.begin(), spec->fields.end(),
-                          [&](const FieldSpec& s) { return key == s.name; });
+                          [&k = key](const FieldSpec& s) { return k == s.name; });
     if (f == spec->fields.end()) {
       out.rejection = invalid(where("unknown field " + shown(json(key)) + " for " + spec->name +
                                     "; accepted: " + field_names(*spec)));

@@ -15,7 +15,6 @@ namespace subledger {
 namespace {
 
 constexpr int kRetentionDays = 90;       // BILLING_RULES 5, Decision
-constexpr int kFullCreditDays = 30;      // BILLING_RULES 6
 constexpr int kTransitionsMax = 10'000;  // bound on renewals materialized at once
 
 std::string q(const std::string& s) { return "'" + s + "'"; }

@@ -4,6 +4,8 @@
 #include <capnp/serialize-packed.h>
 #include <kj/io.h>
 
+#include <algorithm>
+
 #include "events/capnp_values.h"
 #include "projections/rows.capnp.h"
 
@@ -21,7 +23,36 @@ static_assert(sizeof(ChargeLine) == 144, "ChargeLine changed: update its row enc
 using capnp_values::data;
 using capnp_values::str;
 using capnp_values::text;
-Date date(int32_t days) { return Date::from_days(days); }
+
+// What is wrong with a row; thrown by the readers below and turned into nullopt by unpack(), like
+// a Cap'n Proto error. Each field a later step REQUIRES to be valid (a date given to calendar
+// arithmetic, an enum switched on, the exponent of a power of ten) is checked here, so a damaged
+// row is "not such a row" and never an assert or undefined behaviour.
+struct Malformed {};
+
+Date date(int32_t days) {
+  auto d = Date::from_stored_days(days);
+  if (!d) throw Malformed{};
+  return *d;
+}
+
+template <typename Enum>
+Enum enum_value(uint8_t v, Enum last) {
+  if (v > static_cast<uint8_t>(last)) throw Malformed{};
+  return static_cast<Enum>(v);
+}
+
+// SHA-256 digests: 32 bytes (or none, where the field may be absent).
+std::string digest(capnp::Data::Reader d, bool may_be_empty) {
+  if (d.size() != 32 && !(may_be_empty && d.size() == 0)) throw Malformed{};
+  return str(d);
+}
+
+// Money formatting takes 10^digits and prices are in 10^-6: exponents 0..6 only.
+int8_t currency_digits(int8_t v) {
+  if (v < 0 || v > 6) throw Malformed{};
+  return v;
+}
 
 std::string pack(capnp::MessageBuilder& message) {
   kj::VectorOutputStream out;
@@ -37,10 +68,16 @@ auto unpack(std::string_view bytes, Read read)
     kj::ArrayInputStream in(kj::ArrayPtr<const kj::byte>(
         reinterpret_cast<const kj::byte*>(bytes.data()), bytes.size()));
     capnp::ReaderOptions options;
-    options.traversalLimitInWords = 1ull << 30;
+    // The reader allocates the message size its header claims before reading it, and a packed
+    // byte stands for at most 128 words (a zero run: 2 bytes, up to 256 words). So a limit of 128
+    // words per stored byte never refuses an honest row, and a damaged header cannot make us
+    // allocate gigabytes; an honest reader visits each word once, so traversal stays bounded too.
+    options.traversalLimitInWords = std::min<uint64_t>(1ull << 30, 128 * bytes.size() + 64);
     capnp::PackedMessageReader reader(in, options);
     return read(reader.getRoot<Root>());
   } catch (const kj::Exception&) {
+    return std::nullopt;
+  } catch (const Malformed&) {
     return std::nullopt;
   }
 }
@@ -53,7 +90,11 @@ void write(r::Term::Builder b, const Term& t) {
 }
 
 Term read(r::Term::Reader t) {
-  return Term{date(t.getStart()), date(t.getAnchor()), date(t.getEnd()), t.getPriceMicros()};
+  Term term{date(t.getStart()), date(t.getAnchor()), date(t.getEnd()), t.getPriceMicros()};
+  // A trial's row has no term yet; a paid term has make_term's invariants (month arithmetic on it
+  // REQUIRES an anchor on day 1..28).
+  if (!term.anchor.is_none() && term.anchor.day() > 28) throw Malformed{};
+  return term;
 }
 
 void write(r::Subscription::Builder b, const Subscription& s) {
@@ -91,8 +132,8 @@ Subscription read(r::Subscription::Reader b) {
   s.offer_id = str(b.getOfferId());
   s.parent_id = str(b.getParentId());
   s.currency = str(b.getCurrency());
-  s.status = static_cast<Status>(b.getStatus());
-  s.frequency = static_cast<Frequency>(b.getFrequency());
+  s.status = enum_value(b.getStatus(), Status::kExpired);
+  s.frequency = enum_value(b.getFrequency(), Frequency::kAnnual);
   s.seats = b.getSeats();
   s.term = read(b.getTerm());
   s.paid = b.getPaid();
@@ -109,7 +150,7 @@ Subscription read(r::Subscription::Reader b) {
   s.term_net_minor = b.getTermNetMinor();
   s.term_lines_start = date(b.getTermLinesStart());
   s.term_lines_end = date(b.getTermLinesEnd());
-  s.currency_digits = b.getCurrencyDigits();
+  s.currency_digits = currency_digits(b.getCurrencyDigits());
   s.ordinal = b.getOrdinal();
   return s;
 }
@@ -138,19 +179,19 @@ ChargeLine read(r::ChargeLine::Reader b) {
   ChargeLine l;
   l.subscription_id = str(b.getSubscriptionId());
   l.offer_id = str(b.getOfferId());
-  l.type = static_cast<ChargeType>(b.getType());
+  l.type = enum_value(b.getType(), ChargeType::kActivation);
   l.period_start = date(b.getPeriodStart());
   l.period_end = date(b.getPeriodEnd());
   l.charge_date = date(b.getChargeDate());
   l.seats = b.getSeats();
   l.unit_price_micros = b.getUnitPriceMicros();
   l.amount_minor = b.getAmountMinor();
-  l.frequency = static_cast<Frequency>(b.getFrequency());
+  l.frequency = enum_value(b.getFrequency(), Frequency::kAnnual);
   l.event_seq = b.getEventSeq();
   l.order_in_event = b.getOrderInEvent();
-  l.formula = static_cast<FormulaKind>(b.getFormula());
+  l.formula = enum_value(b.getFormula(), FormulaKind::kReversal);
   l.quantity = b.getQuantity();
-  l.currency_digits = b.getCurrencyDigits();
+  l.currency_digits = currency_digits(b.getCurrencyDigits());
   l.negated = b.getNegated();
   l.reversed_net_minor = b.getReversedNetMinor();
   return l;
@@ -213,13 +254,13 @@ std::optional<IssuedInvoice> decode_issued_invoice(std::string_view bytes) {
     inv.customer_id = str(b.getCustomerId());
     inv.invoice_date = date(b.getInvoiceDate());
     inv.currency = str(b.getCurrency());
-    inv.currency_digits = b.getCurrencyDigits();
+    inv.currency_digits = currency_digits(b.getCurrencyDigits());
     inv.total_minor = b.getTotalMinor();
     inv.line_count = b.getLineCount();
     inv.lines = read(b.getLines());
-    inv.lines_sha256 = str(b.getLinesSha256());
+    inv.lines_sha256 = digest(b.getLinesSha256(), false);
     out.event_seq = b.getEventSeq();
-    out.chain_head = str(b.getChainHead());
+    out.chain_head = digest(b.getChainHead(), true);
     return out;
   });
 }

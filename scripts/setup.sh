@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs what is missing (Debian packages, non-interactive) and builds subledger into build/.
 # Sourced by demo.sh and test.sh; safe to run again (it only installs what is absent).
+# SUBLEDGER_WERROR=ON makes warnings errors (test.sh sets it); clang and its sanitizer runtime
+# are for the sanitizer and fuzzing build (scripts/sanitize_build.sh).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PACKAGES=(build-essential cmake pkg-config librocksdb-dev capnproto libcapnp-dev libspdlog-dev
-          libgtest-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libssl-dev libabsl-dev python3)
+          libgtest-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libssl-dev libabsl-dev python3
+          clang clang-14 libclang-rt-14-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -17,6 +20,6 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSUBLEDGER_WERROR="${SUBLEDGER_WERROR:-OFF}" \
   -DSUBLEDGER_BUILD_TESTS="${SUBLEDGER_BUILD_TESTS:-ON}" -DSUBLEDGER_BUILD_BENCH="${SUBLEDGER_BUILD_BENCH:-ON}" >&2
 cmake --build build -j "$(nproc)" >&2
