@@ -633,6 +633,17 @@ int restore(const RestoreOptions& o, std::ostream& out) {
 
 int rebuild(const std::string& db, std::ostream& out) {
   auto started = std::chrono::steady_clock::now();
+  // Everything derived from the log is rewritten: first the stream index and the idempotency
+  // records (a damaged table of either is dropped with them), then the projection rows.
+  IndexReport index;
+  {
+    auto store = Store::open(db, Store::OpenOptions{Store::Access::kWrite, /*any_format=*/false,
+                                                    /*repairing_index=*/true});
+    if (!store.ok()) return fail_status(store.status());
+    auto rewritten = rederive_index(**store);
+    if (!rewritten.ok()) return fail_status(rewritten.status());
+    index = *rewritten;
+  }
   Ledger::Options options;
   options.logger = make_logger();
   auto ledger = Ledger::rebuild(db, std::move(options));
@@ -641,7 +652,11 @@ int rebuild(const std::string& db, std::ostream& out) {
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   out << Json{{"rebuilt", true},
+              {"rewrote", Json::array({"projections", "streams", "idempotency"})},
               {"events", state.last_seq()},
+              {"stream_entries", index.stream_entries},
+              {"idempotency_records", index.idempotency_records},
+              {"idempotency_records_rederived", index.records_rederived},
               {"subscriptions", state.subscription_count()},
               {"invoices", state.invoices_issued()},
               {"seconds", static_cast<double>(static_cast<int64_t>(seconds * 1000)) / 1000}}

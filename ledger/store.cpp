@@ -8,7 +8,13 @@
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/backup_engine.h>
 #include <rocksdb/write_batch.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <cassert>
@@ -31,7 +37,14 @@ absl::Status to_status(const rocksdb::Status& s, std::string_view what) {
   if (s.IsNotFound()) return absl::NotFoundError(message);
   if (s.IsCorruption()) return absl::DataLossError(message);
   if (s.IsNoSpace()) return absl::ResourceExhaustedError(message);
-  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos)
+  // A read-only file system or a directory we may not write is not "in use": both also fail on
+  // the lock file (its name is in the message), so they are told apart first, by errno's text.
+  const std::string text = s.ToString();
+  if (s.IsIOError() && (text.find("Read-only file system") != std::string::npos ||
+                        text.find("Permission denied") != std::string::npos ||
+                        text.find("Operation not permitted") != std::string::npos))
+    return absl::PermissionDeniedError(message);
+  if (s.IsIOError() && text.find("lock") != std::string::npos)
     return absl::FailedPreconditionError(message);
   return absl::UnavailableError(message);
 }
@@ -60,6 +73,8 @@ constexpr const char* kColumnFamilies[] = {"default", "events", "streams", "idem
                                            "projections"};
 enum Cf { kDefault = 0, kEvents, kStreams, kIdempotency, kProjections, kCfCount };
 constexpr const char* kFormatKey = "format";
+// Present while the stream index and idempotency records are being rewritten (rewrite_index).
+constexpr const char* kIndexRebuildKey = "index_rebuild_in_progress";
 
 std::string stream_prefix(const Stream& s) {
   std::string key(1, static_cast<char>(s.kind));
@@ -189,8 +204,31 @@ rocksdb::DBOptions db_options() {
   rocksdb::DBOptions options;
   options.info_log = silent_logger();
   options.paranoid_checks = true;
+  // Every acknowledged write was synced to the write-ahead log, so a damaged record in it is
+  // damage, never a crash: RocksDB's default (point-in-time recovery) would silently stop at it,
+  // losing acknowledged events and letting new ones reuse their sequence numbers. Only an
+  // incomplete last record (a write torn by a crash, never acknowledged) is dropped.
+  options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   options.IncreaseParallelism(2);
   return options;
+}
+
+// A Corruption met opening a ledger, naming where: the write-ahead log (no table file or
+// manifest named) or the file RocksDB names.
+absl::Status damaged(const std::string& dir, const rocksdb::Status& s) {
+  const std::string text = s.ToString();
+  std::string where;
+  if (text.find(".sst") == std::string::npos && text.find("MANIFEST") == std::string::npos) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec))
+      if (e.path().extension() == ".log") where += (where.empty() ? "" : ", ") + e.path().string();
+  }
+  if (!where.empty())
+    return absl::DataLossError("the ledger in " + dir + " is damaged: its write-ahead log (" +
+                               where + ") fails its checksums (" + text +
+                               "); nothing is read or written: restore a backup");
+  return absl::DataLossError("the ledger in " + dir + " is damaged (" + text +
+                             "); nothing is read or written: restore a backup");
 }
 
 // Opens `impl->dir` read-only: first as a plain read-only instance (no lock, nothing written);
@@ -208,7 +246,7 @@ absl::Status open_reader(Store::Impl& impl) {
     impl.db.reset(db);
     return absl::OkStatus();
   }
-  if (s.IsCorruption()) return to_status(s, "the ledger in " + impl.dir + " is damaged");
+  if (s.IsCorruption()) return damaged(impl.dir, s);
   std::string tmpl = (fs::temp_directory_path() / "subledger-reader-XXXXXX").string();
   if (!mkdtemp(tmpl.data())) return to_status(s, "cannot open the ledger in " + impl.dir);
   impl.secondary_dir = tmpl;
@@ -228,7 +266,12 @@ absl::Status open_writer(Store::Impl& impl, bool create) {
   rocksdb::DB* db = nullptr;
   auto s = rocksdb::DB::Open(options, impl.dir, descriptors(), &impl.cfs, &db);
   if (!s.ok()) {
+    if (s.IsCorruption()) return damaged(impl.dir, s);
     absl::Status status = to_status(s, "cannot open the ledger in " + impl.dir);
+    if (absl::IsPermissionDenied(status))
+      return absl::PermissionDeniedError("cannot write the ledger in " + impl.dir +
+                                         ": its directory is read-only or not ours (" +
+                                         std::string(status.message()) + ")");
     if (absl::IsFailedPrecondition(status))
       return absl::FailedPreconditionError("the ledger in " + impl.dir +
                                            " is in use by another process (" +
@@ -259,6 +302,7 @@ absl::Status check_format(const Store& store, const std::string& dir) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Store>> Store::open(const std::string& dir, OpenOptions options) {
+  if (dir.empty()) return absl::InvalidArgumentError("--db is empty: name the ledger's directory");
   absl::StatusOr<DirState> state = dir_state(dir);
   if (!state.ok()) return state.status();
   const bool create = *state == DirState::kAbsent && options.access == Access::kCreateOrWrite;
@@ -272,7 +316,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::open(const std::string& dir, OpenO
     // Opening for writing changes files (a new WAL, manifest and options file) and may start
     // compactions: a ledger that must be refused (an older format, a damaged log) is refused
     // from a read-only look first, so refusing changes nothing.
-    auto look = open(dir, OpenOptions{Access::kRead, options.any_format});
+    auto look = open(dir, OpenOptions{Access::kRead, options.any_format, options.repairing_index});
     if (!look.ok()) return look.status();
     uint64_t first_bad_seq = 0;
     if (std::string error = (*look)->check_events_readable(first_bad_seq); !error.empty())
@@ -300,6 +344,15 @@ absl::StatusOr<std::unique_ptr<Store>> Store::open(const std::string& dir, OpenO
       return to_status(s, "cannot read the ledger's format in " + dir);
     else
       impl->format = std::atoi(format.c_str());
+  }
+  if (!create && !options.repairing_index) {
+    std::string marker;
+    auto s = impl->db->Get(checked_reads(), impl->cfs[kDefault], kIndexRebuildKey, &marker);
+    if (s.ok())
+      return absl::FailedPreconditionError(
+          "a rewrite of the stream index and idempotency records of the ledger in " + dir +
+          " was interrupted: run `subledger rebuild --db " + dir + "` to finish it");
+    if (!s.IsNotFound()) return to_status(s, "cannot read the ledger in " + dir);
   }
   auto store = std::unique_ptr<Store>(new Store(std::move(impl)));
   if (!options.any_format)
@@ -494,6 +547,17 @@ std::string Store::scan_projections(
   return to_error(it->status(), "reading the projections failed");
 }
 
+namespace {
+// The stream index and idempotency records are derived from the log: a damaged one is rewritten
+// by `subledger rebuild`, so the error says so.
+absl::Status rebuild_hint(absl::Status status, const std::string& dir) {
+  if (!absl::IsDataLoss(status)) return status;
+  return absl::DataLossError(std::string(status.message()) +
+                             " (derived from the log: `subledger rebuild --db " + dir +
+                             "` rewrites it)");
+}
+}  // namespace
+
 absl::StatusOr<std::vector<uint64_t>> Store::stream_seqs(const Stream& stream) const {
   std::vector<uint64_t> out;
   std::string prefix = stream_prefix(stream);
@@ -504,7 +568,8 @@ absl::StatusOr<std::vector<uint64_t>> Store::stream_seqs(const Stream& stream) c
       return absl::DataLossError("a stream index entry of " + stream.id + " is malformed");
     out.push_back(from_be64(std::string_view(it->value().data(), it->value().size())));
   }
-  if (!it->status().ok()) return to_status(it->status(), "reading the stream index failed");
+  if (!it->status().ok())
+    return rebuild_hint(to_status(it->status(), "reading the stream index failed"), impl_->dir);
   return out;
 }
 
@@ -512,7 +577,8 @@ absl::StatusOr<std::string> Store::idempotency(const std::string& request_id) co
   std::string value;
   auto s = impl_->db->Get(checked_reads(), impl_->cfs[kIdempotency], key_component(request_id),
                           &value);
-  if (!s.ok()) return to_status(s, "looking up request id '" + request_id + "'");
+  if (!s.ok())
+    return rebuild_hint(to_status(s, "looking up request id '" + request_id + "'"), impl_->dir);
   return value;
 }
 
@@ -556,28 +622,43 @@ absl::StatusOr<std::map<std::string, std::string>> Store::all_idempotency_record
     }
     out.insert_or_assign(std::move(id), it->value().ToString());
   }
-  if (!it->status().ok()) return to_status(it->status(), "reading the idempotency records");
+  if (!it->status().ok())
+    return rebuild_hint(to_status(it->status(), "reading the idempotency records"), impl_->dir);
   return out;
+}
+
+absl::Status Store::drop_and_recreate(int cf) {
+  auto index = static_cast<size_t>(cf);
+  auto s = impl_->db->DropColumnFamily(impl_->cfs[index]);
+  if (!s.ok()) return to_status(s, std::string("cannot drop the ") + kColumnFamilies[cf]);
+  impl_->db->DestroyColumnFamilyHandle(impl_->cfs[index]);
+  impl_->cfs[index] = nullptr;
+  s = impl_->db->CreateColumnFamily(table_options(), kColumnFamilies[cf], &impl_->cfs[index]);
+  return to_status(s, std::string("cannot recreate the ") + kColumnFamilies[cf]);
 }
 
 absl::Status Store::rewrite_index(const std::vector<StreamEntry>& streams,
                                   const std::map<std::string, std::string>& records) {
+  if (impl_->read_only) return absl::InternalError("internal error: a reader tried to write");
+  rocksdb::WriteOptions synced;
+  synced.sync = true;
+  impl_->wrote = true;
+  // The old index is dropped with its table files, damaged or not (a damaged file cannot even be
+  // iterated to delete its keys). Between the drop and the synced batch that writes the new one,
+  // a crash would leave a ledger without its idempotency records, where a retried command could
+  // be applied twice: the marker written first makes every open refuse it until a rebuild ends.
+  auto s = impl_->db->Put(synced, impl_->cfs[kDefault], kIndexRebuildKey, "1");
+  if (!s.ok()) return to_status(s, "rewriting the index failed");
+  for (Cf cf : {kStreams, kIdempotency})
+    if (absl::Status dropped = drop_and_recreate(cf); !dropped.ok()) return dropped;
   rocksdb::WriteBatch batch;
-  for (Cf cf : {kStreams, kIdempotency}) {
-    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(checked_reads(), impl_->cfs[cf]));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) batch.Delete(impl_->cfs[cf], it->key());
-    if (!it->status().ok()) return to_status(it->status(), "reading the index to rewrite");
-  }
-  // Later entries of a batch win: a new key equal to an old one is kept.
   for (const auto& e : streams)
     batch.Put(impl_->cfs[kStreams], stream_prefix(e.stream) + be64(e.version), be64(e.seq));
   for (const auto& [id, record] : records)
     batch.Put(impl_->cfs[kIdempotency], key_component(id), record);
   batch.Put(impl_->cfs[kDefault], kFormatKey, std::to_string(kLedgerFormat));
-  rocksdb::WriteOptions synced;
-  synced.sync = true;
-  impl_->wrote = true;
-  auto s = impl_->db->Write(synced, &batch);
+  batch.Delete(impl_->cfs[kDefault], kIndexRebuildKey);
+  s = impl_->db->Write(synced, &batch);
   if (s.ok()) impl_->format = kLedgerFormat;
   return to_status(s, "rewriting the index failed");
 }
@@ -647,10 +728,15 @@ class LedgerLock {
   static absl::StatusOr<std::unique_ptr<LedgerLock>> take(const std::string& dir) {
     auto lock = std::unique_ptr<LedgerLock>(new LedgerLock);
     auto s = rocksdb::Env::Default()->LockFile((fs::path(dir) / "LOCK").string(), &lock->lock_);
-    if (!s.ok())
+    if (!s.ok()) {
+      absl::Status status = to_status(s, "lock");
+      if (!absl::IsFailedPrecondition(status))
+        return absl::Status(status.code(), "cannot lock the ledger in " + dir + " (" +
+                                               std::string(status.message()) + ")");
       return absl::FailedPreconditionError(
           "the ledger in " + dir + " is in use by another process; stop it first (" +
-          std::string(to_status(s, "lock").message()) + ")");
+          std::string(status.message()) + ")");
+    }
     return lock;
   }
   ~LedgerLock() {
@@ -664,18 +750,122 @@ class LedgerLock {
 
 }  // namespace
 
+namespace {
+
+// What a directory named as a restore target or a backup directory holds. Restore replaces only
+// a ledger and backup writes only into a backup directory: anything else is someone's files.
+enum class Target { kMissing, kEmpty, kLedger, kBackups, kOther };
+
+bool is_rocksdb_file(const std::string& name) {
+  auto ends = [&](std::string_view suffix) { return name.ends_with(suffix); };
+  return name == "CURRENT" || name == "IDENTITY" || name == "LOCK" || name.starts_with("LOG") ||
+         name.starts_with("MANIFEST-") || name.starts_with("OPTIONS-") || ends(".sst") ||
+         ends(".log") || ends(".blob") || ends(".dbtmp");
+}
+
+// `first_other` names an entry that made it kOther (for the message).
+absl::StatusOr<Target> classify(const std::string& dir, std::string& first_other) {
+  std::error_code ec;
+  auto st = fs::status(dir, ec);
+  if (!fs::exists(st)) return Target::kMissing;
+  if (!fs::is_directory(st)) {
+    first_other = dir + " is a file";
+    return Target::kOther;
+  }
+  bool any = false, marker = false, rocks = true, backups = true, meta = false;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (name == "LOCK") continue;  // left by a lock taken on an empty directory
+    any = true;
+    if (name == "CURRENT" || name == "IDENTITY" || name.starts_with("MANIFEST-")) marker = true;
+    if (name == "meta") meta = true;
+    bool backup_entry = e.is_directory() && (name == "meta" || name == "private" ||
+                                             name == "shared" || name == "shared_checksum");
+    if (!is_rocksdb_file(name)) rocks = false;
+    if (!backup_entry) backups = false;
+    if (!is_rocksdb_file(name) && !backup_entry && first_other.empty()) first_other = name;
+  }
+  if (ec) return absl::UnavailableError("cannot read " + dir + ": " + ec.message());
+  if (!any) return Target::kEmpty;
+  if (rocks && marker) return Target::kLedger;
+  if (backups && meta) return Target::kBackups;
+  if (first_other.empty()) first_other = "files of an incomplete ledger or backup";
+  return Target::kOther;
+}
+
+// True if `a` and `b` are the same directory or one lies inside the other.
+bool overlap(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  fs::path x = fs::weakly_canonical(fs::absolute(a), ec), y = fs::weakly_canonical(fs::absolute(b), ec);
+  auto inside = [](const fs::path& inner, const fs::path& outer) {
+    auto o = outer.begin(), i = inner.begin();
+    for (; o != outer.end(); ++o, ++i) {
+      if (o->empty()) continue;  // a trailing separator
+      if (i == inner.end() || *i != *o) return false;
+    }
+    return true;
+  };
+  return inside(x, y) || inside(y, x);
+}
+
+// A new empty directory beside `target` (same file system, so a rename can swap them).
+absl::StatusOr<std::string> staging_beside(const std::string& target, const std::string& what) {
+  std::error_code ec;
+  fs::path t = fs::weakly_canonical(fs::absolute(target), ec);
+  if (t.filename().empty()) t = t.parent_path();
+  fs::path parent = t.parent_path();
+  fs::create_directories(parent, ec);
+  std::string tmpl = (parent / ("." + t.filename().string() + "." + what + "-XXXXXX")).string();
+  if (!mkdtemp(tmpl.data()))
+    return absl::UnavailableError("cannot create a staging directory beside " + target + ": " +
+                                  std::strerror(errno));
+  return tmpl;
+}
+
+void sync_dir(const fs::path& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+}  // namespace
+
 std::string Store::backup_of(const std::string& db_dir, const std::string& backup_dir,
                              bool& was_in_use, uint64_t& last_seq) {
+  if (db_dir.empty()) return "--db is empty: name the ledger's directory";
+  if (backup_dir.empty()) return "the backup directory is empty: name a directory";
+  if (overlap(db_dir, backup_dir))
+    return "the backup directory " + backup_dir + " and the ledger's directory " + db_dir +
+           " are the same or one is inside the other: back up into a directory outside the ledger";
+  {
+    std::string other;
+    auto target = classify(backup_dir, other);
+    if (!target.ok()) return std::string(target.status().message());
+    if (*target == Target::kLedger)
+      return backup_dir + " is a ledger, not a backup directory: back up into an empty or new "
+             "directory, or one that holds backups";
+    if (*target == Target::kOther)
+      return backup_dir + " is not empty and not a backup directory (it holds " + other +
+             "): back up into an empty or new directory, or one that holds backups";
+  }
   // Backing up only reads the ledger, so it never writes into its directory (not even a flush),
   // in use or not: the ledger is read through a read-only (or secondary) instance, which sees
   // every batch a writer has made durable and never half of one; that state is copied into a
   // staging database outside the ledger, and the staging database is backed up.
   was_in_use = !LedgerLock::take(db_dir).ok();
-  const std::string staging_dir = backup_dir + ".staging";
-  rocksdb::DestroyDB(staging_dir, rocksdb::Options()).PermitUncheckedError();
-  std::error_code ignored;
-  fs::remove_all(staging_dir, ignored);
-  auto reader = Store::open(db_dir, OpenOptions{Access::kRead, /*any_format=*/true});
+  auto made = staging_beside(backup_dir, "staging");
+  if (!made.ok()) return std::string(made.status().message());
+  const std::string staging_dir = *made;
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      std::error_code ignored;
+      fs::remove_all(dir, ignored);
+    }
+  } cleanup{staging_dir};
+  auto reader = Store::open(db_dir, OpenOptions{Access::kRead, /*any_format=*/true,
+                                                /*repairing_index=*/true});
   if (!reader.ok()) return std::string(reader.status().message());
   auto staging = Store::open(staging_dir, OpenOptions{Access::kCreateOrWrite, true});
   if (!staging.ok()) return std::string(staging.status().message());
@@ -703,8 +893,6 @@ std::string Store::backup_of(const std::string& db_dir, const std::string& backu
   }
   reader->reset();
   staging->reset();
-  rocksdb::DestroyDB(staging_dir, rocksdb::Options()).PermitUncheckedError();
-  fs::remove_all(staging_dir, ignored);
   if (!s.ok()) return to_error(s, "copying the ledger in use failed");
   return error;
 }
@@ -728,6 +916,13 @@ absl::StatusOr<std::vector<Store::BackupInfo>> Store::list_backups(const std::st
 
 absl::Status Store::restore(const std::string& backup_dir, const std::string& db_dir,
                             uint32_t backup_id, bool force) {
+  if (db_dir.empty()) return absl::InvalidArgumentError("--db is empty: name the ledger's directory");
+  if (backup_dir.empty())
+    return absl::InvalidArgumentError("the backup directory is empty: name a directory");
+  if (overlap(db_dir, backup_dir))
+    return absl::InvalidArgumentError(
+        "the ledger's directory " + db_dir + " and the backup directory " + backup_dir +
+        " are the same or one is inside the other: restore into a directory outside the backups");
   auto backups = list_backups(backup_dir);
   if (!backups.ok()) return backups.status();
   if (backups->empty()) return absl::NotFoundError("no backups in " + backup_dir);
@@ -736,26 +931,61 @@ absl::Status Store::restore(const std::string& backup_dir, const std::string& db
                    [&](const BackupInfo& b) { return b.id == backup_id; }))
     return absl::NotFoundError("no backup " + std::to_string(backup_id) + " in " + backup_dir +
                                " (`subledger backups " + backup_dir + "` lists them)");
-  std::error_code ec;
-  fs::create_directories(db_dir, ec);
-  if (ec) return absl::UnavailableError("cannot create " + db_dir + ": " + ec.message());
-  auto lock = LedgerLock::take(db_dir);
-  if (!lock.ok()) return lock.status();
-  bool empty = true;
-  for (const auto& entry : fs::directory_iterator(db_dir, ec))
-    if (entry.path().filename() != "LOCK") empty = false;
-  if (ec) return absl::UnavailableError("cannot read " + db_dir + ": " + ec.message());
-  if (!empty && !force)
+  std::string other;
+  auto target = classify(db_dir, other);
+  if (!target.ok()) return target.status();
+  if (*target == Target::kOther || *target == Target::kBackups)
+    return absl::FailedPreconditionError(
+        db_dir + " is not empty and not a ledger (it holds " +
+        (*target == Target::kBackups ? std::string("backups") : other) +
+        "): restore replaces only a ledger, even with --force; restore into an empty or new "
+        "directory");
+  if (*target == Target::kLedger && !force)
     return absl::FailedPreconditionError(
         db_dir + " is not empty: restoring replaces the ledger in it; pass --force to do that");
+  // The ledger (or empty directory) stays untouched and locked until the backup is restored in
+  // full beside it; only then the two are swapped by one rename. A failure (a full disk) leaves
+  // it as it was and removes the half-restored copy.
+  std::unique_ptr<LedgerLock> lock;
+  if (*target != Target::kMissing) {
+    auto taken = LedgerLock::take(db_dir);
+    if (!taken.ok()) return taken.status();
+    lock = std::move(*taken);
+  }
+  auto made = staging_beside(db_dir, "restoring");
+  if (!made.ok()) return made.status();
+  const std::string staging = *made;
+  auto discard = [&](absl::Status status) {
+    std::error_code ignored;
+    fs::remove_all(staging, ignored);
+    return status;
+  };
   rocksdb::BackupEngineReadOnly* engine = nullptr;
   auto s = rocksdb::BackupEngineReadOnly::Open(rocksdb::Env::Default(),
                                                rocksdb::BackupEngineOptions(backup_dir), &engine);
-  if (!s.ok()) return to_status(s, "cannot open backup directory " + backup_dir);
+  if (!s.ok()) return discard(to_status(s, "cannot open backup directory " + backup_dir));
   std::unique_ptr<rocksdb::BackupEngineReadOnly> owned(engine);
-  s = backup_id == 0 ? owned->RestoreDBFromLatestBackup(db_dir, db_dir)
-                     : owned->RestoreDBFromBackup(backup_id, db_dir, db_dir);
-  return to_status(s, "restore failed");
+  s = backup_id == 0 ? owned->RestoreDBFromLatestBackup(staging, staging)
+                     : owned->RestoreDBFromBackup(backup_id, staging, staging);
+  if (!s.ok())
+    return discard(to_status(s, "restore failed; " + db_dir + " was left as it was"));
+  sync_dir(staging);
+  std::error_code ec;
+  fs::path target_path = fs::weakly_canonical(fs::absolute(db_dir), ec);
+  if (target_path.filename().empty()) target_path = target_path.parent_path();
+  int rc = 0;
+  if (*target == Target::kMissing) {
+    rc = ::rename(staging.c_str(), target_path.c_str());
+  } else {
+    rc = ::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, target_path.c_str(), RENAME_EXCHANGE);
+  }
+  if (rc != 0)
+    return discard(absl::UnavailableError("restore failed: cannot move the restored ledger into " +
+                                          db_dir + ": " + std::strerror(errno) + "; " + db_dir +
+                                          " was left as it was"));
+  sync_dir(target_path.parent_path());
+  lock.reset();
+  return discard(absl::OkStatus());  // the old ledger, now at the staging path
 }
 
 uint64_t Store::disk_bytes() const {

@@ -52,6 +52,8 @@ class Store {
     Access access = Access::kRead;
     // Open a ledger of an older format (only `migrate` does, to rewrite it).
     bool any_format = false;
+    // Open a ledger whose index rewrite was interrupted (only `rebuild` and `migrate`, to finish it).
+    bool repairing_index = false;
   };
 
   // Errors: NotFound "no ledger at DIR"; FailedPrecondition for an older format (naming
@@ -122,7 +124,9 @@ class Store {
   // read-only store ignores the stored rows instead (ignore_stored_projections).
   [[nodiscard]] absl::Status reset_projections();
   // Replaces the stream index and the idempotency records with `streams` (stream, version, seq)
-  // and `records` (request id -> record), stamps kLedgerFormat, in one synced batch.
+  // and `records` (request id -> record), stamps kLedgerFormat. The old ones are dropped with
+  // their table files (damaged or not), then the new ones written in one synced batch; a marker
+  // written first makes every open but `rebuild`/`migrate` refuse the ledger until that batch.
   struct StreamEntry {
     Stream stream;
     uint64_t version = 0, seq = 0;
@@ -165,6 +169,7 @@ class Store {
   struct Impl;
 
  private:
+  [[nodiscard]] absl::Status drop_and_recreate(int cf);
   explicit Store(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

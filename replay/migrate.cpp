@@ -79,11 +79,31 @@ absl::Status rederive_records(const Store& store, const std::map<std::string, Re
 
 }  // namespace
 
+absl::StatusOr<IndexReport> rederive_index(Store& s) {
+  IndexReport report;
+  std::vector<Store::StreamEntry> streams;
+  std::map<std::string, RequestSpan> spans;
+  if (absl::Status st = read_log(s, streams, spans, report.events); !st.ok()) return st;
+  auto records = s.all_idempotency_records();
+  if (absl::IsDataLoss(records.status())) {
+    // A damaged table of records: every record is re-derived from the log instead.
+    report.records_were_unreadable = true;
+    records = std::map<std::string, std::string>();
+  }
+  if (!records.ok()) return records.status();
+  if (absl::Status st = rederive_records(s, spans, *records, report.records_rederived); !st.ok())
+    return st;
+  if (absl::Status st = s.rewrite_index(streams, *records); !st.ok()) return st;
+  report.stream_entries = streams.size();
+  report.idempotency_records = records->size();
+  return report;
+}
+
 absl::StatusOr<MigrationReport> migrate_ledger(const std::string& dir) {
   MigrationReport report;
   report.to_format = kLedgerFormat;
   {
-    Store::OpenOptions how{Store::Access::kWrite, /*any_format=*/true};
+    Store::OpenOptions how{Store::Access::kWrite, /*any_format=*/true, /*repairing_index=*/true};
     auto store = Store::open(dir, how);
     if (!store.ok()) return store.status();
     Store& s = **store;
@@ -92,18 +112,13 @@ absl::StatusOr<MigrationReport> migrate_ledger(const std::string& dir) {
       return absl::FailedPreconditionError("the ledger in " + dir + " is of a newer format (" +
                                            std::to_string(s.format()) +
                                            "): use a newer subledger");
-    std::vector<Store::StreamEntry> streams;
-    std::map<std::string, RequestSpan> spans;
-    if (absl::Status st = read_log(s, streams, spans, report.events); !st.ok()) return st;
-    auto records = s.all_idempotency_records();
-    if (!records.ok()) return records.status();
-    if (absl::Status st = rederive_records(s, spans, *records, report.records_rederived);
-        !st.ok())
-      return st;
     if (absl::Status st = s.reset_projections(); !st.ok()) return st;
-    if (absl::Status st = s.rewrite_index(streams, *records); !st.ok()) return st;
-    report.stream_entries = streams.size();
-    report.idempotency_records = records->size();
+    auto index = rederive_index(s);
+    if (!index.ok()) return index.status();
+    report.events = index->events;
+    report.stream_entries = index->stream_entries;
+    report.idempotency_records = index->idempotency_records;
+    report.records_rederived = index->records_rederived;
     report.migrated = report.from_format != kLedgerFormat;
   }
   // Opening folds the whole log (there are no rows now) and writes every row and the checkpoint.

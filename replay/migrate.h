@@ -27,4 +27,18 @@ struct MigrationReport {
 
 [[nodiscard]] absl::StatusOr<MigrationReport> migrate_ledger(const std::string& dir);
 
+// What rederive_index rewrote.
+struct IndexReport {
+  uint64_t events = 0, stream_entries = 0, idempotency_records = 0, records_rederived = 0;
+  bool records_were_unreadable = false;  // none could be kept: every one was re-derived
+};
+
+// Rewrites the stream index from the log, and the idempotency records: the readable ones kept
+// (they hold the original result lines), one re-derived from the events for every request id of
+// the log without one (all of them when the stored records cannot be read), so a retried command
+// is answered as a duplicate with its seq_first/seq_last. Used by `migrate` and `rebuild`.
+// REQUIRES: `store` open for writing (with repairing_index, to finish an interrupted rewrite).
+class Store;
+[[nodiscard]] absl::StatusOr<IndexReport> rederive_index(Store& store);
+
 }  // namespace subledger
