@@ -638,7 +638,8 @@ int rebuild(const std::string& db, std::ostream& out) {
   IndexReport index;
   {
     auto store = Store::open(db, Store::OpenOptions{Store::Access::kWrite, /*any_format=*/false,
-                                                    /*repairing_index=*/true});
+                                                    /*repairing_index=*/true,
+                                                    /*drop_damaged_derived=*/true});
     if (!store.ok()) return fail_status(store.status());
     auto rewritten = rederive_index(**store);
     if (!rewritten.ok()) return fail_status(rewritten.status());

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 
@@ -301,7 +302,88 @@ absl::Status check_format(const Store& store, const std::string& dir) {
 
 }  // namespace
 
+namespace {
+
+// The derived column family ("projections", "streams", "idempotency") a table file named in
+// `message` belongs to, from the manifest (read with a lenient read-only open, which does not
+// load the table files); "" if none is named or it belongs to the log or "default".
+std::string derived_cf_of_damaged_table(const std::string& dir, std::string_view message) {
+  size_t sst = message.find(".sst");
+  if (sst == std::string_view::npos) return "";
+  size_t begin = sst;
+  while (begin > 0 && std::isdigit(static_cast<unsigned char>(message[begin - 1]))) --begin;
+  if (begin == sst) return "";
+  std::string name = "/" + std::string(message.substr(begin, sst + 4 - begin));
+  rocksdb::DBOptions options = db_options();
+  options.paranoid_checks = false;
+  options.max_open_files = 16;  // loads at most a few tables at open; their errors are ignored
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs;
+  rocksdb::DB* db = nullptr;
+  if (!rocksdb::DB::OpenForReadOnly(options, dir, descriptors(), &cfs, &db, false).ok()) return "";
+  std::vector<rocksdb::LiveFileMetaData> files;
+  db->GetLiveFilesMetaData(&files);
+  std::string cf;
+  for (const auto& f : files)
+    if (f.name == name) cf = f.column_family_name;
+  for (auto* h : cfs) db->DestroyColumnFamilyHandle(h);
+  delete db;
+  for (Cf derived : {kProjections, kStreams, kIdempotency})
+    if (cf == kColumnFamilies[derived]) return cf;
+  return "";
+}
+
+// Drops column family `cf` of the ledger in `dir`, with its damaged table file, through a
+// lenient writer (that does not stop at the file). A dropped index is marked as being rewritten
+// first, so no command uses the ledger until `rebuild` has re-derived it.
+absl::Status drop_damaged_cf(const std::string& dir, const std::string& cf) {
+  rocksdb::DBOptions options = db_options();
+  options.paranoid_checks = false;
+  options.max_open_files = 16;
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs;
+  rocksdb::DB* raw = nullptr;
+  auto s = rocksdb::DB::Open(options, dir, descriptors(), &cfs, &raw);
+  if (!s.ok()) return to_status(s, "cannot open the ledger in " + dir + " to drop its " + cf);
+  std::unique_ptr<rocksdb::DB> db(raw);
+  rocksdb::WriteOptions synced;
+  synced.sync = true;
+  size_t index = 0;
+  while (kColumnFamilies[index] != cf) ++index;
+  if (index != kProjections) s = db->Put(synced, cfs[kDefault], kIndexRebuildKey, "1");
+  if (s.ok()) s = db->DropColumnFamily(cfs[index]);
+  rocksdb::ColumnFamilyHandle* fresh = nullptr;
+  if (s.ok()) s = db->CreateColumnFamily(table_options(), cf, &fresh);
+  if (fresh) cfs.push_back(fresh);
+  for (auto* h : cfs) db->DestroyColumnFamilyHandle(h);
+  if (s.ok()) s = db->Close();
+  return to_status(s, "cannot drop the damaged " + cf + " of the ledger in " + dir);
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Store>> Store::open(const std::string& dir, OpenOptions options) {
+  auto store = open_once(dir, options);
+  // Each damaged table file of derived data that stops RocksDB from opening the ledger at all.
+  for (int dropped = 0; !store.ok() && absl::IsDataLoss(store.status()) && dropped < 16;
+       ++dropped) {
+    std::string message(store.status().message());
+    std::string cf = derived_cf_of_damaged_table(dir, message);
+    if (cf.empty()) break;
+    if (!options.drop_damaged_derived || options.access == Access::kRead) {
+      if (size_t at = message.find("; nothing is read or written: restore a backup");
+          at != std::string::npos)
+        message.resize(at);
+      return absl::DataLossError(message + "; that file holds the " +
+                                 cf + ", derived from the log: `subledger rebuild --db " + dir +
+                                 "` rewrites it");
+    }
+    if (absl::Status s = drop_damaged_cf(dir, cf); !s.ok()) return s;
+    store = open_once(dir, options);
+  }
+  return store;
+}
+
+absl::StatusOr<std::unique_ptr<Store>> Store::open_once(const std::string& dir,
+                                                        OpenOptions options) {
   if (dir.empty()) return absl::InvalidArgumentError("--db is empty: name the ledger's directory");
   absl::StatusOr<DirState> state = dir_state(dir);
   if (!state.ok()) return state.status();
@@ -316,7 +398,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::open(const std::string& dir, OpenO
     // Opening for writing changes files (a new WAL, manifest and options file) and may start
     // compactions: a ledger that must be refused (an older format, a damaged log) is refused
     // from a read-only look first, so refusing changes nothing.
-    auto look = open(dir, OpenOptions{Access::kRead, options.any_format, options.repairing_index});
+    auto look =
+        open_once(dir, OpenOptions{Access::kRead, options.any_format, options.repairing_index});
     if (!look.ok()) return look.status();
     uint64_t first_bad_seq = 0;
     if (std::string error = (*look)->check_events_readable(first_bad_seq); !error.empty())

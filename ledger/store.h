@@ -54,6 +54,10 @@ class Store {
     bool any_format = false;
     // Open a ledger whose index rewrite was interrupted (only `rebuild` and `migrate`, to finish it).
     bool repairing_index = false;
+    // A table file of a derived column family (projections, streams, idempotency) so damaged
+    // that RocksDB cannot open the ledger is dropped with its column family (only `rebuild`,
+    // which then re-derives it from the log). Without this the error names `subledger rebuild`.
+    bool drop_damaged_derived = false;
   };
 
   // Errors: NotFound "no ledger at DIR"; FailedPrecondition for an older format (naming
@@ -170,6 +174,8 @@ class Store {
 
  private:
   [[nodiscard]] absl::Status drop_and_recreate(int cf);
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Store>> open_once(const std::string& dir,
+                                                                         OpenOptions options);
   explicit Store(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -384,5 +384,44 @@ TEST(HostileIndex, AnInterruptedIndexRewriteIsRefusedUntilRebuildFinishesIt) {
   EXPECT_EQ(run(bin() + " apply /dev/null --db " + db + " >/dev/null 2>&1").status, 0);
 }
 
+// A table file damaged in its footer stops RocksDB from opening the ledger at all.
+TEST(HostileIndex, ATableOfDerivedDataDamagedInItsFooterIsDroppedAndRewrittenByRebuild) {
+  for (const std::string cf : {"projections", "streams", "idempotency"}) {
+    TempDir dir("hi-footer-" + cf);
+    std::string db = dir / "db";
+    std::string answers = run(bin() + " apply --db " + db + " " +
+                              scenario("07-cancel-and-reactivate") + " 2>/dev/null")
+                              .out;
+    std::string invoices = run(bin() + " invoices --db " + db).out;
+    auto tables = tables_of(db, cf);
+    ASSERT_FALSE(tables.empty()) << cf;
+    for (const auto& t : tables) flip_byte(t, fs::file_size(t) - 4);  // the magic number
+    for (const std::string c : {"invoices", "apply /dev/null"}) {
+      Both b = run_both(bin() + " " + c + " --db " + db);
+      EXPECT_EQ(b.status, 2) << cf << ": " << c;
+      EXPECT_NE(b.err.find("subledger rebuild"), std::string::npos) << cf << ": " << b.err;
+    }
+    Both r = run_both(bin() + " rebuild --db " + db);
+    ASSERT_EQ(r.status, 0) << cf << ": " << r.err;
+    EXPECT_EQ(run(bin() + " invoices --db " + db).out, invoices) << cf;
+    expect_duplicates_of(db, answers);
+    EXPECT_EQ(run(bin() + " replay --verify --db " + db + " >/dev/null 2>&1").status, 0) << cf;
+  }
+}
+
+TEST(HostileIndex, RebuildNeverDropsATableOfTheLog) {
+  TempDir dir("hi-footer-events");
+  std::string db = dir / "db";
+  apply_to(db, "07-cancel-and-reactivate");
+  auto tables = tables_of(db, "events");
+  ASSERT_FALSE(tables.empty());
+  for (const auto& t : tables) flip_byte(t, fs::file_size(t) - 4);
+  auto before = entries(db);
+  Both r = run_both(bin() + " rebuild --db " + db);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.err.find("subledger rebuild"), std::string::npos) << r.err;
+  EXPECT_EQ(entries(db), before);
+}
+
 }  // namespace
 }  // namespace subledger::testing
