@@ -160,6 +160,7 @@ std::vector<std::string_view> segments(std::string_view path) {
 
 int status_of_code(const std::string& code) {
   if (code == "INVALID_ARGUMENT") return 400;
+  if (code == "UNAVAILABLE") return 503;  // the store could not be read: nothing was decided
   if (code == "NOT_FOUND" || code.starts_with("UNKNOWN_")) return 404;
   if (code == "IDEMPOTENCY_CONFLICT" || code == "ALREADY_EXISTS" ||
       code == "AGREEMENT_ALREADY_ACCEPTED")
@@ -549,7 +550,10 @@ void Api::write(Call& call, std::vector<Command> commands,
       commands[i].request_id += "#" + std::to_string(i);
   run(call, [key, hash, commands = std::move(commands), precheck = std::move(precheck),
              render = std::move(render), line_indexed](Ledger& ledger) -> HttpResponse {
-    if (auto record = ledger.request_record(key)) {
+    auto record = ledger.request_record(key);
+    if (!record.ok() && !absl::IsNotFound(record.status()))
+      return unavailable(std::string(record.status().message()));
+    if (record.ok()) {
       // SERVER.md: the same MS-RequestId with the same body answers the original again.
       if (record->compare(0, kHashBytes, hash) != 0)
         return error_response(409, "IDEMPOTENCY_CONFLICT",
@@ -719,9 +723,13 @@ void Api::dispatch(Call& call) {
       Event e;
       for (const auto& id : c->subscription_ids) {
         auto seqs = l.store().stream_seqs(Stream{StreamKind::kSubscription, id});
-        if (seqs.empty()) continue;  // not durable yet
-        auto bytes = l.store().event_bytes(seqs.front());
-        if (!bytes || !decoder.decode(*bytes, e).empty()) continue;
+        if (!seqs.ok() && !absl::IsNotFound(seqs.status()))
+          return error_response(503, "UNAVAILABLE", std::string(seqs.status().message()));
+        if (!seqs.ok() || seqs->empty()) continue;  // not durable yet
+        auto bytes = l.store().event_bytes(seqs->front());
+        if (!bytes.ok() || !decoder.decode(*bytes, e).empty())
+          return error_response(503, "UNAVAILABLE",
+                                "event " + std::to_string(seqs->front()) + " cannot be read");
         auto line = order_line_of(e);
         if (!line) continue;
         std::string order = strip(e.request_id.substr(0, e.request_id.find('#')), prefix);
@@ -928,7 +936,10 @@ void Api::dispatch(Call& call) {
     return run(call, [=](Ledger& l) {
       std::vector<std::string> items;
       std::string text = csv ? reconciliation_header() : "";
-      for (auto& issued : issued_invoices(l.store(), customer)) {
+      auto all = issued_invoices(l.store(), customer);
+      if (!all.ok())
+        return error_response(503, "UNAVAILABLE", std::string(all.status().message()));
+      for (auto& issued : *all) {
         Invoice& inv = issued.invoice;
         if (!partner.empty() && inv.partner_id != partner) continue;
         if (from && inv.invoice_date < *from) continue;
@@ -955,13 +966,15 @@ void Api::dispatch(Call& call) {
     bool lines = route.ends_with("lineitems");
     return run(call, [=](Ledger& l) {
       auto issued = issued_invoice(l.store(), iid);
-      if (!issued || (!partner.empty() && issued->invoice.partner_id != partner))
+      if (!issued.ok() && !absl::IsNotFound(issued.status()))
+        return error_response(503, "UNAVAILABLE", std::string(issued.status().message()));
+      if (!issued.ok() || (!partner.empty() && issued->invoice.partner_id != partner))
         return not_found("invoice", strip(iid, prefix));
       if (!lines) return json_response(200, unscoped_json(invoice_json(issued->invoice), prefix));
-      std::string error;
-      auto explained = explain_lines(l.store(), *issued, error);
-      if (!error.empty()) return error_response(500, "INTERNAL", error);
-      return page(explained, limit, offset, path, query, prefix);
+      auto explained = explain_lines(l.store(), *issued);
+      if (!explained.ok())
+        return error_response(503, "UNAVAILABLE", std::string(explained.status().message()));
+      return page(*explained, limit, offset, path, query, prefix);
     });
   }
   if (route == "/v1/renewals") {
