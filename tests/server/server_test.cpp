@@ -203,6 +203,27 @@ TEST_F(ServerTest, RefusesANonLoopbackAddressWithoutTls) {
   EXPECT_NE(r.out.find("loopback"), std::string::npos) << r.out;
 }
 
+TEST_F(ServerTest, WithTlsItSpeaksHttpsOnlyTls12OrLater) {
+  if (run("command -v openssl >/dev/null && command -v curl >/dev/null").status != 0)
+    GTEST_SKIP() << "needs the openssl and curl programs";
+  const std::string cert = *dir_ / "tls.crt", key = *dir_ / "tls.key";
+  ASSERT_EQ(run("openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " + cert +
+                " -days 1 -subj /CN=localhost 2>/dev/null")
+                .status,
+            0);
+  server_ = std::make_unique<Server>(db_, keys_,
+                                     std::vector<std::string>{"--tls-cert", cert, "--tls-key", key});
+  ASSERT_GT(server_->port(), 0);
+  const std::string url = "://127.0.0.1:" + std::to_string(server_->port());
+  RunResult https = run("curl -sk -H 'Authorization: Bearer " + p1_ + "' https" + url +
+                        "/v1/customers");
+  EXPECT_EQ(https.status, 0);
+  EXPECT_NE(https.out.find("\"total_count\":0"), std::string::npos) << https.out;
+  EXPECT_NE(run("curl -sk --tlsv1.1 --tls-max 1.1 https" + url + "/healthz").status, 0);
+  EXPECT_EQ(request(server_->port(), "GET", "/healthz", "").status, 0);  // no clear HTTP
+  EXPECT_EQ(server_->stop(), 0);
+}
+
 TEST_F(ServerTest, AuthenticationAndOperatorRoutes) {
   start();
   EXPECT_EQ(get("/v1/customers", "").status, 401);
