@@ -362,10 +362,31 @@ std::optional<HttpResponse> bad(const std::string& message) {
   return error_response(400, "INVALID_ARGUMENT", message);
 }
 
-// The request body as a JSON object, or the 400 to answer.
+// Thrown from the parser callback: the first key an object repeats.
+struct DuplicateKey {
+  std::string key;
+};
+
+// The request body as a JSON object, or the 400 to answer. Strict like a command line
+// (INTERFACE.md): no NUL byte, no key twice in an object (the parser would keep the last one).
 std::optional<HttpResponse> body_object(const std::string& body, Json& out) {
+  if (body.find('\0') != std::string::npos) return bad("the body holds a NUL byte");
+  std::vector<std::vector<std::string>> keys;  // per open object, the keys seen so far
+  auto callback = [&keys](int, Json::parse_event_t event, Json& parsed) {
+    if (event == Json::parse_event_t::object_start) keys.emplace_back();
+    if (event == Json::parse_event_t::object_end) keys.pop_back();
+    if (event == Json::parse_event_t::key) {
+      const auto& key = parsed.get_ref<const std::string&>();
+      if (std::find(keys.back().begin(), keys.back().end(), key) != keys.back().end())
+        throw DuplicateKey{key};
+      keys.back().push_back(key);
+    }
+    return true;
+  };
   try {
-    out = Json::parse(body.empty() ? std::string("{}") : body);
+    out = Json::parse(body.empty() ? std::string("{}") : body, callback);
+  } catch (const DuplicateKey& d) {
+    return bad("the key " + Json(d.key).dump() + " appears twice; each field may be given once");
   } catch (const Json::exception& e) {
     return bad(std::string("the body is not valid JSON: ") + e.what());
   }

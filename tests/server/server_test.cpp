@@ -306,6 +306,14 @@ TEST_F(ServerTest, CustomersIdempotencyAndScope) {
   EXPECT_EQ(write("POST", "/v1/customers", p1_, "", body).status, 400);  // no MS-RequestId
   EXPECT_EQ(write("POST", "/v1/customers", p1_, "r9", "{nope").status, 400);
   EXPECT_EQ(write("POST", "/v1/customers", p1_, "r9",
+                  R"({"customer_id":"C9","customer_id":"C8","country":"US","currency":"USD"})")
+                .code(),
+            "INVALID_ARGUMENT");
+  EXPECT_EQ(write("POST", "/v1/customers/C1/orders", p1_, "r9",
+                  R"({"line_items":[{"offer_id":"E3","seats":1,"seats":2}]})")
+                .status,
+            400);
+  EXPECT_EQ(write("POST", "/v1/customers", p1_, "r9",
                   R"({"customer_id":"C9","partner_id":"P2","country":"US","currency":"USD"})")
                 .status,
             400);
