@@ -243,6 +243,13 @@ TEST_F(ServerTest, AuthenticationAndOperatorRoutes) {
   EXPECT_EQ(bad.json()["code"], "INVALID_ARGUMENT");
   EXPECT_EQ(get("/healthz", "").status, 200);
   EXPECT_EQ(get("/readyz", "").status, 200);
+  EXPECT_EQ(request(server_->port(), "DELETE", "/v1/customers", p1_).code(), "METHOD_NOT_ALLOWED");
+  EXPECT_EQ(get("/v1/nothing", p1_).status, 404);
+  EXPECT_EQ(request(server_->port(), "GET", "/v1/customers", p1_, "",
+                    {{"X-Padding", std::string(20 << 10, 'x')}})
+                .status,
+            431);  // headers over 16 KiB
+  EXPECT_EQ(get("/v1/customers", p1_).status, 200);  // and the server goes on
   Reply metrics = get("/metrics", "");
   EXPECT_EQ(metrics.status, 200);
   EXPECT_NE(metrics.body.find("subledger_http_requests_total{route=\"/v1/customers\",status=\"401\"}"),
