@@ -572,7 +572,8 @@ std::string owner_partner(const Command& c, const LedgerState& state) {
     case CommandType::kRunBilling:
       return "";
     case CommandType::kCreateSubscription:
-    case CommandType::kStartTrial: {
+    case CommandType::kStartTrial:
+    case CommandType::kAcceptAgreement: {
       const Customer* customer = state.catalog().customer(c.customer_id);
       return customer ? customer->def.partner_id : "";
     }

@@ -299,6 +299,11 @@ Ledger::GroupResult Ledger::submit_group(const std::vector<Command>& commands) {
       const Command& c = commands[i];
       if (c.type == CommandType::kRunBilling)
         throw std::logic_error("a billing run cannot be part of a command group");
+      if (auto r = check_scopes(c, scratch)) {
+        out.rejected_index = i;
+        out.rejection = rejected(c.request_id, *r);
+        return out;
+      }
       if (auto record = request_record(c.request_id); record.ok()) {
         if (record->compare(0, kHashBytes, payload_hash(c)) == 0) continue;  // a duplicate
         out.rejected_index = i;

@@ -169,7 +169,10 @@ int status_of_code(const std::string& code) {
 }
 
 HttpResponse error_response(int status, const std::string& code, const std::string& description) {
-  return json_response(status, Json{{"code", code}, {"description", description}}.dump());
+  // A description may quote what the client sent: a byte that is not UTF-8 is replaced, never
+  // thrown over (an answer must always go out).
+  return json_response(status, Json{{"code", code}, {"description", description}}.dump(
+                                   -1, ' ', false, Json::error_handler_t::replace));
 }
 
 struct Api::Call {
@@ -371,6 +374,27 @@ struct DuplicateKey {
 // (INTERFACE.md): no NUL byte, no key twice in an object (the parser would keep the last one).
 std::optional<HttpResponse> body_object(const std::string& body, Json& out) {
   if (body.find('\0') != std::string::npos) return bad("the body holds a NUL byte");
+  // Nesting is bounded before parsing: a deeply nested value would be parsed and destroyed
+  // recursively (a body of 1 MiB of '[' would overflow the stack).
+  constexpr int kNestingMax = 8;
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char ch : body) {
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (ch == '\\')
+        escaped = true;
+      else if (ch == '"')
+        in_string = false;
+    } else if (ch == '"') {
+      in_string = true;
+    } else if ((ch == '[' || ch == '{') && ++depth > kNestingMax) {
+      return bad("the body nests arrays and objects deeper than " + std::to_string(kNestingMax));
+    } else if (ch == ']' || ch == '}') {
+      --depth;
+    }
+  }
   std::vector<std::vector<std::string>> keys;  // per open object, the keys seen so far
   auto callback = [&keys](int, Json::parse_event_t event, Json& parsed) {
     if (event == Json::parse_event_t::object_start) keys.emplace_back();
@@ -929,7 +953,11 @@ void Api::dispatch(Call& call) {
     Command c;
     if (auto r = to_command(body, principal, c)) return fail(r);
     std::string type = c.agreement_type;
-    return write(call, {c}, nullptr, [cid, type, prefix](Ledger& l, const Ledger::GroupResult&) {
+    auto precheck = [cid, prefix](Ledger& l) -> std::optional<HttpResponse> {
+      if (!l.state().catalog().customer(cid)) return not_found("customer", strip(cid, prefix));
+      return std::nullopt;
+    };
+    return write(call, {c}, precheck, [cid, type, prefix](Ledger& l, const Ledger::GroupResult&) {
       const Customer* customer = l.state().catalog().customer(cid);
       const Agreement* a = customer->agreement(type);
       HttpResponse r = json_response(

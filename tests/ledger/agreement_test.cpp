@@ -38,6 +38,22 @@ TEST(Agreement, AcceptedOnceThenTheSameTypeIsAlreadyAccepted) {
             "ACCEPTED");
 }
 
+TEST(Agreement, ScopedIdsOfTheCustomersOwnPartnerAreAccepted) {
+  TempDir dir("agreement-scope");
+  std::string error;
+  auto l = Ledger::open(dir.str(), {}, error);
+  ASSERT_TRUE(l) << error;
+  for (const char* line :
+       {R"({"cmd":"register_partner","request_id":"p","partner_id":"P1","country":"US","currency":"USD","billing_day":20})",
+        R"({"cmd":"create_customer","request_id":"P1:c","customer_id":"P1:C1","partner_id":"P1","country":"US","currency":"USD"})"})
+    ASSERT_TRUE(l->submit(line).ok) << line;
+  std::string scoped = with(with(kAccept, "\"a1\"", "\"P1:a1\""), "\"C1\"", "\"P1:C1\"");
+  CommandResult ok = l->submit(scoped);
+  EXPECT_TRUE(ok.ok) << ok.message;
+  CommandResult other = l->submit(with(scoped, "\"P1:a1\"", "\"P2:a1\""));
+  EXPECT_EQ(other.code, "INVALID_ARGUMENT");
+}
+
 TEST(Agreement, UnknownCustomerIsRejected) {
   Fold f;
   f.standard_catalog();

@@ -328,6 +328,11 @@ TEST_F(ServerTest, CustomersIdempotencyAndScope) {
                   R"({"customer_id":"P2:C9","country":"US","currency":"USD"})")
                 .status,
             400);
+  EXPECT_EQ(write("POST", "/v1/customers", p1_, "r9", std::string(200000, '[')).status, 400);
+  EXPECT_EQ(write("POST", "/v1/customers", p1_, "r9",
+                  "{\"customer_id\":\"C9\xff\",\"country\":\"US\",\"currency\":\"USD\"}")
+                .status,
+            400);
   EXPECT_EQ(get("/v1/customers?limit=0", p1_).status, 400);
   EXPECT_EQ(get("/v1/customers?limit=1001", p1_).status, 400);
   Reply page = get("/v1/customers?limit=1", p1_);
@@ -438,6 +443,8 @@ TEST_F(ServerTest, AgreementsConflictAndKeepTheContactOutOfAuditRecords) {
   Reply twice = write("POST", "/v1/customers/C1/agreements", p1_, "ag2", body);
   EXPECT_EQ(twice.status, 409);
   EXPECT_EQ(twice.code(), "AGREEMENT_ALREADY_ACCEPTED");
+  Reply unknown = write("POST", "/v1/customers/C9/agreements", p1_, "ag3", body);
+  EXPECT_EQ(unknown.status, 404) << unknown.body;
   Reply listed = get("/v1/customers/C1/agreements", p1_);
   EXPECT_EQ(listed.json()["items"][0]["contact"]["last_name"], "Lima");
   Reply audit = get("/v1/auditrecords?type=AgreementAccepted", p1_);
