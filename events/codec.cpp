@@ -294,7 +294,7 @@ EventPayload read_payload(s::Event::Payload::Reader p) {
       auto r = p.getAgreementAccepted();
       return AgreementAccepted{str(r.getCustomerId()),
                                str(r.getAgreementType()),
-                               Date::from_yyyymmdd(r.getDateAgreed()),
+                               read_required_date(r.getDateAgreed(), "agreed"),
                                str(r.getFirstName()),
                                str(r.getLastName()),
                                str(r.getEmail())};
