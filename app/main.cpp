@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "app/server_commands.h"
 #include "app/subcommands.h"
 #include "app/version.h"
 
@@ -204,6 +205,8 @@ int main(int argc, char** argv) {
   gen_cmd->add_option("--months", gen.months)->check(CLI::Range(1, 120));
   gen_cmd->add_option("--output,-o", gen.output, "file, or - for stdout");
   gen_cmd->callback([&] { status = cli::gen(gen, std::cout); });
+
+  cli::add_server_commands(app, db, status);
 
   try {
     app.parse(argc, argv);

@@ -16,8 +16,10 @@
 #include <nlohmann/json.hpp>
 
 #include "events/codec.h"
+#include "ledger/command_stream.h"
 #include "ledger/ledger.h"
 #include "ledger/queries.h"
+#include "ledger/reports.h"
 #include "projections/views.h"
 #include "replay/migrate.h"
 #include "replay/replay.h"
@@ -102,18 +104,6 @@ std::optional<Date> parse_date_arg(const std::string& text, const char* flag, in
   return d;
 }
 
-// Prints the results of a batch that is durable.
-// False when standard output cannot be written (the commands are durable all the same).
-bool print_results(std::vector<CommandResult>& results, std::ostream& out, bool& any_rejected) {
-  for (const auto& r : results) {
-    any_rejected |= !r.ok;
-    out << r.to_json() << '\n';
-  }
-  out.flush();
-  results.clear();
-  return static_cast<bool>(out);
-}
-
 int output_failed(size_t answered_lines) {
   return fail("cannot write the results to standard output after " +
               std::to_string(answered_lines) +
@@ -153,56 +143,49 @@ int apply(const ApplyOptions& o, std::ostream& out) {
   auto started = std::chrono::steady_clock::now();
   const uint64_t first_seq = ledger->state().last_seq();
   const bool progress = stderr_is_terminal();
-  // Pipelined group commit: while batch n is written (synced) on the second core, batch n+1 is
-  // decided; batch n's results are printed only once its write has returned.
-  std::vector<CommandResult> results, in_flight;
+  // The library's pipelined group commit: while batch n is written (synced) on the second core,
+  // batch n+1 is decided; batch n's results are printed only once its write has returned.
   bool any_rejected = false;
+  CommitPipeline::Options pipe_options;
+  pipe_options.batch_commands_max = o.batch_commands_max;
+  pipe_options.after_acks = [&out] { out.flush(); };
+  CommitPipeline pipeline(*ledger, std::move(pipe_options));
+  auto failed = [&](const std::string& e) {
+    return write_failed(e, pipeline.unacknowledged_at_failure());
+  };
   uint64_t lines = 0;
   std::string line;
-  auto settle_in_flight = [&]() -> bool {
-    if (std::string e = ledger->wait_committed(); !e.empty()) {
-      write_failed(e, in_flight.size() + results.size());
-      return false;
-    }
-    if (!print_results(in_flight, out, any_rejected)) {
-      output_failed(lines);
-      return false;
-    }
-    return true;
-  };
-  // The ledger could not be read for this command: answer and keep the ones before it, stop.
-  auto stop_unreadable = [&]() -> int {
-    results.pop_back();
-    if (!settle_in_flight()) return kExitError;
-    if (std::string e = ledger->commit(); !e.empty()) return write_failed(e, results.size());
-    if (!print_results(results, out, any_rejected)) return output_failed(lines);
-    return fail(ledger->io_failure() + "; line " + std::to_string(lines) +
-                " and those after it were not applied");
-  };
   while (std::getline(*in, line)) {
     ++lines;
     // INTERFACE.md: a blank line has no result and no effect on the exit status.
-    if (!is_blank_line(line)) results.push_back(ledger->submit(line, lines));
-    if (!ledger->io_failure().empty()) return stop_unreadable();
+    if (!is_blank_line(line)) {
+      CommandResult result = ledger->submit(line, lines);
+      if (!ledger->io_failure().empty()) {
+        // The ledger could not be read for this command: answer and keep the ones before it, stop.
+        if (std::string e = pipeline.commit(); !e.empty()) return failed(e);
+        if (!out) return output_failed(lines);
+        return fail(ledger->io_failure() + "; line " + std::to_string(lines) +
+                    " and those after it were not applied");
+      }
+      any_rejected |= !result.ok;
+      pipeline.on_durable([&out, json = result.to_json()](const std::string& error) {
+        if (error.empty()) out << json << '\n';
+      });
+    }
     // Never hold a result back while the producer on a pipe waits for it.
     bool drained = interactive && in->rdbuf()->in_avail() <= 0;
     if (drained) {
-      if (!settle_in_flight()) return kExitError;
-      if (std::string e = ledger->commit(); !e.empty()) return write_failed(e, results.size());
-      if (!print_results(results, out, any_rejected)) return output_failed(lines);
-    } else if (results.size() >= o.batch_commands_max) {
-      if (!settle_in_flight()) return kExitError;
-      if (std::string e = ledger->commit_async(); !e.empty())
-        return write_failed(e, results.size());
-      in_flight = std::move(results);
-      results.clear();
+      if (std::string e = pipeline.commit(); !e.empty()) return failed(e);
+      if (!out) return output_failed(lines);
+    } else if (pipeline.batch_full()) {
+      if (std::string e = pipeline.commit_async(); !e.empty()) return failed(e);
+      if (!out) return output_failed(lines);
       if (progress && lines % 65536 < o.batch_commands_max)
         std::cerr << "\rapplied " << lines << " commands" << std::flush;
     }
   }
-  if (!settle_in_flight()) return kExitError;
-  if (std::string e = ledger->commit(); !e.empty()) return write_failed(e, results.size());
-  if (!print_results(results, out, any_rejected)) return output_failed(lines);
+  if (std::string e = pipeline.commit(); !e.empty()) return failed(e);
+  if (!out) return output_failed(lines);
   if (in->bad()) return fail("reading " + o.input + " failed after line " + std::to_string(lines));
   if (progress) std::cerr << "\n";
   auto done = std::chrono::steady_clock::now();
@@ -389,64 +372,9 @@ int renewals(const std::string& db, const std::string& from_text, const std::str
   if (!from || !to) return fail("renewals needs --from DATE and --to DATE");
   auto ledger = open_ledger(db, Mode::kRead);
   if (!ledger.ok()) return fail_status(ledger.status());
-  const LedgerState& state = (*ledger)->state();
-  std::vector<const Subscription*> due;
-  for (const auto& id : state.subscription_ids()) {
-    const Subscription* s = state.subscription(id);
-    if (s->status == Status::kActive && s->term.end >= *from && s->term.end <= *to)
-      due.push_back(s);
-  }
-  std::sort(due.begin(), due.end(), [](const Subscription* a, const Subscription* b) {
-    return std::tie(a->term.end, a->id) < std::tie(b->term.end, b->id);
-  });
-  for (const Subscription* s : due) {
-    auto price = state.catalog().price_at(s->offer_id, s->currency, s->term.end);
-    Json j;
-    j["subscription_id"] = s->id;
-    j["customer_id"] = s->customer_id;
-    j["offer_id"] = s->offer_id;
-    j["term_end"] = s->term.end.iso();
-    j["auto_renew"] = s->auto_renew;
-    j["seats"] = s->seats;
-    j["billing_frequency"] = to_string(s->frequency);
-    j["current_price"] = format_price(s->term.price_micros);
-    j["renewal_price"] = s->auto_renew && price ? Json(format_price(*price)) : Json(nullptr);
-    j["currency"] = s->currency;
-    out << j.dump() << '\n';
-  }
+  for (const auto& line : renewal_lines((*ledger)->state(), *from, *to)) out << line << '\n';
   return kExitOk;
 }
-
-namespace {
-
-Json formula_json(const ChargeLine& line) {
-  Json f;
-  ExactAmount exact = exact_amount(line);
-  switch (line.formula) {
-    case FormulaKind::kWholeMonths:
-      f["formula"] = std::string(line.negated ? "-(" : "") + "price × months × seats" +
-                     (line.negated ? ")" : "");
-      f["months"] = line.quantity;
-      break;
-    case FormulaKind::kDays:
-      f["formula"] = std::string(line.negated ? "-(" : "") + "price × 12 / 365 × days × seats" +
-                     (line.negated ? ")" : "");
-      f["days"] = line.quantity;
-      break;
-    case FormulaKind::kReversal:
-      f["formula"] = "-(net of the term's lines so far): 100% credit within 30 days";
-      f["reversed_net"] = format_minor(line.reversed_net_minor, line.currency_digits);
-      break;
-  }
-  f["price"] = format_price(line.unit_price_micros);
-  f["seats"] = line.seats;
-  f["unrounded"] = format_exact(exact, line.currency_digits, 10);
-  f["rounded"] = format_minor(line.amount_minor, line.currency_digits);
-  f["rounding"] = "half away from zero, once per line";
-  return f;
-}
-
-}  // namespace
 
 absl::StatusOr<std::string> explain_text(const Store& store, const std::string& invoice_id);
 
@@ -459,37 +387,11 @@ absl::StatusOr<std::string> explain_text(const Store& store, const std::string& 
   if (absl::IsNotFound(issued.status()))
     return absl::NotFoundError("no issued invoice '" + invoice_id + "'");
   if (!issued.ok()) return issued.status();
+  auto lines = explain_lines(store, *issued);
+  if (!lines.ok()) return lines.status();
   std::string text;
-  EventDecoder decoder;
-  int n = 0;
-  for (const auto& line : issued->invoice.lines) {
-    Json j;
-    j["invoice_id"] = invoice_id;
-    j["line"] = ++n;
-    j["subscription_id"] = line.subscription_id;
-    j["charge_type"] = to_string(line.type);
-    j["period_start"] = line.period_start.iso();
-    j["period_end"] = line.period_end.iso();
-    j["charge_date"] = line.charge_date.iso();
-    j["amount"] = format_minor(line.amount_minor, line.currency_digits);
-    j["computation"] = formula_json(line);
-    Event e;
-    auto bytes = store.event_bytes(line.event_seq);
-    if (!bytes.ok() || !decoder.decode(*bytes, e).empty())
-      return absl::UnavailableError("event " + std::to_string(line.event_seq) +
-                                    " cannot be read");
-    j["caused_by"] = Json::parse(event_json(e));
-    if (line.type == ChargeType::kCycle)
-      j["note"] = "a monthly cycle fee of the term begun by the causing event";
-    j["issued_in_event"] = issued->event_seq;
-    // Where both events sit in the hash chain: the source event's link and the chain head the
-    // invoice recorded when it was issued (the source always precedes it).
-    j["chain_position"] = {{"source_seq", e.seq},
-                           {"source_prev_hash", to_hex(e.prev_hash)},
-                           {"source_hash", to_hex(e.hash)},
-                           {"issued_seq", issued->event_seq},
-                           {"chain_head_at_issue", to_hex(issued->chain_head)}};
-    text += j.dump();
+  for (const auto& line : *lines) {
+    text += line;
     text += '\n';
   }
   return text;

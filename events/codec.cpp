@@ -188,6 +188,15 @@ struct PayloadWriter {
   void operator()(const SubscriptionExpired& e) {
     p.initSubscriptionExpired().setSubscriptionId(text(e.subscription_id));
   }
+  void operator()(const AgreementAccepted& e) {
+    auto b = p.initAgreementAccepted();
+    b.setCustomerId(text(e.customer_id));
+    b.setAgreementType(text(e.agreement_type));
+    b.setDateAgreed(e.date_agreed.yyyymmdd());
+    b.setFirstName(text(e.first_name));
+    b.setLastName(text(e.last_name));
+    b.setEmail(text(e.email));
+  }
   void operator()(const BillingRun& e) {
     auto b = p.initBillingRun();
     b.setThrough(e.through.yyyymmdd());
@@ -281,6 +290,15 @@ EventPayload read_payload(s::Event::Payload::Reader p) {
     }
     case s::Event::Payload::SUBSCRIPTION_EXPIRED:
       return SubscriptionExpired{str(p.getSubscriptionExpired().getSubscriptionId())};
+    case s::Event::Payload::AGREEMENT_ACCEPTED: {
+      auto r = p.getAgreementAccepted();
+      return AgreementAccepted{str(r.getCustomerId()),
+                               str(r.getAgreementType()),
+                               read_required_date(r.getDateAgreed(), "agreed"),
+                               str(r.getFirstName()),
+                               str(r.getLastName()),
+                               str(r.getEmail())};
+    }
     case s::Event::Payload::BILLING_RUN: {
       auto r = p.getBillingRun();
       return BillingRun{read_required_date(r.getThrough(), "through"),

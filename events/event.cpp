@@ -67,6 +67,7 @@ std::string_view event_type_name(const EventPayload& payload) {
           [](const SubscriptionExpired&) { return std::string_view("SubscriptionExpired"); },
           [](const BillingRun&) { return std::string_view("BillingRun"); },
           [](const InvoiceIssued&) { return std::string_view("InvoiceIssued"); },
+          [](const AgreementAccepted&) { return std::string_view("AgreementAccepted"); },
       },
       payload);
 }
@@ -86,6 +87,9 @@ Stream stream_of(const EventPayload& payload) {
                           return Stream{StreamKind::kOffer, e.offer_id};
                         },
                         [](const InvoiceIssued& e) {
+                          return Stream{StreamKind::kCustomer, e.customer_id};
+                        },
+                        [](const AgreementAccepted& e) {
                           return Stream{StreamKind::kCustomer, e.customer_id};
                         },
                         [](const BillingRun&) {

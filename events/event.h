@@ -135,11 +135,18 @@ struct InvoiceIssued {
   friend bool operator==(const InvoiceIssued&, const InvoiceIssued&) = default;
 };
 
+struct AgreementAccepted {
+  std::string customer_id, agreement_type;
+  Date date_agreed;
+  std::string first_name, last_name, email;  // the contact: personal data
+  friend bool operator==(const AgreementAccepted&, const AgreementAccepted&) = default;
+};
+
 using EventPayload =
     std::variant<PartnerRegistered, CustomerCreated, OfferDefined, PricePublished,
                  SubscriptionCreated, TrialStarted, TrialConverted, TrialExpired, SeatsChanged,
                  SubscriptionCancelled, SubscriptionReactivated, AutoRenewSet, SubscriptionRenewed,
-                 SubscriptionExpired, BillingRun, InvoiceIssued>;
+                 SubscriptionExpired, BillingRun, InvoiceIssued, AgreementAccepted>;
 
 // The type name shown in audits and accepted by `log --type`.
 std::string_view event_type_name(const EventPayload& payload);

@@ -152,6 +152,17 @@ struct InvoiceIssued {
   chainHead @8 :Data;      # the log's chain head when the invoice was issued (= Event.prevHash)
 }
 
+# A customer's acceptance of a customer agreement. The contact is personal data: partner-facing
+# audit records leave it out.
+struct AgreementAccepted {
+  customerId @0 :Text;
+  agreementType @1 :Text;
+  dateAgreed @2 :UInt32;
+  firstName @3 :Text;
+  lastName @4 :Text;
+  email @5 :Text;
+}
+
 struct Event {
   seq @0 :UInt64;
   streamKind @1 :StreamKind;
@@ -178,6 +189,7 @@ struct Event {
     subscriptionExpired @21 :SubscriptionExpired;
     billingRun @22 :BillingRun;
     invoiceIssued @23 :InvoiceIssued;
+    agreementAccepted @25 :AgreementAccepted;  # after prevHash @24: ordinals are never renumbered
   }
   prevHash @24 :Data;           # hash of the previous event's stored value (zero-length for seq 1)
   # The stored value is this message followed by 32 bytes: SHA-256 of the message bytes. Each

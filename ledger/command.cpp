@@ -73,12 +73,12 @@ std::string code_error(const std::string& name, const std::string& text) {
 }
 
 std::string field_text_error(const std::string& name, const std::string& text) {
-  if (is_id_field(name)) return id_error(name, text);
+  if (is_id_field(name) || name == "agreement_type") return id_error(name, text);
   if (name == "country" || name == "currency") return code_error(name, text);
   return free_text_error(name, text);
 }
 
-enum class Kind { kString, kInt, kBool, kDate, kPrice, kFrequency, kSegment, kStringList };
+enum class Kind { kString, kInt, kBool, kDate, kPrice, kFrequency, kSegment, kStringList, kContact };
 
 struct FieldSpec {
   const char* name;
@@ -165,6 +165,12 @@ const std::vector<CommandSpec>& command_specs() {
         {"enabled", Kind::kBool, true},
         {"date", Kind::kDate, true}}},
       {"run_billing", CommandType::kRunBilling, {{"through", Kind::kDate, true}}},
+      {"accept_agreement",
+       CommandType::kAcceptAgreement,
+       {{"customer_id", Kind::kString, true},
+        {"agreement_type", Kind::kString, true},
+        {"date_agreed", Kind::kDate, true},
+        {"contact", Kind::kContact, true}}},
   };
   return specs;
 }
@@ -203,6 +209,10 @@ auto& string_field(C& c, std::string_view name) {
       {"organization_registration_number", &Command::organization_registration_number},
       {"phone", &Command::phone},
       {"middle_name", &Command::middle_name},
+      {"agreement_type", &Command::agreement_type},
+      {"first_name", &Command::contact_first_name},
+      {"last_name", &Command::contact_last_name},
+      {"email", &Command::contact_email},
   };
   return c.*fields.at(name);
 }
@@ -321,6 +331,30 @@ std::string read_field(Command& c, const FieldSpec& f, const json& v) {
         c.addon_of.push_back(id);
       }
       return "";
+    case Kind::kContact: {
+      // The person who accepted: first_name, last_name, email, all required, nothing else.
+      const std::string shape =
+          name + " must be an object {\"first_name\", \"last_name\", \"email\"} of strings";
+      if (!v.is_object()) return shape + "; got " + shown(v);
+      for (const auto& [key, value] : v.items())
+        if (key != "first_name" && key != "last_name" && key != "email")
+          return "unknown field " + shown(json(key)) + " in " + name + "; " + shape;
+      for (const char* part : {"first_name", "last_name", "email"}) {
+        auto it = v.find(part);
+        if (it == v.end() || !it->is_string() || it->get_ref<const std::string&>().empty())
+          return name + "." + part + " is required: a non-empty string";
+        const std::string& text = it->get_ref<const std::string&>();
+        if (std::string why = free_text_error(name + "." + part, text); !why.empty()) return why;
+        string_field(c, part) = text;
+      }
+      const std::string& email = c.contact_email;
+      size_t at = email.find('@');
+      if (at == std::string::npos || at == 0 || at + 1 == email.size() ||
+          email.find('@', at + 1) != std::string::npos || email.find(' ') != std::string::npos)
+        return name + ".email must be an address like \"ana@example.com\"; got " +
+               shown(json(email));
+      return "";
+    }
   }
   return "";
 }
@@ -364,7 +398,7 @@ std::string_view to_string(CommandType type) { return spec_of(type).name; }
 bool Command::is_subscription_command() const {
   return type != CommandType::kRegisterPartner && type != CommandType::kCreateCustomer &&
          type != CommandType::kDefineOffer && type != CommandType::kPublishPrice &&
-         type != CommandType::kRunBilling;
+         type != CommandType::kRunBilling && type != CommandType::kAcceptAgreement;
 }
 
 namespace {
@@ -610,6 +644,11 @@ std::string canonical_payload(const Command& c) {
         break;
       case Kind::kStringList:
         doc[name] = c.addon_of;
+        break;
+      case Kind::kContact:
+        doc[name] = {{"first_name", c.contact_first_name},
+                     {"last_name", c.contact_last_name},
+                     {"email", c.contact_email}};
         break;
     }
   }

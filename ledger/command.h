@@ -32,6 +32,7 @@ enum class CommandType : uint8_t {
   kRenew,
   kSetAutoRenew,
   kRunBilling,
+  kAcceptAgreement,
 };
 std::string_view to_string(CommandType type);
 
@@ -42,13 +43,14 @@ struct Command {
   std::string partner_id, customer_id, offer_id, subscription_id, parent_subscription_id;
   std::string country, currency, name, company_name, organization_registration_number, phone,
       middle_name;
+  std::string agreement_type, contact_first_name, contact_last_name, contact_email;
   int64_t billing_day = 0, seats = 0, max_seats = 0, max_per_customer = 0;
   Segment segment = Segment::kCommercial;
   bool trial_eligible = false, enabled = true;
   std::vector<std::string> addon_of;
   int64_t monthly_price_micros = 0;
   std::optional<Frequency> frequency;
-  Date date;  // `date`, or `effective_from` for a price, or `through` for a billing run
+  Date date;  // `date`, `effective_from` (price), `through` (billing run), `date_agreed`
 
   bool is_subscription_command() const;
 };

@@ -235,6 +235,20 @@ Decision decide_create_customer(const Command& c, const LedgerState& state) {
         Date(), false}});
 }
 
+Decision decide_accept_agreement(const Command& c, const LedgerState& state) {
+  const Customer* customer = state.catalog().customer(c.customer_id);
+  if (!customer)
+    return Decision::reject("UNKNOWN_CUSTOMER", "customer " + q(c.customer_id) +
+                                                    " does not exist; create_customer first");
+  if (const Agreement* a = customer->agreement(c.agreement_type))
+    return Decision::reject("AGREEMENT_ALREADY_ACCEPTED",
+                            "customer " + q(c.customer_id) + " accepted " + q(c.agreement_type) +
+                                " on " + a->date_agreed.iso() + "; an agreement is accepted once");
+  return accept({{AgreementAccepted{c.customer_id, c.agreement_type, c.date, c.contact_first_name,
+                                    c.contact_last_name, c.contact_email},
+                  c.date, false}});
+}
+
 Decision decide_define_offer(const Command& c, const LedgerState& state) {
   if (c.offer_id.empty()) return Decision::reject("INVALID_ARGUMENT", "offer_id is empty");
   if (state.catalog().offer(c.offer_id))
@@ -558,7 +572,8 @@ std::string owner_partner(const Command& c, const LedgerState& state) {
     case CommandType::kRunBilling:
       return "";
     case CommandType::kCreateSubscription:
-    case CommandType::kStartTrial: {
+    case CommandType::kStartTrial:
+    case CommandType::kAcceptAgreement: {
       const Customer* customer = state.catalog().customer(c.customer_id);
       return customer ? customer->def.partner_id : "";
     }
@@ -650,6 +665,8 @@ Decision decide(const Command& c, const LedgerState& state) {
   switch (c.type) {
     case CommandType::kRegisterPartner:
       return decide_register_partner(c, state);
+    case CommandType::kAcceptAgreement:
+      return decide_accept_agreement(c, state);
     case CommandType::kCreateCustomer:
       return decide_create_customer(c, state);
     case CommandType::kDefineOffer:

@@ -33,6 +33,12 @@ CommandResult rejected(const std::string& request_id, const Rejection& r) {
   return out;
 }
 
+Rejection idempotency_conflict(const std::string& request_id) {
+  return {"IDEMPOTENCY_CONFLICT", "request_id '" + request_id +
+                                      "' was already used for a different command; use a new "
+                                      "request_id"};
+}
+
 // Rebuilds an acknowledged result from its idempotency record (the result line as printed).
 CommandResult result_from_record(const std::string& json_text) {
   CommandResult out;
@@ -263,10 +269,7 @@ CommandResult Ledger::submit(const Command& command) {
   if (record) {
     // BILLING_RULES 10: same id and payload -> the original result; other payload -> conflict.
     if (record->compare(0, kHashBytes, hash) != 0)
-      return rejected(command.request_id,
-                      {"IDEMPOTENCY_CONFLICT",
-                       "request_id '" + command.request_id +
-                           "' was already used for a different command; use a new request_id"});
+      return rejected(command.request_id, idempotency_conflict(command.request_id));
     CommandResult original = result_from_record(record->substr(kHashBytes));
     original.duplicate = true;
     return original;
@@ -284,6 +287,73 @@ CommandResult Ledger::submit(const Command& command) {
   }
   remember(command, hash, result);
   return result;
+}
+
+Ledger::GroupResult Ledger::submit_group(const std::vector<Command>& commands) {
+  GroupResult out;
+  if (commands.size() > 1) {
+    // Decide the whole group on a scratch copy of the state first, so a rejection of a later
+    // command leaves nothing staged. Only groups of two or more pay for the copy.
+    LedgerState scratch = state_;
+    for (size_t i = 0; i < commands.size(); ++i) {
+      const Command& c = commands[i];
+      if (c.type == CommandType::kRunBilling)
+        throw std::logic_error("a billing run cannot be part of a command group");
+      if (auto r = check_scopes(c, scratch)) {
+        out.rejected_index = i;
+        out.rejection = rejected(c.request_id, *r);
+        return out;
+      }
+      if (auto record = request_record(c.request_id); record.ok()) {
+        if (record->compare(0, kHashBytes, payload_hash(c)) == 0) continue;  // a duplicate
+        out.rejected_index = i;
+        out.rejection = rejected(c.request_id, idempotency_conflict(c.request_id));
+        return out;
+      } else if (!absl::IsNotFound(record.status())) {
+        // Unknown is not new: deciding it could apply a retried command twice.
+        io_failure_ = std::string(record.status().message());
+        out.rejected_index = i;
+        out.rejection = rejected(c.request_id, {"UNAVAILABLE", io_failure_});
+        return out;
+      }
+      Decision decision = decide(c, scratch);
+      if (decision.rejection) {
+        out.rejected_index = i;
+        out.rejection = rejected(c.request_id, *decision.rejection);
+        return out;
+      }
+      for (const auto& staged : decision.events) {
+        StampedEvent stamped = stamp_event(
+            scratch, staged.payload, staged.date,
+            staged.by_system ? std::string(kSystemActor) : c.actor, c.request_id, 0);
+        if (std::string error = scratch.apply(stamped.event); !error.empty())
+          throw std::logic_error("decided an event the projections reject: " + error);
+      }
+    }
+  }
+  for (size_t i = 0; i < commands.size(); ++i) {
+    CommandResult r = submit(commands[i]);
+    if (!r.ok) {
+      // Only reachable for a single command: a group was decided whole above.
+      if (commands.size() > 1) throw std::logic_error("a group decided twice differently");
+      out.rejected_index = i;
+      out.rejection = std::move(r);
+      return out;
+    }
+    out.results.push_back(std::move(r));
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> Ledger::request_record(const std::string& key) const {
+  if (auto it = pending_requests_.find(key); it != pending_requests_.end()) return it->second;
+  if (auto it = in_flight_requests_.find(key); it != in_flight_requests_.end()) return it->second;
+  return store_->idempotency(key);
+}
+
+void Ledger::remember_record(const std::string& key, std::string record) {
+  store_->stage_idempotency(key, record);
+  pending_requests_[key] = std::move(record);
 }
 
 uint64_t Ledger::append(const Staged& staged, const Command& command, Invoice* prebuilt) {

@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -110,6 +111,21 @@ class Ledger {
   // `line_number` (1-based, 0 = unknown) locates a malformed line in its rejection message.
   CommandResult submit(std::string_view json_line, uint64_t line_number = 0);
   CommandResult submit(const Command& command);
+  // A group of commands (an order's line items, a PATCH's fields) as one unit: each is decided
+  // against the state the earlier ones leave, and if any is rejected nothing is staged.
+  // REQUIRES: no kRunBilling in the group.
+  struct GroupResult {
+    std::vector<CommandResult> results;    // one per command when all were accepted
+    std::optional<size_t> rejected_index;  // else the first rejected command...
+    CommandResult rejection;               // ...and its result
+  };
+  GroupResult submit_group(const std::vector<Command>& commands);
+  // Idempotency records kept beside the commands' own (the server's HTTP answers): looked up
+  // through the staged, the in-flight and the durable records (NotFound: none; another error: the
+  // store could not say); staged into the current batch. Keys must not be request ids of commands
+  // (the server's contain a space, which the id grammar excludes).
+  [[nodiscard]] absl::StatusOr<std::string> request_record(const std::string& key) const;
+  void remember_record(const std::string& key, std::string record);
   // Writes everything submitted since the last commit as one synced batch. "" on success.
   std::string commit();
   // Pipelined commit: starts writing everything submitted since the last commit and returns at

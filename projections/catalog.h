@@ -24,11 +24,26 @@ struct Partner {
   std::set<std::string> customer_ids;  // sorted: invoices are cut in customer order
 };
 
+// A customer agreement the customer accepted (AgreementAccepted), with its contact.
+struct Agreement {
+  std::string agreement_type;
+  Date date_agreed;
+  std::string first_name, last_name, email;
+  uint64_t event_seq = 0;
+  friend bool operator==(const Agreement&, const Agreement&) = default;
+};
+
 struct Customer {
   CustomerCreated def;
   std::vector<std::string> subscription_ids;    // in creation order
   std::vector<uint32_t> subscription_ordinals;  // the same, as indexes into LedgerState's table
   std::set<std::string> trial_offers;           // offers this customer has ever trialled
+  std::vector<Agreement> agreements;            // in the order accepted; one per type
+  const Agreement* agreement(const std::string& type) const {
+    for (const auto& a : agreements)
+      if (a.agreement_type == type) return &a;
+    return nullptr;
+  }
 };
 
 class Catalog {

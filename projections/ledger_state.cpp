@@ -87,6 +87,17 @@ std::string LedgerState::apply(const Event& event, Invoice* prebuilt) {
             mark_customer(e.customer_id);
           } else if constexpr (std::is_same_v<T, InvoiceIssued>) {
             apply_invoice(event, e, prebuilt);
+          } else if constexpr (std::is_same_v<T, AgreementAccepted>) {
+            Customer* c = catalog_.customer_mut(e.customer_id);
+            if (!c) {
+              error = "agreement of unknown customer";
+            } else if (c->agreement(e.agreement_type)) {
+              error = "agreement " + e.agreement_type + " accepted twice";
+            } else {
+              c->agreements.push_back(Agreement{e.agreement_type, e.date_agreed, e.first_name,
+                                                e.last_name, e.email, event.seq});
+              mark_customer(e.customer_id);
+            }
           } else if constexpr (std::is_same_v<T, BillingRun>) {
             billing_clock_ = e.through;
             mark_catalog();  // the ledger stream's version

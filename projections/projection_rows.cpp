@@ -184,6 +184,7 @@ std::string LedgerState::load_row(std::string_view key, std::string_view value) 
       Customer* c = catalog_.customer_mut(id);
       c->subscription_ids = std::move(row->customer.subscription_ids);
       c->trial_offers = std::move(row->customer.trial_offers);
+      c->agreements = std::move(row->customer.agreements);
       stream_versions_[stream_key(StreamKind::kCustomer, id)] = row->version;
       if (!row->pending.empty()) pending_[id] = std::move(row->pending);
     } else if (key == "catalog") {

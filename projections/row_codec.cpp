@@ -285,6 +285,18 @@ std::string encode_customer(const Customer& c, uint64_t version,
   // An empty list and no list are one state: encode both as none, so the bytes are canonical.
   if (pending && !pending->empty())
     write(b.initPending(static_cast<unsigned>(pending->size())), *pending);
+  if (!c.agreements.empty()) {
+    auto list = b.initAgreements(static_cast<unsigned>(c.agreements.size()));
+    for (unsigned i = 0; i < c.agreements.size(); ++i) {
+      const Agreement& a = c.agreements[i];
+      list[i].setAgreementType(text(a.agreement_type));
+      list[i].setDateAgreed(a.date_agreed.days());
+      list[i].setFirstName(text(a.first_name));
+      list[i].setLastName(text(a.last_name));
+      list[i].setEmail(text(a.email));
+      list[i].setEventSeq(a.event_seq);
+    }
+  }
   return pack(message);
 }
 
@@ -304,6 +316,11 @@ std::optional<CustomerRow> decode_customer(std::string_view bytes) {
     for (auto s : b.getTrialOffers()) out.customer.trial_offers.insert(str(s));
     out.version = b.getVersion();
     out.pending = read(b.getPending());
+    for (auto a : b.getAgreements())
+      out.customer.agreements.push_back(Agreement{str(a.getAgreementType()),
+                                                  Date::from_days(a.getDateAgreed()),
+                                                  str(a.getFirstName()), str(a.getLastName()),
+                                                  str(a.getEmail()), a.getEventSeq()});
     return out;
   });
 }

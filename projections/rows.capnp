@@ -78,6 +78,15 @@ struct Invoice {
   chainHead @11 :Data;       # the chain head it was issued at
 }
 
+struct Agreement {
+  agreementType @0 :Text;
+  dateAgreed @1 :Int32;
+  firstName @2 :Text;
+  lastName @3 :Text;
+  email @4 :Text;
+  eventSeq @5 :UInt64;
+}
+
 struct Customer {
   customerId @0 :Text;
   partnerId @1 :Text;
@@ -91,4 +100,6 @@ struct Customer {
   trialOffers @9 :List(Text);
   version @10 :UInt64;            # the customer stream's version
   pending @11 :List(ChargeLine);  # charge lines not yet invoiced, in the order they arose
+  agreements @12 :List(Agreement);  # added after format 2: older rows read as none, which is
+                                    # exact (no older log holds an AgreementAccepted)
 }

@@ -37,6 +37,13 @@ struct PayloadJson {
             {"phone", e.phone},
             {"middle_name", e.middle_name}};
   }
+  Json operator()(const AgreementAccepted& e) const {
+    return {{"customer_id", e.customer_id},
+            {"agreement_type", e.agreement_type},
+            {"date_agreed", e.date_agreed.iso()},
+            {"contact",
+             {{"first_name", e.first_name}, {"last_name", e.last_name}, {"email", e.email}}}};
+  }
   Json operator()(const OfferDefined& e) const {
     return {{"offer_id", e.offer_id},
             {"name", e.name},
@@ -150,6 +157,16 @@ std::string subscription_json(const Subscription& s, Date as_of) {
   j["cancelled_on"] = date_or_null(s.cancelled_on);
   j["expired_on"] = date_or_null(s.expired_on);
   j["stream_version"] = s.version;
+  return j.dump();
+}
+
+std::string customer_json(const CustomerCreated& def) { return PayloadJson{}(def).dump(); }
+
+std::string agreement_json(const std::string& customer_id, const Agreement& a, bool with_contact) {
+  Json j = PayloadJson{}(AgreementAccepted{customer_id, a.agreement_type, a.date_agreed,
+                                           a.first_name, a.last_name, a.email});
+  if (!with_contact) j.erase("contact");
+  j["event_seq"] = a.event_seq;
   return j.dump();
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "events/event.h"
+#include "projections/catalog.h"
 #include "projections/subscription.h"
 
 namespace subledger {
@@ -13,5 +14,10 @@ namespace subledger {
 std::string subscription_json(const Subscription& sub, Date as_of = Date());
 // `history` / `log`: one event with its full envelope (actor, request id, dates).
 std::string event_json(const Event& event);
+// A customer as created (the CustomerCreated fields).
+std::string customer_json(const CustomerCreated& def);
+// One accepted agreement; the contact (personal data) only when `with_contact`.
+std::string agreement_json(const std::string& customer_id, const Agreement& agreement,
+                           bool with_contact);
 
 }  // namespace subledger

@@ -315,6 +315,9 @@ ReplayReport replay_parallel(const Store& store, bool verify, const ReplayProgre
       lanes[lane]->push(Routed{std::move(e), ordinal});
     } else if (const auto* issued = std::get_if<InvoiceIssued>(&e.payload)) {
       lanes[lane_of(issued->customer_id, lanes.size())]->push(Routed{std::move(e), 0});
+    } else if (const auto* agreed = std::get_if<AgreementAccepted>(&e.payload)) {
+      // Only the customer's lane writes its row, so only it needs the agreement.
+      lanes[lane_of(agreed->customer_id, lanes.size())]->push(Routed{std::move(e), 0});
     } else {
       for (size_t i = 0; i + 1 < lanes.size(); ++i) lanes[i]->push(Routed{e, 0});
       lanes.back()->push(Routed{std::move(e), 0});  // catalog and billing runs: every lane

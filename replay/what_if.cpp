@@ -106,6 +106,15 @@ std::optional<Command> command_of(const Event& e) {
           Command c = base(CommandType::kRenew, e);
           c.subscription_id = p.subscription_id;
           return c;
+        } else if constexpr (std::is_same_v<T, AgreementAccepted>) {
+          Command c = base(CommandType::kAcceptAgreement, e);
+          c.customer_id = p.customer_id;
+          c.agreement_type = p.agreement_type;
+          c.date = p.date_agreed;
+          c.contact_first_name = p.first_name;
+          c.contact_last_name = p.last_name;
+          c.contact_email = p.email;
+          return c;
         } else if constexpr (std::is_same_v<T, BillingRun>) {
           Command c = base(CommandType::kRunBilling, e);
           c.date = p.through;

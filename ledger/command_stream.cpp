@@ -1,0 +1,133 @@
+#include "ledger/command_stream.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace subledger {
+
+CommitPipeline::CommitPipeline(Ledger& ledger, Options options)
+    : ledger_(ledger), options_(std::move(options)) {}
+
+void CommitPipeline::fire(std::vector<Ack>& acks, const std::string& error) {
+  for (auto& ack : acks)
+    if (ack) ack(error);
+  acks.clear();
+  if (options_.after_acks) options_.after_acks();
+}
+
+std::string CommitPipeline::fail(const std::string& error) {
+  failed_ = error;
+  unacknowledged_at_failure_ = in_flight_.size() + current_.size();
+  fire(in_flight_, error);
+  fire(current_, error);
+  return error;
+}
+
+std::string CommitPipeline::commit_async() {
+  if (!failed_.empty()) return fail(failed_);
+  if (ledger_.staged_events() == 0) {
+    // Nothing to write (reads, duplicates, rejections): their answers rest on the batch in
+    // flight at most, so they go out as soon as it is durable.
+    if (std::string error = settle(); !error.empty()) return error;
+    if (!current_.empty()) fire(current_, "");
+    return "";
+  }
+  if (std::string error = ledger_.commit_async(); !error.empty()) return fail(error);
+  if (!in_flight_.empty()) fire(in_flight_, "");
+  if (options_.on_batch) options_.on_batch(current_.size());
+  in_flight_ = std::move(current_);
+  current_.clear();
+  return "";
+}
+
+std::string CommitPipeline::settle() {
+  if (!failed_.empty()) return fail(failed_);
+  if (std::string error = ledger_.wait_committed(); !error.empty()) return fail(error);
+  if (!in_flight_.empty()) fire(in_flight_, "");
+  return "";
+}
+
+std::string CommitPipeline::commit() {
+  if (std::string error = commit_async(); !error.empty()) return error;
+  return settle();
+}
+
+CommandStream::CommandStream(Ledger& ledger, Options options)
+    : ledger_(ledger), options_(std::move(options)) {
+  thread_ = std::thread([this] { run(); });
+}
+
+CommandStream::~CommandStream() { stop(); }
+
+bool CommandStream::try_submit(Work work) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || queue_.size() >= options_.queue_max) return false;
+    queue_.push_back(std::move(work));
+  }
+  wake_.notify_one();
+  return true;
+}
+
+void CommandStream::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::string CommandStream::failure() const {
+  std::lock_guard lock(mutex_);
+  return failure_;
+}
+
+size_t CommandStream::queued() const {
+  std::lock_guard lock(mutex_);
+  return queue_.size();
+}
+
+void CommandStream::run() {
+  CommitPipeline pipeline(ledger_, {options_.batch_commands_max, nullptr, options_.on_batch});
+  std::string failed;
+  auto record = [&](std::string error) {
+    if (error.empty() || !failed.empty()) return;
+    failed = std::move(error);
+    std::lock_guard lock(mutex_);
+    failure_ = failed;
+  };
+  std::vector<Work> taken;
+  for (;;) {
+    taken.clear();
+    {
+      std::unique_lock lock(mutex_);
+      if (queue_.empty() && pipeline.idle()) {
+        wake_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+        if (queue_.empty()) break;  // stopping, and everything is acknowledged
+      }
+      // Group commit: everything that queued up while the last batch was written, up to a batch.
+      const size_t room =
+          options_.batch_commands_max - std::min(options_.batch_commands_max, pipeline.batch_size());
+      while (!queue_.empty() && taken.size() < std::max<size_t>(room, 1)) {
+        taken.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    for (auto& work : taken) {
+      if (!failed.empty()) {
+        // The ledger's memory is ahead of its disk: refuse, never decide on it again.
+        if (CommitPipeline::Ack ack = work(nullptr)) ack(failed);
+        continue;
+      }
+      pipeline.on_durable(work(&ledger_));
+    }
+    if (!taken.empty())
+      record(pipeline.commit_async());
+    else if (!pipeline.idle())
+      record(pipeline.settle());
+  }
+  record(pipeline.commit());
+}
+
+}  // namespace subledger

@@ -1,0 +1,99 @@
+// The command stream: submit -> decide -> batch -> durable -> acknowledge, the one group-commit
+// pipeline behind both `apply` (one thread reads lines and drives it) and `serve` (connections hand
+// work to the thread that owns the Ledger through a bounded queue).
+//
+// An acknowledgement runs only after the synced write of the batch its command was staged into
+// has returned (or with the write's error: then nothing of that batch may be reported as done).
+// While batch n is written on the store's background thread, batch n+1 is decided.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ledger/ledger.h"
+
+namespace subledger {
+
+// The pipeline in the caller's thread. Stage on the ledger (submit, submit_group, reads), then
+// register what to do once that is durable with on_durable().
+class CommitPipeline {
+ public:
+  // error: "" once durable, else why the batch was not written (the Ledger is then unusable).
+  using Ack = std::function<void(const std::string& error)>;
+  struct Options {
+    size_t batch_commands_max = 4096;      // acknowledgements per synced write
+    std::function<void()> after_acks;      // runs after each batch's acknowledgements
+    std::function<void(size_t)> on_batch;  // the size of each batch handed to the store
+  };
+  CommitPipeline(Ledger& ledger, Options options);
+
+  void on_durable(Ack ack) { current_.push_back(std::move(ack)); }
+  bool batch_full() const { return current_.size() >= options_.batch_commands_max; }
+  size_t batch_size() const { return current_.size(); }
+  bool idle() const { return current_.empty() && in_flight_.empty(); }
+
+  // Waits for the batch in flight (acknowledging it), then starts writing the current one. A
+  // batch that staged nothing (reads only) is acknowledged as soon as the one before it is.
+  [[nodiscard]] std::string commit_async();
+  // Waits for the batch in flight and acknowledges it.
+  [[nodiscard]] std::string settle();
+  // Everything staged so far, durable and acknowledged.
+  [[nodiscard]] std::string commit();
+  // After a failed write: how many acknowledgements it answered with the error.
+  size_t unacknowledged_at_failure() const { return unacknowledged_at_failure_; }
+
+ private:
+  void fire(std::vector<Ack>& acks, const std::string& error);
+  std::string fail(const std::string& error);
+  Ledger& ledger_;
+  Options options_;
+  std::vector<Ack> current_, in_flight_;
+  std::string failed_;
+  size_t unacknowledged_at_failure_ = 0;
+};
+
+// The pipeline on its own thread, fed by any number of threads: the thread owns the Ledger.
+class CommandStream {
+ public:
+  // Runs on the stream's thread with the Ledger (stage or read), and returns what to run once that
+  // is durable (on the same thread: it should hand the answer back, not do slow work). The Ledger
+  // is null after a failed write: then the work must not decide anything, and its ack gets the
+  // error.
+  using Work = std::function<CommitPipeline::Ack(Ledger*)>;
+  struct Options {
+    size_t batch_commands_max = 4096;
+    size_t queue_max = 65536;  // submissions beyond it are refused (the caller answers 503)
+    std::function<void(size_t)> on_batch;  // runs on the stream's thread
+  };
+  CommandStream(Ledger& ledger, Options options);
+  ~CommandStream();
+  CommandStream(const CommandStream&) = delete;
+  CommandStream& operator=(const CommandStream&) = delete;
+
+  // False when the queue is full or the stream stopped (then `work` never runs).
+  [[nodiscard]] bool try_submit(Work work);
+  // Refuses new work, runs and acknowledges what was queued, and joins the thread.
+  void stop();
+  // "" while writes succeed; else the first write error (the ledger refuses all further work).
+  std::string failure() const;
+  size_t queued() const;
+
+ private:
+  void run();
+  Ledger& ledger_;
+  Options options_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Work> queue_;
+  bool stopping_ = false;
+  std::string failure_;
+  std::thread thread_;
+};
+
+}  // namespace subledger

@@ -1,0 +1,147 @@
+#include "ledger/reports.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <tuple>
+
+#include "events/codec.h"
+#include "events/hash.h"
+#include "events/money.h"
+#include "projections/views.h"
+
+namespace subledger {
+
+using Json = nlohmann::ordered_json;
+
+namespace {
+
+Json formula_json(const ChargeLine& line) {
+  Json f;
+  ExactAmount exact = exact_amount(line);
+  switch (line.formula) {
+    case FormulaKind::kWholeMonths:
+      f["formula"] = std::string(line.negated ? "-(" : "") + "price × months × seats" +
+                     (line.negated ? ")" : "");
+      f["months"] = line.quantity;
+      break;
+    case FormulaKind::kDays:
+      f["formula"] = std::string(line.negated ? "-(" : "") + "price × 12 / 365 × days × seats" +
+                     (line.negated ? ")" : "");
+      f["days"] = line.quantity;
+      break;
+    case FormulaKind::kReversal:
+      f["formula"] = "-(net of the term's lines so far): 100% credit within 30 days";
+      f["reversed_net"] = format_minor(line.reversed_net_minor, line.currency_digits);
+      break;
+  }
+  f["price"] = format_price(line.unit_price_micros);
+  f["seats"] = line.seats;
+  f["unrounded"] = format_exact(exact, line.currency_digits, 10);
+  f["rounded"] = format_minor(line.amount_minor, line.currency_digits);
+  f["rounding"] = "half away from zero, once per line";
+  return f;
+}
+
+}  // namespace
+
+std::vector<std::string> renewal_lines(const LedgerState& state, Date from, Date to,
+                                       const std::function<bool(const Subscription&)>& keep) {
+  std::vector<const Subscription*> due;
+  for (const auto& id : state.subscription_ids()) {
+    const Subscription* s = state.subscription(id);
+    if (s->status == Status::kActive && s->term.end >= from && s->term.end <= to &&
+        (!keep || keep(*s)))
+      due.push_back(s);
+  }
+  std::sort(due.begin(), due.end(), [](const Subscription* a, const Subscription* b) {
+    return std::tie(a->term.end, a->id) < std::tie(b->term.end, b->id);
+  });
+  std::vector<std::string> out;
+  for (const Subscription* s : due) {
+    auto price = state.catalog().price_at(s->offer_id, s->currency, s->term.end);
+    Json j;
+    j["subscription_id"] = s->id;
+    j["customer_id"] = s->customer_id;
+    j["offer_id"] = s->offer_id;
+    j["term_end"] = s->term.end.iso();
+    j["auto_renew"] = s->auto_renew;
+    j["seats"] = s->seats;
+    j["billing_frequency"] = to_string(s->frequency);
+    j["current_price"] = format_price(s->term.price_micros);
+    j["renewal_price"] = s->auto_renew && price ? Json(format_price(*price)) : Json(nullptr);
+    j["currency"] = s->currency;
+    out.push_back(j.dump());
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> explain_lines(const Store& store,
+                                                       const IssuedInvoice& issued) {
+  std::vector<std::string> out;
+  EventDecoder decoder;
+  int n = 0;
+  for (const auto& line : issued.invoice.lines) {
+    Json j;
+    j["invoice_id"] = issued.invoice.invoice_id;
+    j["line"] = ++n;
+    j["subscription_id"] = line.subscription_id;
+    j["charge_type"] = to_string(line.type);
+    j["period_start"] = line.period_start.iso();
+    j["period_end"] = line.period_end.iso();
+    j["charge_date"] = line.charge_date.iso();
+    j["amount"] = format_minor(line.amount_minor, line.currency_digits);
+    j["computation"] = formula_json(line);
+    Event e;
+    auto bytes = store.event_bytes(line.event_seq);
+    if (!bytes.ok() || !decoder.decode(*bytes, e).empty())
+      return absl::UnavailableError("event " + std::to_string(line.event_seq) +
+                                    " cannot be read");
+    j["caused_by"] = Json::parse(event_json(e));
+    if (line.type == ChargeType::kCycle)
+      j["note"] = "a monthly cycle fee of the term begun by the causing event";
+    j["issued_in_event"] = issued.event_seq;
+    // Where both events sit in the hash chain: the source event's link and the chain head the
+    // invoice recorded when it was issued (the source always precedes it).
+    j["chain_position"] = {{"source_seq", e.seq},
+                           {"source_prev_hash", to_hex(e.prev_hash)},
+                           {"source_hash", to_hex(e.hash)},
+                           {"issued_seq", issued.event_seq},
+                           {"chain_head_at_issue", to_hex(issued.chain_head)}};
+    out.push_back(j.dump());
+  }
+  return out;
+}
+
+std::string order_json(const std::string& id, const std::string& customer_id, Date date,
+                       const std::vector<OrderLine>& lines) {
+  Json j;
+  j["id"] = id;
+  j["customer_id"] = customer_id;
+  j["creation_date"] = date.iso();
+  Json items = Json::array();
+  for (const auto& l : lines) {
+    Json item;
+    item["subscription_id"] = l.subscription_id;
+    item["offer_id"] = l.offer_id;
+    item["seats"] = l.seats;
+    item["billing_frequency"] = l.frequency ? Json(to_string(*l.frequency)) : Json(nullptr);
+    if (!l.parent_subscription_id.empty())
+      item["parent_subscription_id"] = l.parent_subscription_id;
+    item["trial"] = l.trial;
+    items.push_back(std::move(item));
+  }
+  j["line_items"] = std::move(items);
+  j["status"] = "completed";
+  return j.dump();
+}
+
+std::optional<OrderLine> order_line_of(const Event& opening) {
+  if (const auto* e = std::get_if<SubscriptionCreated>(&opening.payload))
+    return OrderLine{e->subscription_id, e->offer_id, e->parent_subscription_id, e->seats,
+                     e->frequency, false};
+  if (const auto* e = std::get_if<TrialStarted>(&opening.payload))
+    return OrderLine{e->subscription_id, e->offer_id, "", e->seats, std::nullopt, true};
+  return std::nullopt;
+}
+
+}  // namespace subledger

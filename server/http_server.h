@@ -1,0 +1,31 @@
+// `subledger serve`: the HTTP/JSON face of the ledger (SERVER.md) on Boost.Beast over Asio.
+// Asynchronous throughout: a few I/O threads serve every connection; the ledger's work runs on the
+// command stream's thread (one owner of the Ledger), so a slow client never holds a worker.
+#pragma once
+
+#include <cstddef>
+#include <iosfwd>
+#include <string>
+
+namespace subledger::server {
+
+struct ServeOptions {
+  std::string db, keys_file;
+  std::string listen = "127.0.0.1:8080";  // host:port; port 0 picks a free one (printed)
+  std::string tls_cert, tls_key;          // both or neither; without them loopback only
+  // Requests per second; a bucket holds two seconds' worth; 0 turns a limit off (SERVER.md).
+  double read_rate = 1000, write_rate = 500, customer_rate = 100;
+  size_t max_connections = 1024;
+  size_t body_bytes_max = 1 << 20;    // 413 beyond
+  size_t header_bytes_max = 16 << 10;  // 431 beyond
+  int timeout_seconds = 30;  // for a whole request to arrive, counted from the previous answer
+  int threads = 2;           // I/O threads
+  int verbosity = 0;         // -1: warnings only (-q); 0: access log; 1: debug (-v)
+  size_t batch_commands_max = 4096;
+};
+
+// Runs until SIGTERM or SIGINT, then drains and returns 0; 2 with a message on stderr when it
+// cannot start. Prints one line on stdout once listening: {"listening":"HOST:PORT","tls":BOOL}.
+int serve(const ServeOptions& options, std::ostream& out);
+
+}  // namespace subledger::server

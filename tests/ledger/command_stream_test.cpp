@@ -1,0 +1,153 @@
+// The command stream: acknowledgements only after the batch's synced write, groups all-or-nothing,
+// many producers batched into few writes.
+#include "ledger/command_stream.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include "support/process.h"
+
+namespace subledger::testing {
+namespace {
+
+const char* kCatalog[] = {
+    R"({"cmd":"register_partner","request_id":"p","partner_id":"P1","country":"US","currency":"USD","billing_day":20})",
+    R"({"cmd":"create_customer","request_id":"c","customer_id":"C1","partner_id":"P1","country":"US","currency":"USD"})",
+    R"({"cmd":"define_offer","request_id":"o","offer_id":"E3","name":"E3","max_per_customer":2})",
+    R"({"cmd":"define_offer","request_id":"o2","offer_id":"AD","name":"Addon","addon_of":["E3"]})",
+    R"({"cmd":"publish_price","request_id":"pr","offer_id":"E3","currency":"USD","monthly_price":"20.00","effective_from":"2016-01-01"})",
+    R"({"cmd":"publish_price","request_id":"pr2","offer_id":"AD","currency":"USD","monthly_price":"2.00","effective_from":"2016-01-01"})",
+    R"({"cmd":"define_offer","request_id":"o3","offer_id":"E5","name":"E5"})",
+    R"({"cmd":"publish_price","request_id":"pr3","offer_id":"E5","currency":"USD","monthly_price":"30.00","effective_from":"2016-01-01"})",
+};
+
+std::unique_ptr<Ledger> open_with_catalog(const std::string& dir) {
+  std::string error;
+  auto l = Ledger::open(dir, {}, error);
+  EXPECT_TRUE(l) << error;
+  for (const char* line : kCatalog) EXPECT_TRUE(l->submit(line).ok) << line;
+  EXPECT_EQ(l->commit(), "");
+  return l;
+}
+
+Command parsed(const std::string& line) {
+  ParsedCommand p = parse_command(line);
+  EXPECT_TRUE(p.command) << p.rejection.message;
+  return *p.command;
+}
+
+Command create(const std::string& sub, const std::string& offer, const std::string& rid,
+               const std::string& parent = "") {
+  std::string line = R"({"cmd":"create_subscription","request_id":")" + rid +
+                     R"(","subscription_id":")" + sub +
+                     R"(","customer_id":"C1","offer_id":")" + offer +
+                     R"(","seats":5,"billing_frequency":"monthly","date":"2017-01-15")" +
+                     (parent.empty() ? "" : R"(,"parent_subscription_id":")" + parent + "\"") + "}";
+  return parsed(line);
+}
+
+TEST(CommandGroup, ALaterLineMayBeTheParentOfAnEarlierOnesAddOnInOrder) {
+  TempDir dir("group-parent");
+  auto l = open_with_catalog(dir.str());
+  auto g = l->submit_group({create("S1", "E3", "g-0"), create("A1", "AD", "g-1", "S1")});
+  ASSERT_FALSE(g.rejected_index) << g.rejection.message;
+  EXPECT_EQ(g.results.size(), 2u);
+  EXPECT_NE(l->state().subscription("A1"), nullptr);
+}
+
+TEST(CommandGroup, ARejectedLineAppendsNothingOfTheGroup) {
+  TempDir dir("group-reject");
+  auto l = open_with_catalog(dir.str());
+  const uint64_t before = l->state().last_seq();
+  // max_per_customer 2 counts the earlier lines of the same group: the third is refused.
+  auto g = l->submit_group({create("S1", "E3", "g-0"), create("S2", "E3", "g-1"),
+                            create("S3", "E3", "g-2")});
+  ASSERT_TRUE(g.rejected_index);
+  EXPECT_EQ(*g.rejected_index, 2u);
+  EXPECT_EQ(g.rejection.code, "OFFER_LIMIT_REACHED");
+  EXPECT_EQ(l->state().last_seq(), before);
+  EXPECT_EQ(l->state().subscription("S1"), nullptr);
+  EXPECT_EQ(l->staged_events(), 0u);
+  ASSERT_EQ(l->commit(), "");
+  // The same lines one at a time are decided again: nothing of the group was remembered.
+  EXPECT_TRUE(l->submit(create("S1", "E3", "g-0")).ok);
+}
+
+TEST(CommitPipeline, AcknowledgesOnlyAfterTheBatchIsWritten) {
+  TempDir dir("pipeline");
+  auto l = open_with_catalog(dir.str());
+  CommitPipeline::Options o;
+  o.batch_commands_max = 2;
+  std::vector<size_t> batches;
+  o.on_batch = [&](size_t n) { batches.push_back(n); };
+  CommitPipeline pipe(*l, o);
+  std::vector<std::string> acked;
+  for (int i = 0; i < 5; ++i) {
+    CommandResult r = l->submit(create("S" + std::to_string(i), "E5", "r" + std::to_string(i)));
+    ASSERT_TRUE(r.ok) << r.message;
+    pipe.on_durable([&, id = r.request_id](const std::string& e) {
+      EXPECT_EQ(e, "");
+      acked.push_back(id);
+    });
+    if (pipe.batch_full()) {
+      ASSERT_EQ(pipe.commit_async(), "");
+    }
+    // While a batch is in flight, none of its commands is acknowledged.
+    EXPECT_LE(acked.size(), static_cast<size_t>(i + 1) - pipe.batch_size());
+  }
+  ASSERT_EQ(pipe.commit(), "");
+  EXPECT_EQ(acked, (std::vector<std::string>{"r0", "r1", "r2", "r3", "r4"}));
+  EXPECT_EQ(batches, (std::vector<size_t>{2, 2, 1}));
+  EXPECT_TRUE(pipe.idle());
+}
+
+TEST(CommandStream, ProducersOnManyThreadsShareBatchesAndEveryAckIsDurable) {
+  TempDir dir("stream");
+  std::atomic<size_t> written_commands{0}, batches{0};
+  {
+    auto l = open_with_catalog(dir.str());
+    CommandStream::Options o;
+    o.on_batch = [&](size_t n) {
+      written_commands += n;
+      ++batches;
+    };
+    CommandStream stream(*l, o);
+    constexpr int kThreads = 4, kEach = 50;
+    std::vector<std::thread> threads;
+    std::atomic<int> acked{0};
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kEach; ++i) {
+          std::promise<bool> done;
+          std::string id = "T" + std::to_string(t) + "-" + std::to_string(i);
+          ASSERT_TRUE(stream.try_submit([&, id](Ledger* ledger) -> CommitPipeline::Ack {
+            EXPECT_TRUE(ledger);
+            std::string line = R"({"cmd":"define_offer","request_id":")" + id +
+                               R"(","offer_id":")" + id + R"(","name":"x"})";
+            bool ok = ledger->submit(line).ok;
+            return [&, ok](const std::string& e) { done.set_value(ok && e.empty()); };
+          }));
+          EXPECT_TRUE(done.get_future().get());
+          ++acked;
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    stream.stop();
+    EXPECT_EQ(acked.load(), kThreads * kEach);
+    EXPECT_FALSE(stream.try_submit([](Ledger*) { return CommitPipeline::Ack(); }));
+  }
+  EXPECT_EQ(written_commands.load(), 4u * 50u);
+  // Reopened from disk: every acknowledged command is there.
+  std::string error;
+  auto l = Ledger::open(dir.str(), {}, error);
+  ASSERT_TRUE(l) << error;
+  EXPECT_NE(l->state().catalog().offer("T3-49"), nullptr);
+  EXPECT_NE(l->state().catalog().offer("T0-0"), nullptr);
+}
+
+}  // namespace
+}  // namespace subledger::testing

@@ -1,0 +1,643 @@
+// `subledger serve` as a client sees it: the real binary on an ephemeral loopback port, driven by a
+// real HTTP client (Boost.Beast). Every route and status of SERVER.md, partner isolation on every
+// route, idempotent replay, If-Match, limits, throttling, SIGTERM and kill -9 under a burst.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "support/process.h"
+
+namespace subledger::testing {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using Json = nlohmann::json;
+
+struct Reply {
+  int status = 0;
+  std::string body;
+  std::map<std::string, std::string> headers;
+  Json json() const { return Json::parse(body); }
+  std::string code() const {
+    Json j = Json::parse(body, nullptr, false);
+    return j.is_object() && j.contains("code") ? j["code"].get<std::string>() : "";
+  }
+};
+
+// One request on its own connection. status 0: the connection failed.
+Reply request(int port, const std::string& method, const std::string& target,
+              const std::string& key, const std::string& body = "",
+              std::map<std::string, std::string> headers = {}) {
+  Reply out;
+  try {
+    net::io_context ioc;
+    tcp::socket socket(ioc);
+    socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port)));
+    http::request<http::string_body> req(http::string_to_verb(method), target, 11);
+    req.set(http::field::host, "127.0.0.1");
+    if (!key.empty()) req.set(http::field::authorization, "Bearer " + key);
+    for (const auto& [k, v] : headers) req.set(k, v);
+    if (!body.empty() || method != "GET") {
+      req.body() = body;
+      req.set(http::field::content_type, "application/json");
+    }
+    req.prepare_payload();
+    http::write(socket, req);
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 << 20);
+    http::read(socket, buffer, parser);
+    auto& res = parser.get();
+    out.status = res.result_int();
+    out.body = res.body();
+    for (const auto& f : res) out.headers[std::string(f.name_string())] = std::string(f.value());
+  } catch (const std::exception&) {
+    out.status = 0;
+  }
+  return out;
+}
+
+std::string add_key(const std::string& file, const std::string& who) {
+  RunResult r = run(bin() + " keys add --file " + file + " " + who);
+  EXPECT_EQ(r.status, 0);
+  return r.out.substr(0, r.out.find('\n'));
+}
+
+// The server as a child process; stdout's first line says where it listens.
+class Server {
+ public:
+  Server(const std::string& db, const std::string& keys, const std::vector<std::string>& extra = {}) {
+    int pipefd[2];
+    EXPECT_EQ(pipe(pipefd), 0);
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(pipefd[1], STDOUT_FILENO);
+      close(pipefd[0]);
+      std::vector<std::string> args = {bin(), "serve", "--db", db, "--keys", keys,
+                                       "--listen", "127.0.0.1:0", "-q"};
+      args.insert(args.end(), extra.begin(), extra.end());
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    close(pipefd[1]);
+    std::string line;
+    char ch;
+    while (read(pipefd[0], &ch, 1) == 1 && ch != '\n') line += ch;
+    close(pipefd[0]);
+    Json j = Json::parse(line, nullptr, false);
+    if (j.is_object() && j.contains("listening")) {
+      std::string where = j["listening"];
+      port_ = std::stoi(where.substr(where.rfind(':') + 1));
+    }
+  }
+  ~Server() {
+    if (pid_ > 0) stop(SIGKILL);
+  }
+  int port() const { return port_; }
+  // Sends `signal` and returns the exit status (-signal when killed by it).
+  int stop(int signal = SIGTERM) {
+    kill(pid_, signal);
+    int raw = 0;
+    waitpid(pid_, &raw, 0);
+    pid_ = -1;
+    return WIFEXITED(raw) ? WEXITSTATUS(raw) : -WTERMSIG(raw);
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+const char* kCatalog =
+    R"({"cmd":"register_partner","request_id":"p1","partner_id":"P1","country":"US","currency":"USD","billing_day":20}
+{"cmd":"register_partner","request_id":"p2","partner_id":"P2","country":"US","currency":"USD","billing_day":20}
+{"cmd":"define_offer","request_id":"o1","offer_id":"E3","name":"Office 365 E3","trial_eligible":true}
+{"cmd":"define_offer","request_id":"o2","offer_id":"AD","name":"Add-on","addon_of":["E3"]}
+{"cmd":"publish_price","request_id":"pr1","offer_id":"E3","currency":"USD","monthly_price":"20.00","effective_from":"2016-01-01"}
+{"cmd":"publish_price","request_id":"pr2","offer_id":"AD","currency":"USD","monthly_price":"2.00","effective_from":"2016-01-01"}
+)";
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::make_unique<TempDir>("server-" + std::string(::testing::UnitTest::GetInstance()
+                                                                 ->current_test_info()
+                                                                 ->name()));
+    db_ = *dir_ / "db";
+    keys_ = *dir_ / "keys.jsonl";
+    p1_ = add_key(keys_, "--partner P1");
+    p2_ = add_key(keys_, "--partner P2");
+    op_ = add_key(keys_, "--operator");
+    write_file(*dir_ / "catalog.jsonl", kCatalog);
+    ASSERT_EQ(run(bin() + " apply --db " + db_ + " " + (*dir_ / "catalog.jsonl") + " >/dev/null 2>&1")
+                  .status,
+              0);
+  }
+  void start(const std::vector<std::string>& extra = {}) {
+    server_ = std::make_unique<Server>(db_, keys_, extra);
+    ASSERT_GT(server_->port(), 0);
+  }
+  Reply get(const std::string& target, const std::string& key) {
+    return request(server_->port(), "GET", target, key);
+  }
+  Reply write(const std::string& method, const std::string& target, const std::string& key,
+              const std::string& rid, const std::string& body,
+              std::map<std::string, std::string> headers = {}) {
+    if (!rid.empty()) headers["MS-RequestId"] = rid;
+    return request(server_->port(), method, target, key, body, headers);
+  }
+  // P1's customer C1 with an annual E3 subscription S1 (10 seats) and its add-on A1.
+  void seed_p1() {
+    ASSERT_EQ(write("POST", "/v1/customers", p1_, "c1",
+                    R"({"customer_id":"C1","country":"US","currency":"USD"})")
+                  .status,
+              201);
+    Reply order = write("POST", "/v1/customers/C1/orders", p1_, "o1",
+                        R"({"date":"2017-01-15","line_items":[)"
+                        R"({"subscription_id":"S1","offer_id":"E3","seats":10,"billing_frequency":"annual"},)"
+                        R"({"subscription_id":"A1","offer_id":"AD","seats":2,"parent_subscription_id":"S1"}]})");
+    ASSERT_EQ(order.status, 201) << order.body;
+  }
+
+  std::unique_ptr<TempDir> dir_;
+  std::string db_, keys_, p1_, p2_, op_;
+  std::unique_ptr<Server> server_;
+};
+
+TEST_F(ServerTest, KeysFileIsPrivateAndServeRefusesAnOpenOne) {
+  struct stat st {};
+  ASSERT_EQ(stat(keys_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::string text = read_file(keys_);
+  EXPECT_EQ(text.find(p1_.substr(p1_.find('.') + 1)), std::string::npos) << "a secret on disk";
+  chmod(keys_.c_str(), 0640);
+  RunResult r = run(bin() + " serve --db " + db_ + " --keys " + keys_ +
+                    " --listen 127.0.0.1:0 -q 2>&1");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.out.find("chmod 600"), std::string::npos) << r.out;
+}
+
+TEST_F(ServerTest, RefusesANonLoopbackAddressWithoutTls) {
+  RunResult r = run(bin() + " serve --db " + db_ + " --keys " + keys_ +
+                    " --listen 0.0.0.0:0 -q 2>&1");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.out.find("loopback"), std::string::npos) << r.out;
+}
+
+TEST_F(ServerTest, WithTlsItSpeaksHttpsOnlyTls12OrLater) {
+  if (run("command -v openssl >/dev/null && command -v curl >/dev/null").status != 0)
+    GTEST_SKIP() << "needs the openssl and curl programs";
+  const std::string cert = *dir_ / "tls.crt", key = *dir_ / "tls.key";
+  ASSERT_EQ(run("openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " + cert +
+                " -days 1 -subj /CN=localhost 2>/dev/null")
+                .status,
+            0);
+  server_ = std::make_unique<Server>(db_, keys_,
+                                     std::vector<std::string>{"--tls-cert", cert, "--tls-key", key});
+  ASSERT_GT(server_->port(), 0);
+  const std::string url = "://127.0.0.1:" + std::to_string(server_->port());
+  RunResult https = run("curl -sk -H 'Authorization: Bearer " + p1_ + "' https" + url +
+                        "/v1/customers");
+  EXPECT_EQ(https.status, 0);
+  EXPECT_NE(https.out.find("\"total_count\":0"), std::string::npos) << https.out;
+  EXPECT_NE(run("curl -sk --tlsv1.1 --tls-max 1.1 https" + url + "/healthz").status, 0);
+  EXPECT_EQ(request(server_->port(), "GET", "/healthz", "").status, 0);  // no clear HTTP
+  EXPECT_EQ(server_->stop(), 0);
+}
+
+TEST_F(ServerTest, AuthenticationAndOperatorRoutes) {
+  start();
+  EXPECT_EQ(get("/v1/customers", "").status, 401);
+  EXPECT_EQ(get("/v1/customers", "").code(), "UNAUTHENTICATED");
+  std::string forged = p1_.substr(0, p1_.find('.') + 1) + std::string(64, '0');
+  EXPECT_EQ(get("/v1/customers", forged).status, 401);
+  EXPECT_EQ(write("POST", "/v1/commands", p1_, "", "{}").status, 403);
+  EXPECT_EQ(write("POST", "/v1/billingruns", p1_, "b", R"({"through":"2017-02-01"})").code(),
+            "FORBIDDEN");
+  EXPECT_EQ(get("/v1/customers", op_).status, 403);
+  Reply cmd = write("POST", "/v1/commands", op_, "",
+                    R"({"cmd":"define_offer","request_id":"o9","offer_id":"X9","name":"X"})");
+  ASSERT_EQ(cmd.status, 200) << cmd.body;
+  EXPECT_EQ(cmd.json()["ok"], true);
+  Reply bad = write("POST", "/v1/commands", op_, "", R"({"cmd":"define_offer"})");
+  EXPECT_EQ(bad.status, 200);
+  EXPECT_EQ(bad.json()["code"], "INVALID_ARGUMENT");
+  EXPECT_EQ(get("/healthz", "").status, 200);
+  EXPECT_EQ(get("/readyz", "").status, 200);
+  EXPECT_EQ(request(server_->port(), "DELETE", "/v1/customers", p1_).code(), "METHOD_NOT_ALLOWED");
+  EXPECT_EQ(get("/v1/nothing", p1_).status, 404);
+  EXPECT_EQ(request(server_->port(), "GET", "/v1/customers", p1_, "",
+                    {{"X-Padding", std::string(20 << 10, 'x')}})
+                .status,
+            431);  // headers over 16 KiB
+  EXPECT_EQ(get("/v1/customers", p1_).status, 200);  // and the server goes on
+  Reply metrics = get("/metrics", "");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("subledger_http_requests_total{route=\"/v1/customers\",status=\"401\"}"),
+            std::string::npos);
+  EXPECT_NE(metrics.body.find("subledger_open_connections"), std::string::npos);
+  EXPECT_NE(metrics.body.find("subledger_commit_batch_commands_count"), std::string::npos);
+}
+
+TEST_F(ServerTest, RevokedKeyStopsWorkingWithinASecond) {
+  start();
+  EXPECT_EQ(get("/v1/customers", p1_).status, 200);
+  std::string id = p1_.substr(0, p1_.find('.'));
+  ASSERT_EQ(run(bin() + " keys revoke --file " + keys_ + " " + id).status, 0);
+  int status = 0;
+  for (int i = 0; i < 40 && status != 401; ++i) {  // polled every 250 ms; give it 2 s
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    status = get("/v1/customers", p1_).status;
+  }
+  EXPECT_EQ(status, 401);
+  EXPECT_EQ(get("/v1/customers", p2_).status, 200);
+  RunResult list = run(bin() + " keys list --file " + keys_);
+  EXPECT_NE(list.out.find("\"revoked\":\"20"), std::string::npos) << list.out;
+  EXPECT_EQ(list.out.find("sha256"), std::string::npos);
+}
+
+TEST_F(ServerTest, CustomersIdempotencyAndScope) {
+  start();
+  const std::string body = R"({"customer_id":"C1","country":"US","currency":"USD"})";
+  Reply created = write("POST", "/v1/customers", p1_, "r1", body,
+                        {{"MS-CorrelationId", "corr-7"}});
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(created.headers["Location"], "/v1/customers/C1");
+  EXPECT_EQ(created.headers["MS-CorrelationId"], "corr-7");
+  EXPECT_EQ(created.json()["customer_id"], "C1");
+  EXPECT_EQ(created.json()["partner_id"], "P1");
+  Reply again = write("POST", "/v1/customers", p1_, "r1", body);
+  EXPECT_EQ(again.status, 201);
+  EXPECT_EQ(again.body, created.body);
+  EXPECT_EQ(again.headers["Idempotent-Replayed"], "true");
+  EXPECT_EQ(write("POST", "/v1/customers", p1_, "r1",
+                  R"({"customer_id":"C2","country":"US","currency":"USD"})")
+                .code(),
+            "IDEMPOTENCY_CONFLICT");
+  EXPECT_EQ(write("POST", "/v1/customers", p1_, "r2", body).status, 409);  // ALREADY_EXISTS
+  // A rejected request is not remembered: fixed, the same id is decided again.
+  Reply rejected = write("POST", "/v1/customers", p1_, "r3",
+                         R"({"customer_id":"C3","country":"ZZ","currency":"USD"})");
+  EXPECT_EQ(rejected.status, 404) << rejected.body;  // UNKNOWN_COUNTRY
+  EXPECT_EQ(write("POST", "/v1/customers", p1_, "r3",
+                  R"({"customer_id":"C3","country":"US","currency":"USD"})")
+                .status,
+            201);
+  // P2 has its own C1 and its own r1: nothing of P1's shows.
+  Reply other = write("POST", "/v1/customers", p2_, "r1", body);
+  EXPECT_EQ(other.status, 201);
+  EXPECT_FALSE(other.headers.count("Idempotent-Replayed"));
+  EXPECT_EQ(get("/v1/customers", p1_).json()["total_count"], 2);
+  EXPECT_EQ(get("/v1/customers", p2_).json()["total_count"], 1);
+  EXPECT_EQ(get("/v1/customers/C3", p2_).status, 404);
+  // Bad input.
+  EXPECT_EQ(write("POST", "/v1/customers", p1_, "", body).status, 400);  // no MS-RequestId
+  EXPECT_EQ(write("POST", "/v1/customers", p1_, "r9", "{nope").status, 400);
+  EXPECT_EQ(write("POST", "/v1/customers", p1_, "r9",
+                  R"({"customer_id":"C9","customer_id":"C8","country":"US","currency":"USD"})")
+                .code(),
+            "INVALID_ARGUMENT");
+  EXPECT_EQ(write("POST", "/v1/customers/C1/orders", p1_, "r9",
+                  R"({"line_items":[{"offer_id":"E3","seats":1,"seats":2}]})")
+                .status,
+            400);
+  EXPECT_EQ(write("POST", "/v1/customers", p1_, "r9",
+                  R"({"customer_id":"C9","partner_id":"P2","country":"US","currency":"USD"})")
+                .status,
+            400);
+  EXPECT_EQ(write("POST", "/v1/customers", p1_, "r9",
+                  R"({"customer_id":"P2:C9","country":"US","currency":"USD"})")
+                .status,
+            400);
+  EXPECT_EQ(write("POST", "/v1/customers", p1_, "r9", std::string(200000, '[')).status, 400);
+  EXPECT_EQ(write("POST", "/v1/customers", p1_, "r9",
+                  "{\"customer_id\":\"C9\xff\",\"country\":\"US\",\"currency\":\"USD\"}")
+                .status,
+            400);
+  EXPECT_EQ(get("/v1/customers?limit=0", p1_).status, 400);
+  EXPECT_EQ(get("/v1/customers?limit=1001", p1_).status, 400);
+  Reply page = get("/v1/customers?limit=1", p1_);
+  EXPECT_EQ(page.json()["items"].size(), 1u);
+  std::string next = page.json()["links"]["next"];
+  Reply second = get(next, p1_);
+  EXPECT_EQ(second.json()["items"][0]["customer_id"], "C3");
+  EXPECT_FALSE(second.json()["links"].contains("next"));
+}
+
+TEST_F(ServerTest, OrdersAreAllOrNothingAndNameTheRejectedLine) {
+  start();
+  seed_p1();
+  Reply bad = write("POST", "/v1/customers/C1/orders", p1_, "o2",
+                    R"({"date":"2017-01-15","line_items":[)"
+                    R"({"subscription_id":"S2","offer_id":"E3","seats":1,"billing_frequency":"monthly"},)"
+                    R"({"subscription_id":"S3","offer_id":"NOPE","seats":1,"billing_frequency":"monthly"}]})");
+  EXPECT_EQ(bad.status, 404) << bad.body;
+  EXPECT_EQ(bad.json()["line_index"], 1);
+  EXPECT_EQ(get("/v1/customers/C1/subscriptions/S2", p1_).status, 404);
+  ASSERT_EQ(write("POST", "/v1/customers", p1_, "c2",
+                  R"({"customer_id":"C2","country":"US","currency":"USD"})")
+                .status,
+            201);
+  Reply trial = write("POST", "/v1/customers/C2/orders", p1_, "o3",
+                      R"({"date":"2017-01-16","line_items":[{"offer_id":"E3","trial":true}]})");
+  ASSERT_EQ(trial.status, 201) << trial.body;
+  EXPECT_EQ(trial.json()["line_items"][0]["subscription_id"], "o3-0");
+  EXPECT_EQ(trial.json()["status"], "completed");
+  EXPECT_EQ(trial.headers["Location"], "/v1/customers/C2/orders/o3");
+  EXPECT_EQ(get("/v1/customers/C2/orders/o3", p1_).json()["line_items"][0]["trial"], true);
+  Reply orders = get("/v1/customers/C1/orders", p1_);
+  ASSERT_EQ(orders.status, 200);
+  EXPECT_EQ(orders.json()["total_count"], 1);
+  Reply one = get("/v1/customers/C1/orders/o1", p1_);
+  ASSERT_EQ(one.status, 200) << one.body;
+  EXPECT_EQ(one.json()["line_items"].size(), 2u);
+  EXPECT_EQ(one.json()["line_items"][1]["parent_subscription_id"], "S1");
+  EXPECT_EQ(get("/v1/customers/C1/orders/nope", p1_).status, 404);
+}
+
+TEST_F(ServerTest, SubscriptionsPatchIfMatchConversionsAndAddons) {
+  start();
+  seed_p1();
+  Reply sub = get("/v1/customers/C1/subscriptions/S1", p1_);
+  ASSERT_EQ(sub.status, 200);
+  EXPECT_EQ(sub.json()["subscription_id"], "S1");
+  EXPECT_EQ(sub.json()["customer_id"], "C1");
+  std::string etag = sub.headers["ETag"];
+  ASSERT_FALSE(etag.empty());
+  EXPECT_EQ(write("PATCH", "/v1/customers/C1/subscriptions/S1", p1_, "x1",
+                  R"({"seats":12,"date":"2017-02-01"})", {{"If-Match", "\"999\""}})
+                .status,
+            412);
+  Reply patched = write("PATCH", "/v1/customers/C1/subscriptions/S1", p1_, "x2",
+                        R"({"seats":12,"auto_renew":false,"date":"2017-02-01"})",
+                        {{"If-Match", etag}});
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  EXPECT_EQ(patched.json()["seats"], 12);
+  EXPECT_EQ(patched.json()["auto_renew"], false);
+  EXPECT_NE(patched.headers["ETag"], etag);
+  // A PATCH whose later field is refused changes nothing.
+  Reply refused = write("PATCH", "/v1/customers/C1/subscriptions/S1", p1_, "x3",
+                        R"({"seats":15,"status":"active","date":"2017-02-02"})");
+  EXPECT_EQ(refused.status, 422) << refused.body;
+  EXPECT_EQ(get("/v1/customers/C1/subscriptions/S1", p1_).json()["seats"], 12);
+  EXPECT_EQ(write("PATCH", "/v1/customers/C1/subscriptions/S1", p1_, "x4", R"({"status":"odd"})")
+                .status,
+            400);
+  Reply addons = get("/v1/customers/C1/subscriptions/S1/addons", p1_);
+  EXPECT_EQ(addons.json()["total_count"], 1);
+  EXPECT_EQ(addons.json()["items"][0]["subscription_id"], "A1");
+  ASSERT_EQ(write("POST", "/v1/customers", p1_, "c2",
+                  R"({"customer_id":"C2","country":"US","currency":"USD"})")
+                .status,
+            201);
+  ASSERT_EQ(write("POST", "/v1/customers/C2/orders", p1_, "t1",
+                  R"({"date":"2017-02-01","line_items":[{"subscription_id":"T1","offer_id":"E3","trial":true}]})")
+                .status,
+            201);
+  // Not a trial: no choices.
+  EXPECT_EQ(get("/v1/customers/C1/subscriptions/S1/conversions", p1_).json()["total_count"], 0);
+  Reply choices = get("/v1/customers/C2/subscriptions/T1/conversions", p1_);
+  ASSERT_EQ(choices.status, 200);
+  EXPECT_EQ(choices.json()["items"][1]["billing_frequency"], "annual");
+  EXPECT_EQ(choices.json()["items"][0]["unit_price"], "20.00");
+  EXPECT_EQ(get("/v1/customers/C1/subscriptions/T1/conversions", p1_).status, 404);
+  Reply converted = write("POST", "/v1/customers/C2/subscriptions/T1/conversions", p1_, "t2",
+                          R"({"billing_frequency":"monthly","date":"2017-02-10"})");
+  ASSERT_EQ(converted.status, 200) << converted.body;
+  EXPECT_EQ(converted.json()["status"], "active");
+  Reply renewed = write("POST", "/v1/customers/C1/subscriptions/S1/renewals", p1_, "rn",
+                        R"({"date":"2017-02-12"})");
+  EXPECT_EQ(renewed.status / 100 == 2 || renewed.status == 422, true) << renewed.body;
+  EXPECT_EQ(get("/v1/customers/C1/subscriptions/S1?as_of=2017-01-20", p1_).json()["seats"], 10);
+  EXPECT_EQ(get("/v1/customers/C1/subscriptions/S1?as_of=2016-01-01", p1_).status, 404);
+}
+
+TEST_F(ServerTest, AgreementsConflictAndKeepTheContactOutOfAuditRecords) {
+  start();
+  seed_p1();
+  const std::string body =
+      R"({"agreement_type":"MicrosoftCustomerAgreement","date_agreed":"2017-01-10",)"
+      R"("contact":{"first_name":"Ana","last_name":"Lima","email":"ana@contoso.example"}})";
+  Reply accepted = write("POST", "/v1/customers/C1/agreements", p1_, "ag1", body);
+  ASSERT_EQ(accepted.status, 201) << accepted.body;
+  EXPECT_EQ(accepted.json()["contact"]["email"], "ana@contoso.example");
+  Reply twice = write("POST", "/v1/customers/C1/agreements", p1_, "ag2", body);
+  EXPECT_EQ(twice.status, 409);
+  EXPECT_EQ(twice.code(), "AGREEMENT_ALREADY_ACCEPTED");
+  Reply unknown = write("POST", "/v1/customers/C9/agreements", p1_, "ag3", body);
+  EXPECT_EQ(unknown.status, 404) << unknown.body;
+  Reply listed = get("/v1/customers/C1/agreements", p1_);
+  EXPECT_EQ(listed.json()["items"][0]["contact"]["last_name"], "Lima");
+  Reply audit = get("/v1/auditrecords?type=AgreementAccepted", p1_);
+  ASSERT_EQ(audit.status, 200);
+  ASSERT_EQ(audit.json()["items"].size(), 1u);
+  EXPECT_FALSE(audit.json()["items"][0]["data"].contains("contact"));
+  EXPECT_EQ(audit.body.find("ana@"), std::string::npos);
+  EXPECT_EQ(audit.json()["items"][0]["data"]["customer_id"], "C1");
+  ASSERT_EQ(server_->stop(), 0);
+  // The operator's CLI shows the contact.
+  RunResult log = run(bin() + " log --db " + db_ + " --type AgreementAccepted");
+  EXPECT_NE(log.out.find("ana@contoso.example"), std::string::npos) << log.out;
+  EXPECT_NE(log.out.find("\"actor\":\"key:"), std::string::npos);
+}
+
+TEST_F(ServerTest, BillingInvoicesAndReports) {
+  start();
+  seed_p1();
+  ASSERT_EQ(write("POST", "/v1/customers", p2_, "c1",
+                  R"({"customer_id":"C1","country":"US","currency":"USD"})")
+                .status,
+            201);
+  Reply run_ = write("POST", "/v1/billingruns", op_, "bill-1", R"({"through":"2017-02-28"})");
+  ASSERT_EQ(run_.status, 200) << run_.body;
+  EXPECT_GE(run_.json()["invoices_issued"].get<int>(), 1);
+  Reply invoices = get("/v1/invoices", p1_);
+  ASSERT_EQ(invoices.status, 200);
+  ASSERT_GE(invoices.json()["total_count"].get<int>(), 1);
+  Json first = invoices.json()["items"][0];
+  EXPECT_EQ(first["customer_id"], "C1");
+  std::string id = first["invoice_id"];
+  EXPECT_EQ(id.find(':'), std::string::npos);
+  EXPECT_EQ(get("/v1/invoices/" + id, p1_).json()["invoice_id"], id);
+  Reply lines = get("/v1/invoices/" + id + "/lineitems", p1_);
+  ASSERT_EQ(lines.status, 200);
+  EXPECT_EQ(lines.json()["items"][0]["subscription_id"], "S1");
+  EXPECT_EQ(get("/v1/invoices", p2_).json()["total_count"], 0);
+  EXPECT_EQ(get("/v1/invoices", op_).json()["total_count"], invoices.json()["total_count"]);
+  Reply csv = get("/v1/reconciliation?from=2017-01-01&to=2017-12-31", p1_);
+  EXPECT_EQ(csv.headers["Content-Type"], "text/csv");
+  EXPECT_EQ(csv.body.rfind("InvoiceId,InvoiceDate,PartnerId", 0), 0u);
+  EXPECT_NE(csv.body.find(",S1,"), std::string::npos);
+  EXPECT_EQ(csv.body.find("P1:"), std::string::npos);
+  EXPECT_EQ(get("/v1/reconciliation", p1_).status, 400);
+  Reply renewals = get("/v1/renewals?from=2018-01-01&to=2018-12-31", p1_);
+  ASSERT_EQ(renewals.status, 200);
+  ASSERT_EQ(renewals.json()["total_count"], 2);  // by term end, then id
+  EXPECT_EQ(renewals.json()["items"][0]["subscription_id"], "A1");
+  EXPECT_EQ(renewals.json()["items"][1]["subscription_id"], "S1");
+  EXPECT_EQ(get("/v1/renewals?from=2018-01-01&to=2018-12-31", p2_).json()["total_count"], 0);
+  // Billing runs sum every partner: never in a partner's activity log.
+  Reply audit = get("/v1/auditrecords?limit=1000", p1_);
+  EXPECT_EQ(audit.body.find("BillingRun"), std::string::npos);
+  EXPECT_NE(audit.body.find("InvoiceIssued"), std::string::npos);
+  // Replay of the billing run.
+  Reply again = write("POST", "/v1/billingruns", op_, "bill-1", R"({"through":"2017-02-28"})");
+  EXPECT_EQ(again.headers["Idempotent-Replayed"], "true");
+}
+
+TEST_F(ServerTest, ASecondPartnerSeesNoneOfTheFirstsResources) {
+  start();
+  seed_p1();
+  ASSERT_EQ(write("POST", "/v1/customers/C1/agreements", p1_, "ag1",
+                  R"({"agreement_type":"MCA","date_agreed":"2017-01-10","contact":{"first_name":"A","last_name":"B","email":"a@b.c"}})")
+                .status,
+            201);
+  ASSERT_EQ(write("POST", "/v1/billingruns", op_, "bill", R"({"through":"2017-02-28"})").status,
+            200);
+  std::string invoice = get("/v1/invoices", p1_).json()["items"][0]["invoice_id"];
+  for (const std::string& target : std::vector<std::string>{
+           "/v1/customers/C1", "/v1/customers/C1/orders", "/v1/customers/C1/orders/o1",
+        "/v1/customers/C1/subscriptions", "/v1/customers/C1/subscriptions/S1",
+        "/v1/customers/C1/subscriptions/S1/addons", "/v1/customers/C1/subscriptions/S1/conversions",
+        "/v1/customers/C1/agreements", std::string("/v1/invoices/") + invoice,
+        std::string("/v1/invoices/") + invoice + "/lineitems"})
+    EXPECT_EQ(get(target, p2_).status, 404) << target;
+  for (const auto& [method, target, body] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"POST", "/v1/customers/C1/orders", R"({"line_items":[{"offer_id":"E3","seats":1,"billing_frequency":"monthly"}]})"},
+           {"PATCH", "/v1/customers/C1/subscriptions/S1", R"({"seats":3})"},
+           {"POST", "/v1/customers/C1/subscriptions/S1/conversions", R"({"billing_frequency":"monthly"})"},
+           {"POST", "/v1/customers/C1/subscriptions/S1/renewals", "{}"},
+           {"POST", "/v1/customers/C1/agreements", R"({"agreement_type":"X","date_agreed":"2017-01-10","contact":{"first_name":"A","last_name":"B","email":"a@b.c"}})"}})
+    EXPECT_EQ(write(method, target, p2_, "w-" + std::to_string(target.size()), body).status, 404)
+        << method << " " << target;
+  // P2's own customer C2 cannot reach P1's subscription through its own path either.
+  ASSERT_EQ(write("POST", "/v1/customers", p2_, "c2", R"({"customer_id":"C1","country":"US","currency":"USD"})").status, 201);
+  EXPECT_EQ(get("/v1/customers/C1/subscriptions/S1", p2_).status, 404);
+  Reply audit = get("/v1/auditrecords?limit=1000", p2_);
+  ASSERT_EQ(audit.status, 200);
+  for (const auto& item : audit.json()["items"]) {
+    std::string type = item["type"];
+    EXPECT_TRUE(type == "PartnerRegistered" || type == "CustomerCreated" ||
+                type == "OfferDefined" || type == "PricePublished")
+        << item.dump();
+    if (type == "PartnerRegistered") {
+      EXPECT_EQ(item["data"]["partner_id"], "P2");
+    }
+  }
+  EXPECT_EQ(audit.body.find("P1"), std::string::npos);
+  EXPECT_EQ(audit.body.find("S1"), std::string::npos);
+}
+
+TEST_F(ServerTest, BodyOverOneMebibyteIs413) {
+  start();
+  std::string huge = R"({"customer_id":"C1","country":"US","currency":"USD","company_name":")" +
+                     std::string((1 << 20) + 10, 'x') + "\"}";
+  Reply r = write("POST", "/v1/customers", p1_, "big", huge);
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(r.code(), "PAYLOAD_TOO_LARGE");
+  EXPECT_EQ(get("/v1/customers", p1_).json()["total_count"], 0);
+}
+
+TEST_F(ServerTest, ThrottlesAPartnerWithRetryAfterAndNotTheOthers) {
+  start({"--write-rate", "1", "--read-rate", "1000"});
+  int throttled = 0;
+  std::string retry_after;
+  for (int i = 0; i < 5; ++i) {  // a bucket holds two seconds' worth: 2 pass at once
+    Reply r = write("POST", "/v1/customers", p1_, "t" + std::to_string(i),
+                    R"({"customer_id":"C)" + std::to_string(i) + R"(","country":"US","currency":"USD"})");
+    if (r.status == 429) {
+      ++throttled;
+      retry_after = r.headers["Retry-After"];
+      EXPECT_EQ(r.code(), "THROTTLED");
+    }
+  }
+  EXPECT_GE(throttled, 2);
+  EXPECT_GE(std::stoi(retry_after), 1);
+  EXPECT_EQ(write("POST", "/v1/customers", p2_, "u1",
+                  R"({"customer_id":"C1","country":"US","currency":"USD"})")
+                .status,
+            201);
+  EXPECT_NE(get("/metrics", "").body.find("subledger_throttled_total "), std::string::npos);
+}
+
+TEST_F(ServerTest, SigtermDrainsAndExitsZeroWithEverythingDurable) {
+  start();
+  seed_p1();
+  EXPECT_EQ(server_->stop(SIGTERM), 0);
+  RunResult state = run(bin() + " state --db " + db_ + " P1:S1");
+  EXPECT_EQ(state.status, 0);
+  EXPECT_NE(state.out.find("\"seats\":10"), std::string::npos) << state.out;
+  RunResult verify = run(bin() + " replay --verify --db " + db_ + " 2>/dev/null");
+  EXPECT_EQ(verify.status, 0) << verify.out;
+}
+
+TEST_F(ServerTest, KillNineUnderABurstLosesNoAcknowledgedWriteAndAppliesNoneTwice) {
+  start();
+  constexpr int kWriters = 4, kEach = 60;
+  std::mutex mutex;
+  std::set<int> acknowledged;
+  std::atomic<bool> killed{false};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w, port = server_->port()] {
+      for (int i = 0; i < kEach && !killed; ++i) {
+        int n = w * kEach + i;
+        Reply r = request(port, "POST", "/v1/customers", p1_,
+                          R"({"customer_id":"K)" + std::to_string(n) +
+                              R"(","country":"US","currency":"USD"})",
+                          {{"MS-RequestId", "k" + std::to_string(n)}});
+        if (r.status == 201) {
+          std::lock_guard lock(mutex);
+          acknowledged.insert(n);
+        }
+      }
+    });
+  }
+  while (true) {
+    {
+      std::lock_guard lock(mutex);
+      if (acknowledged.size() >= 40) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_EQ(server_->stop(SIGKILL), -SIGKILL);
+  killed = true;
+  for (auto& t : writers) t.join();
+  start();
+  // Every client retries every request with its MS-RequestId: acknowledged ones replay.
+  for (int n = 0; n < kWriters * kEach; ++n) {
+    Reply r = write("POST", "/v1/customers", p1_, "k" + std::to_string(n),
+                    R"({"customer_id":"K)" + std::to_string(n) +
+                        R"(","country":"US","currency":"USD"})");
+    ASSERT_EQ(r.status, 201) << n << " " << r.body;
+    if (acknowledged.count(n)) {
+      EXPECT_EQ(r.headers["Idempotent-Replayed"], "true") << "acknowledged write " << n << " lost";
+    }
+  }
+  EXPECT_EQ(get("/v1/customers?limit=1000", p1_).json()["total_count"], kWriters * kEach);
+  EXPECT_EQ(server_->stop(SIGTERM), 0);
+  RunResult verify = run(bin() + " replay --verify --db " + db_ + " 2>/dev/null");
+  EXPECT_EQ(verify.status, 0) << verify.out;
+}
+
+}  // namespace
+}  // namespace subledger::testing
