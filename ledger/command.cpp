@@ -78,7 +78,17 @@ std::string field_text_error(const std::string& name, const std::string& text) {
   return free_text_error(name, text);
 }
 
-enum class Kind { kString, kInt, kBool, kDate, kPrice, kFrequency, kSegment, kStringList, kContact };
+enum class Kind {
+  kString,
+  kInt,
+  kBool,
+  kDate,
+  kPrice,
+  kFrequency,
+  kSegment,
+  kStringList,
+  kContact
+};
 
 struct FieldSpec {
   const char* name;
@@ -375,7 +385,8 @@ std::string id_error(std::string_view field, std::string_view id) {
                 ? is_plain_id(id)
                 : is_plain_id(id.substr(0, colon)) && is_plain_id(id.substr(colon + 1));
   if (ok) return "";
-  std::string shown_id = json(std::string(id.substr(0, 48))).dump();
+  std::string shown_id =
+      json(std::string(id.substr(0, 48))).dump(-1, ' ', false, json::error_handler_t::replace);
   if (id.size() > 48) shown_id += "...";
   return std::string(field) + " " + shown_id + " is not an id (" + std::to_string(id.size()) +
          " bytes): ids are " + id_grammar_text();
@@ -501,7 +512,8 @@ std::optional<json> parse_strict(std::string_view line, std::string& error) {
   try {
     return json::parse(line.begin(), line.end(), callback);
   } catch (const DuplicateKey& d) {
-    error = "the key " + json(d.key).dump() + " appears twice; each field may be given once";
+    error = "the key " + json(d.key).dump(-1, ' ', false, json::error_handler_t::replace) +
+            " appears twice; each field may be given once";
   } catch (const json::parse_error& e) {
     // e.what(): "[json.exception.parse_error.101] parse error at line 1, column 7: <why>".
     std::string what = e.what();

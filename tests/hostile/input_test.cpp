@@ -399,6 +399,18 @@ TEST_F(HostileInput, InvisibleAndReservedLookalikesAreRejected) {
   EXPECT_EQ(f.code(customer("Fabrikam \\u00e9\\u4e2d")), "ACCEPTED");
 }
 
+TEST_F(HostileInput, AnIdCutShortInsideAMultiByteCharacterIsStillOneResult) {
+  // Found by the command fuzzer: the message shows the first 48 bytes of a bad id, and the cut
+  // fell inside a two-byte character; printing the message threw.
+  const std::string id = std::string(47, 'A') + "\xcb\xbe" + "x^";
+  ParsedCommand parsed = parse_command(R"({"cmd":"cancel","request_id":")" + id +
+                                       R"(","subscription_id":"S1","date":"2017-01-20"})");
+  ASSERT_FALSE(parsed.command);
+  CommandResult result{"", false, false, 0, 0, parsed.rejection.code, parsed.rejection.message, ""};
+  EXPECT_NO_THROW(result.to_json());
+  EXPECT_NE(parsed.rejection.message.find("not an id"), std::string::npos);
+}
+
 TEST_F(HostileInput, OverlongLinesAreRejectedBeforeParsing) {
   std::string line = partner("P2");
   line.insert(1, std::string(kCommandBytesMax, ' '));
