@@ -422,7 +422,7 @@ std::optional<HttpResponse> only_fields(const Json& body, std::initializer_list<
                                         const char* what) {
   for (const auto& [key, value] : body.items()) {
     if (std::find_if(allowed.begin(), allowed.end(),
-                     [&](const char* a) { return key == a; }) == allowed.end()) {
+                     [&k = key](const char* a) { return k == a; }) == allowed.end()) {
       std::string names;
       for (const char* a : allowed) names += (names.empty() ? "" : ", ") + std::string(a);
       return bad("unknown field \"" + key + "\" in " + what + "; accepted: " + names);
