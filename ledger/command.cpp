@@ -8,6 +8,7 @@
 #include <map>
 
 #include "events/money.h"
+#include "ledger/strict_json.h"
 #include "projections/invoice.h"
 
 namespace subledger {
@@ -412,121 +413,6 @@ bool Command::is_subscription_command() const {
          type != CommandType::kRunBilling && type != CommandType::kAcceptAgreement;
 }
 
-namespace {
-
-constexpr int kNestingMax = 8;  // a command is an object holding at most a list or an object
-
-// The offset of the first byte that does not belong to a well-formed UTF-8 sequence (overlongs,
-// surrogates and code points past U+10FFFF included), or npos.
-size_t invalid_utf8_at(std::string_view text) {
-  size_t i = 0;
-  while (i < text.size()) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    size_t len = 0;
-    uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if (c >= 0xc2 && c <= 0xdf) {
-      len = 2, cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      len = 3, cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      len = 4, cp = c & 0x07;
-    } else {
-      return i;
-    }
-    if (i + len > text.size()) return i;
-    for (size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(text[i + k]);
-      if ((cc & 0xc0) != 0x80) return i;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    const bool overlong = (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
-    if (overlong || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) return i;
-    i += len;
-  }
-  return std::string_view::npos;
-}
-
-// The offset where arrays and objects nest deeper than kNestingMax (outside strings), or npos.
-// Checked before parsing: a parsed value that nests deeply is destroyed recursively.
-size_t too_deep_at(std::string_view text) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char ch = text[i];
-    if (in_string) {
-      if (escaped)
-        escaped = false;
-      else if (ch == '\\')
-        escaped = true;
-      else if (ch == '"')
-        in_string = false;
-    } else if (ch == '"') {
-      in_string = true;
-    } else if (ch == '[' || ch == '{') {
-      if (++depth > kNestingMax) return i;
-    } else if (ch == ']' || ch == '}') {
-      --depth;
-    }
-  }
-  return std::string_view::npos;
-}
-
-// Thrown from the parser callback: the first key an object repeats.
-struct DuplicateKey {
-  std::string key;
-};
-
-// Parses one line strictly: exactly one JSON value, no NUL byte, no key twice in an object
-// (nlohmann keeps the last one silently). On failure returns the rejection message.
-std::optional<json> parse_strict(std::string_view line, std::string& error) {
-  if (size_t nul = line.find('\0'); nul != std::string_view::npos) {
-    error = "a NUL byte at column " + std::to_string(nul + 1) +
-            "; each input line must be one JSON command object and nothing else";
-    return std::nullopt;
-  }
-  if (size_t bad = invalid_utf8_at(line); bad != std::string_view::npos) {
-    error = "a byte that is not UTF-8 at column " + std::to_string(bad + 1) +
-            "; input lines are UTF-8 text";
-    return std::nullopt;
-  }
-  if (size_t deep = too_deep_at(line); deep != std::string_view::npos) {
-    error = "nesting deeper than " + std::to_string(kNestingMax) + " levels at column " +
-            std::to_string(deep + 1) + "; a command is one flat object";
-    return std::nullopt;
-  }
-  std::vector<std::vector<std::string>> keys;  // per open object, the keys seen so far
-  auto callback = [&keys](int /*depth*/, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::object_start) keys.emplace_back();
-    if (event == json::parse_event_t::object_end) keys.pop_back();
-    if (event == json::parse_event_t::key) {
-      const auto& key = parsed.get_ref<const std::string&>();
-      if (std::find(keys.back().begin(), keys.back().end(), key) != keys.back().end())
-        throw DuplicateKey{key};
-      keys.back().push_back(key);
-    }
-    return true;
-  };
-  try {
-    return json::parse(line.begin(), line.end(), callback);
-  } catch (const DuplicateKey& d) {
-    error = "the key " + json(d.key).dump(-1, ' ', false, json::error_handler_t::replace) +
-            " appears twice; each field may be given once";
-  } catch (const json::parse_error& e) {
-    // e.what(): "[json.exception.parse_error.101] parse error at line 1, column 7: <why>".
-    std::string what = e.what();
-    size_t why = what.find(": ", what.find("column"));
-    error = "not valid JSON at column " + std::to_string(e.byte) + ": " +
-            (why == std::string::npos ? what : what.substr(why + 2)) +
-            "; each input line must be one JSON command object";
-  }
-  return std::nullopt;
-}
-
-}  // namespace
-
 bool is_blank_line(std::string_view line) {
   if (line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);  // a byte-order mark, as the parser
   return std::all_of(line.begin(), line.end(),
@@ -546,7 +432,7 @@ ParsedCommand parse_command(std::string_view line, uint64_t line_number) {
     return out;
   }
   std::string syntax;
-  std::optional<json> parsed = parse_strict(line, syntax);
+  std::optional<json> parsed = parse_json_strictly<json>(line, syntax);
   if (!parsed) {
     out.rejection = invalid(where(syntax));
     return out;

@@ -13,6 +13,7 @@
 #include "events/money.h"
 #include "ledger/queries.h"
 #include "ledger/reports.h"
+#include "ledger/strict_json.h"
 #include "projections/invoice.h"
 #include "projections/views.h"
 #include "replay/replay.h"
@@ -365,55 +366,14 @@ std::optional<HttpResponse> bad(const std::string& message) {
   return error_response(400, "INVALID_ARGUMENT", message);
 }
 
-// Thrown from the parser callback: the first key an object repeats.
-struct DuplicateKey {
-  std::string key;
-};
-
-// The request body as a JSON object, or the 400 to answer. Strict like a command line
-// (INTERFACE.md): no NUL byte, no key twice in an object (the parser would keep the last one).
+// The request body as a JSON object, or the 400 to answer. Read as strictly as a command line
+// (ledger/strict_json.h): no NUL byte, UTF-8, bounded nesting, no key twice in an object.
 std::optional<HttpResponse> body_object(const std::string& body, Json& out) {
-  if (body.find('\0') != std::string::npos) return bad("the body holds a NUL byte");
-  // Nesting is bounded before parsing: a deeply nested value would be parsed and destroyed
-  // recursively (a body of 1 MiB of '[' would overflow the stack).
-  constexpr int kNestingMax = 8;
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char ch : body) {
-    if (in_string) {
-      if (escaped)
-        escaped = false;
-      else if (ch == '\\')
-        escaped = true;
-      else if (ch == '"')
-        in_string = false;
-    } else if (ch == '"') {
-      in_string = true;
-    } else if ((ch == '[' || ch == '{') && ++depth > kNestingMax) {
-      return bad("the body nests arrays and objects deeper than " + std::to_string(kNestingMax));
-    } else if (ch == ']' || ch == '}') {
-      --depth;
-    }
-  }
-  std::vector<std::vector<std::string>> keys;  // per open object, the keys seen so far
-  auto callback = [&keys](int, Json::parse_event_t event, Json& parsed) {
-    if (event == Json::parse_event_t::object_start) keys.emplace_back();
-    if (event == Json::parse_event_t::object_end) keys.pop_back();
-    if (event == Json::parse_event_t::key) {
-      const auto& key = parsed.get_ref<const std::string&>();
-      if (std::find(keys.back().begin(), keys.back().end(), key) != keys.back().end())
-        throw DuplicateKey{key};
-      keys.back().push_back(key);
-    }
-    return true;
-  };
-  try {
-    out = Json::parse(body.empty() ? std::string("{}") : body, callback);
-  } catch (const DuplicateKey& d) {
-    return bad("the key " + Json(d.key).dump() + " appears twice; each field may be given once");
-  } catch (const Json::exception& e) {
-    return bad(std::string("the body is not valid JSON: ") + e.what());
-  }
+  std::string error;
+  std::optional<Json> parsed =
+      parse_json_strictly<Json>(body.empty() ? std::string_view("{}") : std::string_view(body), error);
+  if (!parsed) return bad("the body is not accepted: " + error);
+  out = std::move(*parsed);
   if (!out.is_object()) return bad("the body must be a JSON object");
   return std::nullopt;
 }

@@ -333,6 +333,11 @@ TEST_F(ServerTest, CustomersIdempotencyAndScope) {
                   "{\"customer_id\":\"C9\xff\",\"country\":\"US\",\"currency\":\"USD\"}")
                 .status,
             400);
+  // A number beyond a double (the parser throws out_of_range, not parse_error) is a 400.
+  EXPECT_EQ(write("POST", "/v1/customers/C1/orders", p1_, "r9",
+                  R"({"line_items":[{"offer_id":"E3","seats":1e999}]})")
+                .code(),
+            "INVALID_ARGUMENT");
   EXPECT_EQ(get("/v1/customers?limit=0", p1_).status, 400);
   EXPECT_EQ(get("/v1/customers?limit=1001", p1_).status, 400);
   Reply page = get("/v1/customers?limit=1", p1_);
