@@ -598,6 +598,53 @@ void Api::write(Call& call, std::vector<Command> commands,
   });
 }
 
+// A dry billing run (`bill --dry-run`): computed over a read-only ledger as of the last durable
+// event, on a thread of its own so the writer and the I/O threads go on; nothing is recorded.
+void Api::dry_run(Call& call, Command command) {
+  if (options_.db_dir.empty())
+    return call.answer(error_response(503, "UNAVAILABLE", "dry runs are not served here"));
+  if (dry_run_busy_.exchange(true)) {
+    HttpResponse busy = error_response(
+        429, "THROTTLED", "a dry billing run is in progress (each holds a copy of the ledger); retry");
+    busy.headers.emplace_back("Retry-After", "5");
+    return call.answer(std::move(busy));
+  }
+  std::lock_guard lock(background_mutex_);
+  if (background_.joinable()) background_.join();  // the previous dry run, already answered
+  Call* c = &call;
+  background_ = std::thread([this, c, command = std::move(command)] {
+    HttpResponse r;
+    try {
+      Ledger::Options options;
+      options.preview = true;
+      options.create_if_missing = false;
+      auto opened = Ledger::open(options_.db_dir, std::move(options));
+      if (!opened.ok()) {
+        r = unavailable(std::string(opened.status().message()));
+      } else {
+        Ledger& ledger = **opened;
+        CommandResult result = ledger.submit(command);
+        if (!ledger.io_failure().empty())
+          r = unavailable(ledger.io_failure());
+        else if (!result.ok)
+          r = error_response(status_of_code(result.code), result.code, result.message);
+        else
+          r = json_response(200, result.duplicate ? result.to_json()
+                                                  : ledger.last_billing().to_json());
+      }
+    } catch (const std::exception& e) {
+      r = error_response(500, "INTERNAL", e.what());
+    }
+    dry_run_busy_ = false;
+    c->answer(std::move(r));
+  });
+}
+
+void Api::join_background() {
+  std::lock_guard lock(background_mutex_);
+  if (background_.joinable()) background_.join();
+}
+
 void Api::dispatch(Call& call) {
   const std::string route = call.route->pattern;
   const std::string& method = call.request.method;
@@ -1068,13 +1115,13 @@ void Api::dispatch(Call& call) {
   }
   if (route == "/v1/billingruns") {
     if (auto r = only_fields(body, {"through", "dry_run"}, "a billing run")) return fail(r);
-    if (body.contains("dry_run") && body["dry_run"] != false)
-      return fail(bad("dry_run is not served: a dry run needs a ledger of its own; run "
-                      "`subledger bill --dry-run` beside the server"));
+    if (body.contains("dry_run") && !body["dry_run"].is_boolean())
+      return fail(bad("dry_run must be true or false"));
     Json cmd{{"cmd", "run_billing"}, {"request_id", call.request.request_id}};
     if (body.contains("through")) cmd["through"] = body["through"];
     Command c;
     if (auto r = to_command(cmd, principal, c)) return fail(r);
+    if (body.value("dry_run", false)) return dry_run(call, std::move(c));
     return write(call, {c}, nullptr, [](Ledger& l, const Ledger::GroupResult& g) {
       if (g.results.front().duplicate) return json_response(200, g.results.front().to_json());
       return json_response(200, l.last_billing().to_json());

@@ -7,7 +7,9 @@
 
 #include <atomic>
 #include <functional>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -39,6 +41,9 @@ struct ApiOptions {
   // Requests per second (SERVER.md: a bucket holds two seconds' worth; 0 turns a limit off).
   double read_rate = 1000, write_rate = 500, customer_rate = 100;
   std::function<Date()> today;  // the date of a write without `date`; default: today in UTC
+  // The ledger's directory: a dry billing run opens it read-only beside the writer, on a thread
+  // of its own, as `bill --dry-run` does ("" refuses dry runs).
+  std::string db_dir;
 };
 
 class Api {
@@ -49,6 +54,10 @@ class Api {
   void handle(HttpRequest request, Done done);
   // Stop taking ledger work (SIGTERM): /readyz turns 503, writes get 503 UNAVAILABLE.
   void set_draining() { draining_ = true; }
+  // Waits for a dry run in progress (its answer is posted to the I/O context it came from: call
+  // this while that context still exists).
+  void join_background();
+  ~Api() { join_background(); }
 
  private:
   struct Call;
@@ -58,6 +67,7 @@ class Api {
              std::function<std::optional<HttpResponse>(Ledger&)> precheck,
              std::function<HttpResponse(Ledger&, const Ledger::GroupResult&)> render,
              bool line_indexed = false);
+  void dry_run(Call& call, Command command);
 
   CommandStream& stream_;
   const KeyRing& keys_;
@@ -65,6 +75,10 @@ class Api {
   ApiOptions options_;
   TokenBuckets reads_, writes_, customers_;
   std::atomic<bool> draining_{false};
+  // One dry run at a time: each holds a second copy of the ledger's state.
+  std::atomic<bool> dry_run_busy_{false};
+  std::mutex background_mutex_;
+  std::thread background_;
 };
 
 // The status SERVER.md gives a ledger code (400, 404, 409 or 422).

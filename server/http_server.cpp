@@ -303,6 +303,7 @@ int serve(const ServeOptions& o, std::ostream& out) {
   api_options.read_rate = o.read_rate;
   api_options.write_rate = o.write_rate;
   api_options.customer_rate = o.customer_rate;
+  api_options.db_dir = o.db;
   auto api = std::make_unique<Api>(*stream, keys, metrics, api_options);
   Shared shared{*api, metrics, o, log};
 
@@ -371,6 +372,7 @@ int serve(const ServeOptions& o, std::ostream& out) {
     for (int i = 1; i < o.threads; ++i) threads.emplace_back([&] { ioc->run(); });
     ioc->run();
     for (auto& t : threads) t.join();
+    api->join_background();  // a dry run posts its answer to this io_context
   }
   // Everything queued is decided, written and acknowledged; then the rows and the checkpoint.
   stream->stop();

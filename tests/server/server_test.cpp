@@ -472,9 +472,23 @@ TEST_F(ServerTest, BillingInvoicesAndReports) {
                   R"({"customer_id":"C1","country":"US","currency":"USD"})")
                 .status,
             201);
+  // A dry run computes the run over the ledger as of the last durable write and records nothing.
+  Reply dry = write("POST", "/v1/billingruns", op_, "dry-1",
+                    R"({"through":"2017-02-28","dry_run":true})");
+  ASSERT_EQ(dry.status, 200) << dry.body;
+  EXPECT_EQ(dry.json()["dry_run"], true);
+  EXPECT_GE(dry.json()["invoices_issued"].get<int>(), 1);
+  EXPECT_EQ(get("/v1/invoices", p1_).json()["total_count"], 0);
+  EXPECT_EQ(write("POST", "/v1/billingruns", op_, "dry-2", R"({"dry_run":"yes"})").status, 400);
+  EXPECT_EQ(write("POST", "/v1/billingruns", p1_, "dry-3",
+                  R"({"through":"2017-02-28","dry_run":true})")
+                .status,
+            403);
   Reply run_ = write("POST", "/v1/billingruns", op_, "bill-1", R"({"through":"2017-02-28"})");
   ASSERT_EQ(run_.status, 200) << run_.body;
   EXPECT_GE(run_.json()["invoices_issued"].get<int>(), 1);
+  EXPECT_EQ(run_.json()["invoices_issued"], dry.json()["invoices_issued"]);
+  EXPECT_EQ(run_.json()["totals"], dry.json()["totals"]);
   Reply invoices = get("/v1/invoices", p1_);
   ASSERT_EQ(invoices.status, 200);
   ASSERT_GE(invoices.json()["total_count"].get<int>(), 1);
