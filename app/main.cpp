@@ -8,6 +8,8 @@
 #include "app/server_commands.h"
 #include "app/subcommands.h"
 #include "app/version.h"
+#include "events/event.h"
+#include "ledger/command.h"
 
 namespace cli = subledger::cli;
 
@@ -56,9 +58,15 @@ int main(int argc, char** argv) {
   auto* bill_cmd = with_db(app.add_subcommand("bill", "run the billing through a date"));
   bill_cmd->add_option("--through", bill.through, "bill through DATE")->required();
   bill_cmd->add_flag("--dry-run", bill.dry_run, "preview: compute and print, record nothing");
-  bill_cmd->add_option("--request-id", bill.request_id, "idempotency key of this run");
+  auto* bill_request_id =
+      bill_cmd->add_option("--request-id", bill.request_id, "idempotency key of this run");
   bill_cmd->callback([&] {
     bill.db = db;
+    // Given, it must be an id: an empty one would silently mean the default key.
+    if (bill_request_id->count() > 0 && bill.request_id.empty()) {
+      status = cli::fail(subledger::id_error("--request-id", ""));
+      return;
+    }
     status = cli::bill(bill, std::cout);
   });
 
@@ -100,7 +108,8 @@ int main(int argc, char** argv) {
   log_cmd->add_option("--after-seq", after_seq_text, "events after this sequence number");
   log_cmd->add_option("--limit", limit_text, "at most this many events (0: all)");
   log_cmd->add_option("--customer", log.customer);
-  log_cmd->add_option("--type", log.type, "event type, e.g. SeatsChanged");
+  log_cmd->add_option("--type", log.type, "event type, e.g. SeatsChanged")
+      ->check(CLI::IsMember(subledger::event_type_names()));
   log_cmd->callback([&] {
     log.db = db;
     if (!parse_u64(after_seq_text, log.after_seq)) {
@@ -208,14 +217,21 @@ int main(int argc, char** argv) {
 
   cli::add_server_commands(app, db, status);
 
+  // Help and --version print to standard output: a write that fails is an error there too.
+  auto exit_printing = [&app](const CLI::Error& e) {
+    int code = app.exit(e);
+    std::cout.flush();
+    if (!std::cout) return cli::fail("cannot write to standard output");
+    return code;
+  };
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
+    return exit_printing(e);
   } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
+    return exit_printing(e);
   } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
+    return exit_printing(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);
     return cli::kExitError;

@@ -1,5 +1,7 @@
 #include "events/event.h"
 
+#include <utility>
+
 namespace subledger {
 
 namespace {
@@ -44,6 +46,17 @@ std::string_view to_string(Segment segment) {
       return "nonprofit";
   }
   return "?";
+}
+
+namespace {
+template <size_t... I>
+std::vector<std::string> names_of(std::index_sequence<I...>) {
+  return {std::string(event_type_name(EventPayload(std::in_place_index<I>)))...};
+}
+}  // namespace
+
+std::vector<std::string> event_type_names() {
+  return names_of(std::make_index_sequence<std::variant_size_v<EventPayload>>());
 }
 
 std::string_view event_type_name(const EventPayload& payload) {

@@ -150,6 +150,8 @@ using EventPayload =
 
 // The type name shown in audits and accepted by `log --type`.
 std::string_view event_type_name(const EventPayload& payload);
+// Every event type name, in the variant's order.
+std::vector<std::string> event_type_names();
 
 struct Stream {
   StreamKind kind = StreamKind::kLedger;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <limits>
 #include <map>
 
@@ -281,6 +282,10 @@ std::string read_field(Command& c, const FieldSpec& f, const json& v) {
         in_range = v.get<uint64_t>() <= static_cast<uint64_t>(range.max);
       else if (v.is_number_integer())
         in_range = v.get<int64_t>() >= range.min && v.get<int64_t>() <= range.max;
+      else if (v.is_number_float() && std::fabs(v.get<double>()) >= 0x1p63)
+        // A whole number past 64 bits reaches us as a double: out of range, not "not whole".
+        return name + " is out of range: a number beyond 64-bit integers; give " +
+               int_range_text(name);
       else
         return name + " must be " + int_range_text(name) + "; got " + shown(v);
       if (!in_range)

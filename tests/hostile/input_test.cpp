@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <limits>
 #include <string>
 
@@ -357,6 +358,21 @@ TEST_F(HostileInput, DuplicateKeysAreRejectedNotLastWins) {
             std::string::npos);
 }
 
+TEST_F(HostileInput, AWholeNumberPast64BitsIsOutOfRangeNotNotWhole) {
+  for (const char* number : {"99999999999999999999", "-99999999999999999999", "1e19"}) {
+    Rejection r = parse_rejection(
+        std::string(R"({"cmd":"change_seats","request_id":"a","subscription_id":"S1","date":"2017-01-20","seats":)") +
+        number + "}");
+    EXPECT_EQ(r.code, "INVALID_ARGUMENT");
+    EXPECT_NE(r.message.find("seats is out of range"), std::string::npos) << r.message;
+    EXPECT_NE(r.message.find("2147483647"), std::string::npos) << r.message;
+  }
+  // A fraction stays "must be a whole number".
+  Rejection r = parse_rejection(
+      R"({"cmd":"change_seats","request_id":"a","subscription_id":"S1","date":"2017-01-20","seats":1.5})");
+  EXPECT_NE(r.message.find("must be a whole number"), std::string::npos) << r.message;
+}
+
 TEST_F(HostileInput, ANumberBeyondADoubleIsARejectionNotACrash) {
   // nlohmann throws out_of_range (not parse_error) for these; found by Fuzz.command in CI.
   for (const char* number : {"1e999", "-1e999", "88888E88888888888888", "1E400"}) {
@@ -455,6 +471,24 @@ TEST(HostileApply, ErrorsInApplyNameTheInputLine) {
   auto out = lines_of(r.out);
   ASSERT_EQ(out.size(), 2u) << r.out;
   EXPECT_NE(out[1].find("line 3"), std::string::npos) << out[1];
+}
+
+TEST(HostileCli, FlagsThatCannotMeanAnythingAreErrorsNotDefaults) {
+  TempDir dir("flags");
+  const std::string db = dir / "db";
+  // An unknown event type would filter out everything silently; it is named with the accepted ones.
+  RunResult r = run(bin() + " log --db " + db + " --type Bogus 2>&1");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("SeatsChanged"), std::string::npos) << r.out;
+  // An empty request id would silently mean "the default key"; and nothing is created.
+  r = run(bin() + " bill --db " + db + " --through 2017-02-01 --request-id '' 2>&1");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("--request-id"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(db));
+  // Help that cannot be written is a failure, as every other output is.
+  EXPECT_EQ(run(bin() + " --help >/dev/full 2>/dev/null").status, 2);
+  EXPECT_EQ(run(bin() + " --version >/dev/full 2>/dev/null").status, 2);
+  EXPECT_EQ(run(bin() + " --help >/dev/null").status, 0);
 }
 
 // ---- 5. the billing horizon --------------------------------------------------------------------

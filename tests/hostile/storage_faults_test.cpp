@@ -3,7 +3,6 @@
 // families, and writers on a read-only directory. Each drives the real binary against a real
 // RocksDB directory.
 #include <gtest/gtest.h>
-#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +13,7 @@
 #include "ledger/ledger.h"
 #include "ledger/store.h"
 #include "support/process.h"
+#include "support/tmpfs.h"
 
 namespace subledger::testing {
 namespace {
@@ -45,30 +45,6 @@ void apply_to(const std::string& db, const std::string& name) {
   RunResult r = run(bin() + " apply --db '" + db + "' " + scenario(name) + " >/dev/null 2>&1");
   ASSERT_EQ(r.status, 0) << db;
 }
-
-class Tmpfs {
- public:
-  Tmpfs(const std::string& dir, const std::string& size) : dir_(dir) {
-    fs::create_directories(dir);
-    mounted_ = ::mount("tmpfs", dir.c_str(), "tmpfs", 0, ("size=" + size).c_str()) == 0;
-  }
-  ~Tmpfs() {
-    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
-  }
-  bool mounted() const { return mounted_; }
-  bool remount_read_only() {
-    return ::mount("tmpfs", dir_.c_str(), "tmpfs", MS_REMOUNT | MS_RDONLY, nullptr) == 0;
-  }
-
- private:
-  std::string dir_;
-  bool mounted_ = false;
-};
-
-#define SKIP_UNLESS_MOUNTED(t)                                                          \
-  if (!(t).mounted())                                                                   \
-  GTEST_SKIP() << "cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN): the fault " \
-                  "cases of issue 9 are not exercised"
 
 std::vector<std::string> entries(const std::string& dir) {
   std::vector<std::string> out;

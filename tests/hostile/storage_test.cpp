@@ -3,7 +3,6 @@
 // derived data and of the log, sequence numbers at the edge. Each test drives the real binary or
 // the library against a real RocksDB directory.
 #include <gtest/gtest.h>
-#include <sys/mount.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -15,6 +14,7 @@
 #include "ledger/store.h"
 #include "replay/replay.h"
 #include "support/process.h"
+#include "support/tmpfs.h"
 
 namespace subledger::testing {
 namespace {
@@ -59,31 +59,6 @@ std::string apply_scenario(const std::string& db, const std::string& name) {
   EXPECT_EQ(r.status, 0) << r.out;
   return r.out;
 }
-
-// A tmpfs of `size` mounted for the test (we are root; a chmod proves nothing then).
-class Tmpfs {
- public:
-  Tmpfs(const std::string& dir, const std::string& size) : dir_(dir) {
-    fs::create_directories(dir);
-    mounted_ = ::mount("tmpfs", dir.c_str(), "tmpfs", 0, ("size=" + size).c_str()) == 0;
-  }
-  ~Tmpfs() {
-    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
-  }
-  bool mounted() const { return mounted_; }
-  bool remount_read_only() {
-    return ::mount("tmpfs", dir_.c_str(), "tmpfs", MS_REMOUNT | MS_RDONLY, nullptr) == 0;
-  }
-
- private:
-  std::string dir_;
-  bool mounted_ = false;
-};
-
-#define SKIP_UNLESS_MOUNTED(t)                                                          \
-  if (!(t).mounted())                                                                   \
-  GTEST_SKIP() << "cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN): the fault " \
-                  "cases of issue 9 are not exercised"
 
 // ---- library helpers: commands that bypass the parser's id grammar ----
 
