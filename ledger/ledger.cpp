@@ -55,9 +55,35 @@ CommandResult result_from_record(const std::string& json_text) {
   return out;
 }
 
+// True when nlohmann's dump would print `text` as is between quotes: printable ASCII without a
+// quote or a backslash (every id the grammar admits is).
+bool prints_unescaped(std::string_view text) {
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\'; });
+}
+
 }  // namespace
 
 std::string CommandResult::to_json() const {
+  if (ok && prints_unescaped(request_id)) {
+    // The line of nearly every accepted command, built directly (it is printed and stored in the
+    // idempotency record of each one): byte for byte what the general path below prints.
+    std::string out;
+    out.reserve(request_id.size() + extra_json.size() + 80);
+    out += "{\"request_id\":\"";
+    out += request_id;
+    out += duplicate ? "\",\"ok\":true,\"duplicate\":true,\"seq_first\":"
+                     : "\",\"ok\":true,\"seq_first\":";
+    out += std::to_string(seq_first);
+    out += ",\"seq_last\":";
+    out += std::to_string(seq_last);
+    if (!extra_json.empty()) {
+      out += ',';
+      out += extra_json;
+    }
+    out += '}';
+    return out;
+  }
   nlohmann::ordered_json j;
   j["request_id"] = request_id;
   j["ok"] = ok;

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "support/process.h"
@@ -24,6 +25,39 @@ std::unique_ptr<Ledger> open(const std::string& dir, bool preview = false) {
 
 std::vector<std::string> scenario(const std::string& name) {
   return lines_of(read_file(std::string(PROJECT_SCENARIOS_DIR) + "/" + name + ".jsonl"));
+}
+
+// An accepted command's line is built directly (apply's hot path); it must print exactly what the
+// JSON library prints for the same members, or a retry's original line would change bytes.
+TEST(Ledger, AcceptedResultLinesAreTheJsonOfTheirMembers) {
+  auto reference = [](const CommandResult& r) {
+    nlohmann::ordered_json j;
+    j["request_id"] = r.request_id;
+    j["ok"] = true;
+    if (r.duplicate) j["duplicate"] = true;
+    j["seq_first"] = r.seq_first;
+    j["seq_last"] = r.seq_last;
+    std::string out = j.dump();
+    if (!r.extra_json.empty()) out.insert(out.size() - 1, "," + r.extra_json);
+    return out;
+  };
+  const std::vector<std::string> ids = {"r-1",         "P1:order.7#2", "http P1:x~y_z",
+                                       "",            "a\"b",         "back\\slash",
+                                       "tab\there",   "del\x7f",      "caf\xc3\xa9"};
+  for (const std::string& id : ids) {
+    for (bool duplicate : {false, true}) {
+      for (const char* extra : {"", "\"invoices_issued\":3"}) {
+        CommandResult r;
+        r.request_id = id;
+        r.ok = true;
+        r.duplicate = duplicate;
+        r.seq_first = 18446744073709551615ull;
+        r.seq_last = 7;
+        r.extra_json = extra;
+        EXPECT_EQ(r.to_json(), reference(r)) << id;
+      }
+    }
+  }
 }
 
 TEST(Ledger, IdempotencySurvivesReopen) {
