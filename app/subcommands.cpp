@@ -14,6 +14,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "events/codec.h"
 #include "ledger/command_stream.h"
@@ -154,12 +155,11 @@ int apply(const ApplyOptions& o, std::ostream& out) {
     return write_failed(e, pipeline.unacknowledged_at_failure());
   };
   uint64_t lines = 0;
-  std::string line;
-  while (std::getline(*in, line)) {
-    ++lines;
+  // One input line: decide it, answer once durable, and write a full batch. An exit status to
+  // return at once, or nullopt to go on.
+  auto take = [&](const CommandResult& result, bool blank) -> std::optional<int> {
     // INTERFACE.md: a blank line has no result and no effect on the exit status.
-    if (!is_blank_line(line)) {
-      CommandResult result = ledger->submit(line, lines);
+    if (!blank) {
       if (!ledger->io_failure().empty()) {
         // The ledger could not be read for this command: answer and keep the ones before it, stop.
         if (std::string e = pipeline.commit(); !e.empty()) return failed(e);
@@ -183,10 +183,36 @@ int apply(const ApplyOptions& o, std::ostream& out) {
       if (progress && lines % 65536 < o.batch_commands_max)
         std::cerr << "\rapplied " << lines << " commands" << std::flush;
     }
+    return std::nullopt;
+  };
+  bool read_failed = false;
+  if (interactive) {
+    // A pipe or a terminal: each line is decided as soon as it arrives.
+    std::string line;
+    while (std::getline(*in, line)) {
+      ++lines;
+      const bool blank = is_blank_line(line);
+      CommandResult result = blank ? CommandResult{} : ledger->submit(line, lines);
+      if (auto status = take(result, blank)) return *status;
+    }
+    read_failed = in->bad();
+  } else {
+    // A file: a reader thread parses and hashes the lines ahead, on the core the synced writes
+    // leave idle, while this thread decides.
+    CommandReader reader(*in);
+    std::vector<CommandReader::Line> chunk;
+    while (reader.next(chunk)) {
+      for (const auto& line : chunk) {
+        lines = line.number;
+        CommandResult result = line.blank ? CommandResult{} : ledger->submit(line.command);
+        if (auto status = take(result, line.blank)) return *status;
+      }
+    }
+    read_failed = reader.read_failed();
   }
   if (std::string e = pipeline.commit(); !e.empty()) return failed(e);
   if (!out) return output_failed(lines);
-  if (in->bad()) return fail("reading " + o.input + " failed after line " + std::to_string(lines));
+  if (read_failed) return fail("reading " + o.input + " failed after line " + std::to_string(lines));
   if (progress) std::cerr << "\n";
   auto done = std::chrono::steady_clock::now();
   double seconds = std::chrono::duration<double>(done - started).count();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <string>
 
 namespace subledger {
 
@@ -50,6 +51,62 @@ std::string CommitPipeline::settle() {
 std::string CommitPipeline::commit() {
   if (std::string error = commit_async(); !error.empty()) return error;
   return settle();
+}
+
+CommandReader::CommandReader(std::istream& in, size_t chunk_lines, size_t chunks_max)
+    : chunk_lines_(std::max<size_t>(chunk_lines, 1)), chunks_max_(std::max<size_t>(chunks_max, 1)) {
+  thread_ = std::thread([this, &in] { run(in); });
+}
+
+CommandReader::~CommandReader() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  room_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+void CommandReader::run(std::istream& in) {
+  std::vector<Line> chunk;
+  auto hand_over = [&] {
+    std::unique_lock lock(mutex_);
+    room_.wait(lock, [&] { return stopping_ || chunks_.size() < chunks_max_; });
+    if (stopping_) return false;
+    chunks_.push_back(std::move(chunk));
+    chunk.clear();
+    ready_.notify_one();
+    return true;
+  };
+  std::string text;
+  uint64_t number = 0;
+  while (std::getline(in, text)) {
+    Line& line = chunk.emplace_back();
+    line.number = ++number;
+    line.blank = is_blank_line(text);
+    if (!line.blank) line.command = prepare_command(text, number);
+    if (chunk.size() >= chunk_lines_ && !hand_over()) return;
+  }
+  if (!chunk.empty() && !hand_over()) return;
+  std::lock_guard lock(mutex_);
+  done_ = true;
+  failed_ = in.bad();
+  ready_.notify_one();
+}
+
+bool CommandReader::next(std::vector<Line>& lines) {
+  std::unique_lock lock(mutex_);
+  ready_.wait(lock, [&] { return !chunks_.empty() || done_; });
+  if (chunks_.empty()) return false;
+  lines = std::move(chunks_.front());
+  chunks_.pop_front();
+  room_.notify_one();
+  return true;
+}
+
+bool CommandReader::read_failed() const {
+  std::lock_guard lock(mutex_);
+  return failed_;
 }
 
 CommandStream::CommandStream(Ledger& ledger, Options options)

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <istream>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -56,6 +57,38 @@ class CommitPipeline {
   std::vector<Ack> current_, in_flight_;
   std::string failed_;
   size_t unacknowledged_at_failure_ = 0;
+};
+
+// The front of the pipeline for a file (apply): a thread reads the lines, parses each command and
+// hashes its payload (pure work that needs no state) ahead of the thread that decides them, on
+// the core the synced writes leave idle. Lines come out in input order, in chunks; at most
+// `chunks_max` chunks wait, so memory stays bounded whatever the file's size. The caller's thread
+// owns nothing of the reader but what next() hands it.
+class CommandReader {
+ public:
+  struct Line {
+    uint64_t number = 0;  // 1-based line number in the input
+    bool blank = false;   // INTERFACE.md: no result, no effect
+    PreparedCommand command;
+  };
+  explicit CommandReader(std::istream& in, size_t chunk_lines = 256, size_t chunks_max = 16);
+  ~CommandReader();  // stops reading (what was not handed out is dropped) and joins
+  CommandReader(const CommandReader&) = delete;
+  CommandReader& operator=(const CommandReader&) = delete;
+
+  // Replaces `lines` with the next lines in order; false once every line was handed out.
+  bool next(std::vector<Line>& lines);
+  // After next() returned false: whether reading failed (rather than reaching the end).
+  bool read_failed() const;
+
+ private:
+  void run(std::istream& in);
+  const size_t chunk_lines_, chunks_max_;
+  mutable std::mutex mutex_;
+  std::condition_variable ready_, room_;
+  std::deque<std::vector<Line>> chunks_;
+  bool done_ = false, failed_ = false, stopping_ = false;
+  std::thread thread_;
 };
 
 // The pipeline on its own thread, fed by any number of threads: the thread owns the Ledger.

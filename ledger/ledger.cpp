@@ -271,9 +271,24 @@ CommandResult Ledger::submit(std::string_view json_line, uint64_t line_number) {
   return submit(*parsed.command);
 }
 
+PreparedCommand prepare_command(std::string_view json_line, uint64_t line_number) {
+  PreparedCommand out{parse_command(json_line, line_number), ""};
+  if (out.parsed.command) out.payload_hash = payload_hash(*out.parsed.command);
+  return out;
+}
+
+CommandResult Ledger::submit(const PreparedCommand& prepared) {
+  if (!prepared.parsed.command)
+    return rejected(prepared.parsed.request_id, prepared.parsed.rejection);
+  return submit_hashed(*prepared.parsed.command, prepared.payload_hash);
+}
+
 CommandResult Ledger::submit(const Command& command) {
+  return submit_hashed(command, payload_hash(command));
+}
+
+CommandResult Ledger::submit_hashed(const Command& command, const std::string& hash) {
   if (auto r = check_scopes(command, state_)) return rejected(command.request_id, *r);
-  const std::string hash = payload_hash(command);
   std::optional<std::string> record;
   if (auto it = pending_requests_.find(command.request_id); it != pending_requests_.end()) {
     record = it->second;

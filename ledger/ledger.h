@@ -51,6 +51,14 @@ struct BillingSummary {
   std::string to_json() const;
 };
 
+// A command line parsed and its payload hashed, ahead of deciding it: both are pure, so another
+// thread may do them (apply's reader) while the ledger's thread decides the lines before it.
+struct PreparedCommand {
+  ParsedCommand parsed;
+  std::string payload_hash;  // of parsed.command, when there is one
+};
+PreparedCommand prepare_command(std::string_view json_line, uint64_t line_number = 0);
+
 class Ledger {
  public:
   struct Options {
@@ -111,6 +119,8 @@ class Ledger {
   // `line_number` (1-based, 0 = unknown) locates a malformed line in its rejection message.
   CommandResult submit(std::string_view json_line, uint64_t line_number = 0);
   CommandResult submit(const Command& command);
+  // The same for a line prepare_command() read (on any thread).
+  CommandResult submit(const PreparedCommand& prepared);
   // A group of commands (an order's line items, a PATCH's fields) as one unit: each is decided
   // against the state the earlier ones leave, and if any is rejected nothing is staged.
   // REQUIRES: no kRunBilling in the group.
@@ -146,6 +156,7 @@ class Ledger {
   absl::Status load_or_reset_projections();
   std::string load_projections();
   std::string catch_up();
+  CommandResult submit_hashed(const Command& command, const std::string& hash);
   CommandResult run_billing(const Command& command);
   // Stamps, encodes, stages and folds one event. Returns its sequence number.
   uint64_t append(const Staged& staged, const Command& command, Invoice* prebuilt = nullptr);

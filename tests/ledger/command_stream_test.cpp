@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <future>
+#include <sstream>
 #include <thread>
 
 #include "support/process.h"
@@ -102,6 +103,60 @@ TEST(CommitPipeline, AcknowledgesOnlyAfterTheBatchIsWritten) {
   EXPECT_EQ(acked, (std::vector<std::string>{"r0", "r1", "r2", "r3", "r4"}));
   EXPECT_EQ(batches, (std::vector<size_t>{2, 2, 1}));
   EXPECT_TRUE(pipe.idle());
+}
+
+// apply's reader parses ahead on its own thread: every line comes out once, in input order, with
+// its number, blank lines marked, a malformed line as its rejection, and a well-formed one with
+// the same payload hash the ledger computes itself (what idempotency compares).
+TEST(CommandReader, HandsOutEveryLineInOrderParsedAndHashed) {
+  std::string text;
+  for (int i = 0; i < 1000; ++i) {
+    if (i % 7 == 3) text += "   \n";
+    else if (i % 11 == 5) text += "{\"cmd\":\"nope\",\"request_id\":\"bad" + std::to_string(i) + "\"}\n";
+    else text += std::string(kCatalog[i % 8]) + "\n";
+  }
+  text += std::string(kCatalog[0]);  // a last line without a newline is a line
+  std::istringstream in(text);
+  CommandReader reader(in, /*chunk_lines=*/3, /*chunks_max=*/2);  // tiny: the reader waits often
+  std::vector<CommandReader::Line> chunk;
+  uint64_t expected = 0;
+  while (reader.next(chunk)) {
+    ASSERT_FALSE(chunk.empty());
+    for (const auto& line : chunk) {
+      const uint64_t i = expected++;
+      ASSERT_EQ(line.number, i + 1);
+      if (i == 1000) {
+        ASSERT_TRUE(line.command.parsed.command);
+        EXPECT_EQ(line.command.parsed.command->request_id, "p");
+      } else if (i % 7 == 3) {
+        EXPECT_TRUE(line.blank) << i;
+      } else if (i % 11 == 5) {
+        EXPECT_FALSE(line.blank);
+        EXPECT_FALSE(line.command.parsed.command) << i;
+        EXPECT_EQ(line.command.parsed.request_id, "bad" + std::to_string(i));
+        EXPECT_FALSE(line.command.parsed.rejection.code.empty());
+      } else {
+        ASSERT_TRUE(line.command.parsed.command) << i;
+        EXPECT_EQ(line.command.payload_hash, payload_hash(parsed(kCatalog[i % 8]))) << i;
+      }
+    }
+  }
+  EXPECT_EQ(expected, 1001u);
+  EXPECT_FALSE(reader.read_failed());
+}
+
+TEST(CommandReader, StoppingBeforeTheEndNeitherHangsNorReadsOn) {
+  std::string text;
+  for (int i = 0; i < 5000; ++i) text += std::string(kCatalog[i % 8]) + "\n";
+  std::istringstream in(text);
+  {
+    CommandReader reader(in, 4, 1);
+    std::vector<CommandReader::Line> chunk;
+    ASSERT_TRUE(reader.next(chunk));
+    EXPECT_EQ(chunk.front().number, 1u);
+  }  // the reader waits for room that never comes: its destructor must still return
+  // At most the chunks it could hold (and the one it was filling) were read.
+  EXPECT_LT(in.tellg(), static_cast<std::streamoff>(text.size()));
 }
 
 TEST(CommandStream, ProducersOnManyThreadsShareBatchesAndEveryAckIsDurable) {
