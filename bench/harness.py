@@ -330,7 +330,7 @@ def measure_subledger(binary, work, scale, seed, months, samples, log):
     small = []
     for attempt in range(3):
         path = os.path.join(work, f"small-{attempt}.jsonl")
-        write_small_apply(commands, path, f"bench{attempt}")
+        write_small_apply(os.path.join(work, "commands.jsonl"), path, f"bench{attempt}")
         s = run_step([binary, "apply", "--db", db, path])
         small.append((s.seconds, parse_open_seconds(s.stderr)))
     f["small_apply"] = {"seconds": statistics.median(x[0] for x in small),
