@@ -261,27 +261,6 @@ int bill(const BillOptions& o, std::ostream& out) {
   return kExitOk;
 }
 
-namespace {
-
-absl::StatusOr<std::vector<Invoice>> select_invoices(const Store& store,
-                                                     const InvoicesOptions& o,
-                                                     std::optional<Date> from,
-                                                     std::optional<Date> to) {
-  std::vector<Invoice> out;
-  auto issued_invoices_or = issued_invoices(store, o.customer);
-  if (!issued_invoices_or.ok()) return issued_invoices_or.status();
-  for (auto& issued : *issued_invoices_or) {
-    Invoice& inv = issued.invoice;
-    if (!o.partner.empty() && inv.partner_id != o.partner) continue;
-    if (from && inv.invoice_date < *from) continue;
-    if (to && inv.invoice_date > *to) continue;
-    out.push_back(std::move(inv));
-  }
-  return out;
-}
-
-}  // namespace
-
 int invoices(const InvoicesOptions& o, std::ostream& out) {
   if (o.format != "json" && o.format != "csv")
     return fail("--format must be json or csv; got '" + o.format + "'");
@@ -291,23 +270,44 @@ int invoices(const InvoicesOptions& o, std::ostream& out) {
   if (status) return status;
   if (from && to && *to < *from)
     return fail("--from " + from->iso() + " is after --to " + to->iso() + "; give a range");
-  return query_rows(
-      o.db,
-      [&](const Store& store) -> absl::StatusOr<std::string> {
-        auto selected = select_invoices(store, o, from, to);
-        if (!selected.ok()) return selected.status();
-        std::string text = o.format == "csv" ? reconciliation_header() : "";
-        for (const Invoice& inv : *selected) {
-          if (o.format == "csv") {
-            append_reconciliation_rows(text, inv);
-          } else {
-            text += invoice_json(inv);
-            text += '\n';
-          }
-        }
-        return text;
-      },
-      out);
+  InvoiceSelection selection{o.customer, o.partner, from.value_or(Date()), to.value_or(Date())};
+  // Streamed: each invoice is printed as it is read, in chunks, so memory stays flat and the first
+  // lines leave at once. If a stored row cannot be read, the rows are folded in memory from the
+  // log and the listing goes on after the invoices already printed (the same invoices in the same
+  // order: rows are derived data).
+  constexpr size_t kChunk = 1 << 20;
+  std::string text = o.format == "csv" ? reconciliation_header() : "";
+  uint64_t printed = 0;
+  for (bool fold_everything : {false, true}) {
+    auto store = Ledger::open_rows_for_reading(o.db, fold_everything);
+    if (!store.ok()) return fail_status(store.status());
+    uint64_t seen = 0;
+    absl::Status read = for_each_issued_invoice(**store, selection, [&](const IssuedInvoice& issued) {
+      if (seen++ < printed) return true;  // printed before a row failed to read
+      if (o.format == "csv") {
+        append_reconciliation_rows(text, issued.invoice);
+      } else {
+        text += invoice_json(issued.invoice);
+        text += '\n';
+      }
+      ++printed;
+      if (text.size() >= kChunk || printed == 1) {
+        out << text;
+        out.flush();
+        text.clear();
+      }
+      return static_cast<bool>(out);  // stdout gone: stop (main reports it)
+    });
+    if (read.ok()) {
+      out << text;
+      return kExitOk;
+    }
+    if (!absl::IsDataLoss(read) || fold_everything) {
+      if (printed > 0) out << text;  // the invoices before the failure, whole
+      return fail_status(read);
+    }
+  }
+  return kExitError;
 }
 
 int reconcile(const InvoicesOptions& o, std::ostream& out) {
@@ -354,33 +354,59 @@ int history(const std::string& db, const std::string& id, std::ostream& out) {
   return kExitOk;
 }
 
+namespace {
+
+// `log --customer`: the customer's events through the stream index (its own stream and its
+// subscriptions' streams), read one by one instead of scanning the whole log; the same lines in
+// the same order as the scan would print. If its row cannot be read, the rows are folded in
+// memory from the log and the index asked again (rows are derived data).
+int log_of_customer(const LogOptions& o, std::ostream& out) {
+  for (bool fold_everything : {false, true}) {
+    auto opened = Ledger::open_rows_for_reading(o.db, fold_everything);
+    if (!opened.ok()) return fail_status(opened.status());
+    const Store& store = **opened;
+    auto seqs = customer_event_seqs(store, o.customer);
+    if (!seqs.ok()) {
+      if (absl::IsDataLoss(seqs.status()) && !fold_everything) continue;
+      return fail("cannot read the log: " + std::string(seqs.status().message()));
+    }
+    EventDecoder decoder;
+    Event e;
+    uint64_t printed = 0;
+    for (auto seq = std::upper_bound(seqs->begin(), seqs->end(), o.after_seq);
+         seq != seqs->end(); ++seq) {
+      auto bytes = store.event_bytes(*seq);
+      if (!bytes.ok())
+        return fail("cannot read the log: " + (absl::IsNotFound(bytes.status())
+                                                   ? "event " + std::to_string(*seq) +
+                                                         " is missing"
+                                                   : std::string(bytes.status().message())));
+      if (std::string bad = decoder.decode(*bytes, e); !bad.empty())
+        return fail("cannot read the log: " + bad);
+      if (!o.type.empty() && event_type_name(e.payload) != o.type) continue;
+      out << event_json(e) << '\n';
+      if (o.limit != 0 && ++printed >= o.limit) break;
+    }
+    return kExitOk;
+  }
+  return kExitError;
+}
+
+}  // namespace
+
 int log(const LogOptions& o, std::ostream& out) {
-  auto opened = Ledger::open_rows_for_reading(o.db);
+  if (!o.customer.empty()) return log_of_customer(o, out);
+  auto opened = open_for_reading(o.db);  // the log alone: no row is read
   if (!opened.ok()) return fail_status(opened.status());
   const Store& store = **opened;
   EventDecoder decoder;
   Event e;
   uint64_t printed = 0;
   std::string decode_error;
-  absl::StatusOr<Subscription> sub;
   std::string error = store.scan_events(o.after_seq, [&](uint64_t, std::string_view bytes) {
     decode_error = decoder.decode(bytes, e);
     if (!decode_error.empty()) return false;
     if (!o.type.empty() && event_type_name(e.payload) != o.type) return true;
-    if (!o.customer.empty()) {
-      const std::string* owner = &e.stream.id;
-      if (e.stream.kind == StreamKind::kSubscription) {
-        sub = stored_subscription(store, e.stream.id);
-        if (!sub.ok() && !absl::IsNotFound(sub.status())) {
-          decode_error = std::string(sub.status().message());
-          return false;
-        }
-        owner = sub.ok() ? &sub->customer_id : nullptr;
-      } else if (e.stream.kind != StreamKind::kCustomer) {
-        owner = nullptr;
-      }
-      if (!owner || *owner != o.customer) return true;
-    }
     out << event_json(e) << '\n';
     return o.limit == 0 || ++printed < o.limit;
   });

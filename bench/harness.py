@@ -178,6 +178,37 @@ def dir_bytes(path):
     return total
 
 
+def write_small_apply(commands_path, out_path, tag):
+    """Ten create_customer commands with fresh ids, modelled on the generated file's first one."""
+    with open(commands_path) as f:
+        model = next(json.loads(l) for l in f if '"cmd":"create_customer"' in l)
+    with open(out_path, "w") as out:
+        for i in range(10):
+            c = dict(model, request_id=f"{tag}-r{i}", customer_id=f"{tag}C{i}")
+            out.write(json.dumps(c, separators=(",", ":")) + "\n")
+
+
+def first_line_and_rss(argv):
+    """Seconds to the first byte of output, to the end, peak RSS and bytes (output discarded)."""
+    started = time.monotonic()
+    proc = subprocess.Popen(["/usr/bin/time", "-f", "__TIME__ %e %M"] + list(argv),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first, size = None, 0
+    while True:
+        chunk = proc.stdout.read1(1 << 20)
+        if not chunk:
+            break
+        if first is None:
+            first = time.monotonic() - started
+        size += len(chunk)
+    stderr = proc.stderr.read().decode(errors="replace")
+    if proc.wait() != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed: {stderr[-2000:]}")
+    seconds, rss = parse_time_line(stderr)
+    return {"first_byte_seconds": first, "seconds": time.monotonic() - started,
+            "peak_rss_kb": rss, "bytes": size}
+
+
 # ---------------------------------------------------------------- subledger steps
 
 
@@ -282,6 +313,28 @@ def measure_subledger(binary, work, scale, seed, months, samples, log):
         s = run_step([binary, "explain", rng.choice(ids), "--db", db])
         explain_ms.append(s.seconds * 1000)
         explained += 1
+    log(f"log --customer latency ({samples} samples)")
+    log_ms = []
+    for _ in range(samples):
+        customer = f"C{rng.randint(1, stats['customers'])}"
+        s = run_step([binary, "log", "--customer", customer, "--db", db])
+        log_ms.append(s.seconds * 1000)
+    f["log_customer_ms"] = {"p50": percentile(log_ms, 50), "p99": percentile(log_ms, 99)}
+
+    log("invoices and reconcile: first line, whole listing, peak RSS")
+    for name, argv in (("invoices", ["invoices"]),
+                       ("reconcile", ["reconcile", "--from", "2000-01-01", "--to", "2099-12-31"])):
+        f[name] = first_line_and_rss([binary] + argv + ["--db", db])
+
+    log("a 10-command file applied to the ledger, end to end (3 times)")
+    small = []
+    for attempt in range(3):
+        path = os.path.join(work, f"small-{attempt}.jsonl")
+        write_small_apply(os.path.join(work, "commands.jsonl"), path, f"bench{attempt}")
+        s = run_step([binary, "apply", "--db", db, path])
+        small.append((s.seconds, parse_open_seconds(s.stderr)))
+    f["small_apply"] = {"seconds": statistics.median(x[0] for x in small),
+                        "open_seconds": statistics.median(x[1] for x in small)}
     f["state_ms"] = {"p50": percentile(state_ms, 50), "p99": percentile(state_ms, 99)}
     f["explain_ms"] = ({"p50": percentile(explain_ms, 50), "p99": percentile(explain_ms, 99)}
                        if explain_ms else None)
@@ -515,6 +568,14 @@ def render_markdown(results):
     row("replay RSS per subscription", lambda f: f"{f['replay']['peak_rss_kb'] * 1024 / f['gen']['subscriptions']:.0f} B")
     row("state p50 / p99, ms", lambda f: f"{f['state_ms']['p50']:.1f} / {f['state_ms']['p99']:.1f}")
     row("explain p50 / p99, ms", lambda f: f"{f['explain_ms']['p50']:.1f} / {f['explain_ms']['p99']:.1f}")
+    row("log --customer p50 / p99, ms", lambda f: f"{f['log_customer_ms']['p50']:.1f} / {f['log_customer_ms']['p99']:.1f}")
+    row("10-command apply end to end, s", lambda f: f"{f['small_apply']['seconds']:.2f}")
+    row("  of which opening the ledger, s", lambda f: f"{f['small_apply']['open_seconds']:.2f}")
+    for name in ("invoices", "reconcile"):
+        row(f"{name}: first line / whole, s",
+            lambda f, n=name: f"{f[n]['first_byte_seconds']:.2f} / {f[n]['seconds']:.2f}")
+        row(f"{name}: peak RSS / output",
+            lambda f, n=name: f"{f[n]['peak_rss_kb'] / 1024:.0f} MB / {f[n]['bytes'] / 1e6:.0f} MB")
     row("bytes on disk per event", lambda f: f"{f['bytes_per_event']:.0f}")
     row("PostgreSQL batched INSERT, events/s", lambda f: _k(f["postgres"]["insert_events_per_second"]))
     row("  apply / PostgreSQL INSERT", lambda f: _ratio(f["apply"]["events_per_second"], f["postgres"]["insert_events_per_second"]))

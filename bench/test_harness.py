@@ -44,8 +44,17 @@ class ParsingTest(unittest.TestCase):
                                "peak_rss_kb": 1024},
                    "replay": {"events_per_second": 3e6, "peak_rss_kb": 4096},
                    "state_ms": {"p50": 1, "p99": 2}, "explain_ms": {"p50": 3, "p99": 4},
-                   "bytes_per_event": 100}
+                   "bytes_per_event": 100, "log_customer_ms": {"p50": 5, "p99": 7.25},
+                   "small_apply": {"seconds": 0.5, "open_seconds": 0.25},
+                   "invoices": {"first_byte_seconds": 0.01, "seconds": 2, "peak_rss_kb": 51200,
+                                "bytes": 3e6}}
         table = harness.render_markdown({"scales": [{"subscriptions": 5, "figures": figures}]})
+        self.assertIn("| log --customer p50 / p99, ms | 5.0 / 7.2 |", table)
+        self.assertIn("| 10-command apply end to end, s | 0.50 |", table)
+        self.assertIn("|   of which opening the ledger, s | 0.25 |", table)
+        self.assertIn("| invoices: first line / whole, s | 0.01 / 2.00 |", table)
+        self.assertIn("| invoices: peak RSS / output | 50 MB / 3 MB |", table)
+        self.assertIn("| reconcile: peak RSS / output | - |", table)
         self.assertIn("| apply, events/s (durable, in process) | 2.0k |", table)
         self.assertIn("| replay --verify, events/s | 3.00M |", table)
         self.assertIn("| PostgreSQL batched INSERT, events/s | - |", table)
@@ -85,8 +94,20 @@ class OwnOutputsTest(unittest.TestCase):
             self.assertGreaterEqual(seconds, 0)
             summary = json.loads(bill.stdout.strip().splitlines()[-1])
             self.assertGreater(summary["invoices_issued"], 0)
+            listing = harness.first_line_and_rss([BIN, "invoices", "--db", db])
+            self.assertEqual(listing["bytes"], len(harness.run_step(
+                [BIN, "invoices", "--db", db]).stdout.encode()))
+            self.assertGreater(listing["peak_rss_kb"], 0)
+            self.assertLessEqual(listing["first_byte_seconds"], listing["seconds"])
+            small = os.path.join(tmp, "small.jsonl")
+            harness.write_small_apply(os.path.join(tmp, "c.jsonl"), small, "t")
+            small_results = os.path.join(tmp, "small.results")
+            s = harness.run_step([BIN, "apply", "--db", db, small], stdout_path=small_results)
+            self.assertEqual(harness.count_rejected(small_results), 0)
+            self.assertEqual(sum(1 for _ in open(small_results)), 10)
+            self.assertIsNotNone(harness.parse_open_seconds(s.stderr))
             tsv, n, size = harness.export_events(BIN, db, tmp)
-            self.assertEqual(n, seq + summary["invoices_issued"] + summary["transitions"] + 1)
+            self.assertEqual(n, seq + summary["invoices_issued"] + summary["transitions"] + 1 + 10)
             self.assertGreater(size, 32)
 
 

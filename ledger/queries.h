@@ -7,6 +7,7 @@
 
 #include <absl/status/statusor.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -18,10 +19,30 @@ namespace subledger {
 // Issued invoices by invoice date then id (the order `invoices` prints); `customer_id` filters.
 [[nodiscard]] absl::StatusOr<std::vector<IssuedInvoice>> issued_invoices(
     const Store& store, const std::string& customer_id = "");
+// Which issued invoices for_each_issued_invoice() reads: empty strings and dates match all.
+struct InvoiceSelection {
+  std::string customer_id, partner_id;
+  Date from, to;  // invoice dates, both included
+};
+// Calls fn for each selected issued invoice in the order `invoices` prints them (invoice date,
+// then id), until fn returns false, holding one invoice date's ids at a time: memory does not
+// grow with the ledger and the first invoice comes at once. The order comes from the log: a
+// billing run's InvoiceIssued events are the `invoices_issued` events just before its BillingRun
+// event (ledger/billing_run.cpp), in date order, and each run's dates follow the previous run's.
+// A row missing for an issued invoice is DataLoss (the rows are then folded from the log).
+[[nodiscard]] absl::Status for_each_issued_invoice(
+    const Store& store, const InvoiceSelection& selection,
+    const std::function<bool(const IssuedInvoice&)>& fn);
 [[nodiscard]] absl::StatusOr<IssuedInvoice> issued_invoice(const Store& store,
                                                            const std::string& invoice_id);
 [[nodiscard]] absl::StatusOr<Subscription> stored_subscription(const Store& store,
                                                                const std::string& id);
+// The sequence numbers of every event of customer `customer_id`, ascending: its customer stream
+// (created, agreements, invoices issued) and the stream of each subscription its row lists (a
+// subscription belongs for good to the customer that opened it). Read through the stream index,
+// never by scanning the log: what `log --customer` prints. An unknown customer has none.
+[[nodiscard]] absl::StatusOr<std::vector<uint64_t>> customer_event_seqs(
+    const Store& store, const std::string& customer_id);
 // The catalog row loaded into an otherwise empty state (for as-of questions).
 [[nodiscard]] absl::StatusOr<LedgerState> catalog_only(const Store& store);
 
