@@ -25,22 +25,6 @@ std::string scenario(const std::string& name) {
   return std::string(PROJECT_SCENARIOS_DIR) + "/" + name + ".jsonl";
 }
 
-struct Both {
-  int status = -1;
-  std::string out, err;
-};
-Both run_both(const std::string& command) {
-  static int n = 0;
-  std::string err_file = (fs::temp_directory_path() / ("subledger-faults-err-" +
-                                                       std::to_string(::getpid()) + "-" +
-                                                       std::to_string(++n)))
-                             .string();
-  RunResult r = run(command + " 2>" + err_file);
-  Both b{r.status, r.out, read_file(err_file)};
-  fs::remove(err_file);
-  return b;
-}
-
 void apply_to(const std::string& db, const std::string& name) {
   RunResult r = run(bin() + " apply --db '" + db + "' " + scenario(name) + " >/dev/null 2>&1");
   ASSERT_EQ(r.status, 0) << db;
@@ -259,25 +243,6 @@ TEST(HostileReadOnly, WritersNameTheReadOnlyFileSystemNotAnotherProcess) {
 }
 
 // ================= class 9: damaged derived index column families =================
-
-std::vector<fs::path> tables_of(const std::string& db, const std::string& cf) {
-  std::vector<fs::path> out;
-  for (const auto& e : fs::directory_iterator(db)) {
-    if (e.path().extension() != ".sst") continue;
-    std::string bytes = read_file(e.path());
-    size_t at = bytes.find("column.family.id");  // the name is the next property
-    if (at != std::string::npos && bytes.substr(at, 40).find("name" + cf) != std::string::npos)
-      out.push_back(e.path());
-  }
-  return out;
-}
-
-void flip_byte(const fs::path& file, size_t offset) {
-  std::string bytes = read_file(file);
-  ASSERT_LT(offset, bytes.size());
-  bytes[offset] = static_cast<char>(bytes[offset] ^ 0x5a);
-  write_file(file, bytes);
-}
 
 void expect_duplicates_of(const std::string& db, const std::string& first_answers) {
   RunResult again =

@@ -1,7 +1,9 @@
 // Helpers for tests that drive the real `subledger` binary and real RocksDB directories.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -68,5 +70,43 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// A command's exit status, standard output and standard error (through a temporary file).
+struct Both {
+  int status = -1;
+  std::string out, err;
+};
+inline Both run_both(const std::string& command) {
+  static int n = 0;
+  std::string err_file = (std::filesystem::temp_directory_path() /
+                          ("subledger-test-err-" + std::to_string(::getpid()) + "-" +
+                           std::to_string(++n)))
+                             .string();
+  RunResult r = run(command + " 2>" + err_file);
+  Both b{r.status, r.out, read_file(err_file)};
+  std::filesystem::remove(err_file);
+  return b;
+}
+
+// The table files of one column family of a ledger (named in each file's properties block).
+inline std::vector<std::filesystem::path> tables_of(const std::string& db, const std::string& cf) {
+  std::vector<std::filesystem::path> out;
+  for (const auto& e : std::filesystem::directory_iterator(db)) {
+    if (e.path().extension() != ".sst") continue;
+    std::string bytes = read_file(e.path());
+    size_t at = bytes.find("column.family.id");  // the name is the next property
+    if (at != std::string::npos && bytes.substr(at, 40).find("name" + cf) != std::string::npos)
+      out.push_back(e.path());
+  }
+  return out;
+}
+
+// Flips one byte of a file (a test's stand-in for a bad disk).
+inline void flip_byte(const std::filesystem::path& file, size_t offset) {
+  std::string bytes = read_file(file);
+  ASSERT_LT(offset, bytes.size());
+  bytes[offset] = static_cast<char>(bytes[offset] ^ 0x5a);
+  write_file(file, bytes);
+}
 
 }  // namespace subledger::testing
