@@ -157,19 +157,29 @@ void CommandStream::run() {
   std::vector<Work> taken;
   for (;;) {
     taken.clear();
+    bool rows_due = false;
     {
       std::unique_lock lock(mutex_);
       if (queue_.empty() && pipeline.idle()) {
-        wake_.wait(lock, [&] { return !queue_.empty() || stopping_; });
-        if (queue_.empty()) break;  // stopping, and everything is acknowledged
+        // Idle (or stopping) with projection rows behind the log: write them before waiting, so
+        // readers beside the writer and the next open have no events to catch up.
+        rows_due = failed.empty() && ledger_.rows_behind();
+        if (!rows_due) {
+          wake_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+          if (queue_.empty()) break;  // stopping, and everything is acknowledged
+        }
       }
       // Group commit: everything that queued up while the last batch was written, up to a batch.
       const size_t room =
           options_.batch_commands_max - std::min(options_.batch_commands_max, pipeline.batch_size());
-      while (!queue_.empty() && taken.size() < std::max<size_t>(room, 1)) {
+      while (!rows_due && !queue_.empty() && taken.size() < std::max<size_t>(room, 1)) {
         taken.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+    }
+    if (rows_due) {
+      record(ledger_.write_rows());
+      continue;
     }
     for (auto& work : taken) {
       if (!failed.empty()) {

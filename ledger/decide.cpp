@@ -158,6 +158,26 @@ std::optional<Decision> check_amounts(const LedgerState& state, const std::strin
                                       const std::string& subject, const Exposure& replacement,
                                       const std::string& currency) {
   const Customer* customer = state.catalog().customer(customer_id);
+  // Fast path: each other subscription at the highest price it could hold (any price the catalog
+  // ever published, any price a term locked), the most seats a command can carry and the widest
+  // minor unit bounds the walk below from above, so when even that stays in range, so does the
+  // walk. It saves an O(subscriptions of the customer) walk per command (a customer with hundreds
+  // of subscriptions made it most of deciding); any doubt falls through to the exact walk, so the
+  // decision is the same either way.
+  constexpr Wide kMostSeats = std::numeric_limits<int32_t>::max();
+  constexpr Wide kMostDigitsScale = 10'000;  // 10^4: the widest ISO 4217 exponent
+  const Wide highest_price =
+      std::max(state.catalog().max_price_micros(), state.max_term_price_micros());
+  const Wide widest_term =
+      highest_price * kTermMonths * kMostSeats * kMostDigitsScale / 1'000'000 + 1;
+  Wide pending = 0;
+  if (const std::vector<ChargeLine>* lines = state.pending_lines(customer_id))
+    for (const auto& line : *lines)
+      pending += line.amount_minor < 0 ? -static_cast<Wide>(line.amount_minor) : line.amount_minor;
+  const Wide coarse = pending +
+                      2 * widest_term * static_cast<Wide>(customer->subscription_ids.size()) +
+                      2 * term_amount_bound(replacement);
+  if (coarse <= kAmountMax) return std::nullopt;
   auto none = [](const Subscription&) { return int64_t{0}; };
   if (customer_amount_bound(state, *customer, subject, replacement, none) > kAmountMax)
     return reject_amount(customer_id, replacement.digits, currency);

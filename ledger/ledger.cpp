@@ -315,7 +315,12 @@ CommandResult Ledger::submit_hashed(const Command& command, const std::string& h
     original.duplicate = true;
     return original;
   }
-  if (command.type == CommandType::kRunBilling) return run_billing(command);
+  if (command.type == CommandType::kRunBilling) {
+    // Issued invoices are read from their rows (`invoices`, the server's invoice routes): the
+    // run's commit carries them, however far the rows may otherwise lag.
+    if (options_.rows_with_billing_runs) commits_since_rows_ = options_.projection_every_commits;
+    return run_billing(command);
+  }
   Decision decision = decide(command, state_);
   if (decision.rejection) return rejected(command.request_id, *decision.rejection);
   CommandResult result;
@@ -436,12 +441,24 @@ std::string Ledger::commit_async() {
   if (++commits_since_rows_ >= options_.projection_every_commits) {
     stage_projections();
     commits_since_rows_ = 0;
+    rows_behind_ = false;
+  } else {
+    rows_behind_ = true;
   }
   store_->commit_async(/*sync=*/options_.durable);
   in_flight_requests_ = std::move(pending_requests_);
   pending_requests_.clear();
   in_flight_ = true;
   return "";
+}
+
+std::string Ledger::write_rows() {
+  if (std::string error = wait_committed(); !error.empty()) return error;
+  if (options_.preview || !rows_behind_) return "";
+  stage_projections();
+  commits_since_rows_ = 0;
+  rows_behind_ = false;
+  return store_->commit(/*sync=*/options_.durable);
 }
 
 std::string Ledger::wait_committed() {

@@ -70,6 +70,10 @@ class Ledger {
     // Projection rows and their checkpoint are written with every n-th commit (in the same
     // batch); opening catches up the events after the checkpoint. 1 keeps them always current.
     uint32_t projection_every_commits = 1;
+    // A billing run's commit carries the rows however far they lag: the server reads issued
+    // invoices from their rows. (Readers that fold the events after the checkpoint, as the CLI's
+    // do, also list invoices issued after it: tests turn this off to build such a ledger.)
+    bool rows_with_billing_runs = true;
     std::function<int64_t()> clock;          // recorded-at micros; default: the system clock
     std::shared_ptr<spdlog::logger> logger;  // default: a null logger
   };
@@ -147,6 +151,12 @@ class Ledger {
   const std::string& io_failure() const { return io_failure_; }
 
   const BillingSummary& last_billing() const { return last_billing_; }
+  // Whether commits since the last one with projection rows left them behind the log.
+  bool rows_behind() const { return rows_behind_; }
+  // Writes the projection rows and their checkpoint now (durably, after the batch in flight), so
+  // a reader or the next open has nothing to catch up: when a writer goes idle or stops.
+  [[nodiscard]] std::string write_rows();
+
   const LedgerState& state() const { return state_; }
   Store& store() { return *store_; }
   const Store& store() const { return *store_; }
@@ -164,6 +174,7 @@ class Ledger {
   void stage_projections();
   OpenReport open_report_;
   uint32_t commits_since_rows_ = 0;
+  bool rows_behind_ = false;
 
   std::unique_ptr<Store> store_;
   Options options_;

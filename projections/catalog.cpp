@@ -1,5 +1,7 @@
 #include "projections/catalog.h"
 
+#include <algorithm>
+
 namespace subledger {
 
 const Partner* Catalog::partner(const std::string& id) const {
@@ -42,6 +44,7 @@ void Catalog::apply(const OfferDefined& e) { offers_[e.offer_id] = e; }
 
 void Catalog::apply(const PricePublished& e) {
   prices_[{e.offer_id, e.currency}][e.effective_from] = e.monthly_price_micros;
+  max_price_micros_ = std::max(max_price_micros_, e.monthly_price_micros);
 }
 
 }  // namespace subledger

@@ -60,6 +60,9 @@ class Catalog {
   using PriceList = std::map<std::pair<std::string, std::string>, std::map<Date, int64_t>>;
   const PriceList& prices() const { return prices_; }
   size_t customer_count() const { return customers_.size(); }
+  // The highest monthly price ever published, in any currency (0 before the first): what bounds
+  // every subscription's term amount at once (the amount-range check's fast path).
+  int64_t max_price_micros() const { return max_price_micros_; }
 
   void apply(const PartnerRegistered& e);
   void apply(const CustomerCreated& e);
@@ -71,6 +74,7 @@ class Catalog {
   absl::flat_hash_map<std::string, Customer> customers_;  // lookup only, never iterated
   std::map<std::string, OfferDefined> offers_;
   PriceList prices_;
+  int64_t max_price_micros_ = 0;
 };
 
 }  // namespace subledger

@@ -139,6 +139,7 @@ std::string LedgerState::apply_subscription_event(const Event& event) {
   LineSink sink = sink_for(opening_customer ? *opening_customer : sub.customer_id);
   advance_to(sub, event.effective_date, sink);
   evolve(sub, event, sink);
+  note_term_price(sub);
   return "";
 }
 
@@ -150,6 +151,7 @@ void LedgerState::advance_customer(const std::string& customer_id, Date d) {
     Subscription& sub = subs_[ordinal];
     Date before = sub.next_cycle;
     advance_to(sub, d, sink);
+    note_term_price(sub);
     if (sub.next_cycle != before) mark_subscription(sub.id);
   }
 }

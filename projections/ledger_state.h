@@ -9,6 +9,7 @@
 #pragma once
 
 #include <absl/container/flat_hash_map.h>
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -86,6 +87,9 @@ class LedgerState {
   uint64_t invoices_issued() const { return invoices_issued_; }
   const std::vector<InvoiceMismatch>& mismatches() const { return mismatches_; }
   const std::vector<ChargeLine>* pending_lines(const std::string& customer_id) const;
+  // The highest price any subscription's term has locked so far (a locked price may be one the
+  // catalog has since replaced): with the catalog's highest price, a bound of every term amount.
+  int64_t max_term_price_micros() const { return max_term_price_micros_; }
 
   // ---- projection rows (projections/projection_rows.cpp) ----
   using RowSink = std::function<void(std::string_view key, std::string_view value)>;
@@ -118,6 +122,9 @@ class LedgerState {
   void apply_invoice(const Event& event, const InvoiceIssued& e, Invoice* prebuilt);
   std::string apply_subscription_event(const Event& event);
   LineSink sink_for(const std::string& customer_id);
+  void note_term_price(const Subscription& sub) {
+    max_term_price_micros_ = std::max(max_term_price_micros_, sub.term.price_micros);
+  }
 
   bool track_changes_;
   bool partition_ = false;
@@ -133,6 +140,7 @@ class LedgerState {
   absl::flat_hash_map<std::string, std::vector<ChargeLine>> pending_;
   absl::flat_hash_map<std::string, uint64_t> stream_versions_;  // non-subscription streams
   uint64_t invoices_issued_ = 0;
+  int64_t max_term_price_micros_ = 0;
   std::vector<InvoiceMismatch> mismatches_;
   // Changes not yet taken as rows (only with track_changes).
   std::vector<std::string> changed_subscriptions_, changed_customers_;

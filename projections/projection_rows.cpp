@@ -222,6 +222,7 @@ std::string LedgerState::finish_load() {
   for (uint32_t i = 0; i < subs_.size(); ++i) {
     if (subs_[i].ordinal != i) return "subscription rows with a bad creation ordinal";
     sub_index_.emplace(subs_[i].id, i);
+    note_term_price(subs_[i]);
     subscription_order_.push_back(subs_[i].id);
   }
   for (const auto& [partner_id, partner] : catalog_.partners()) {

@@ -174,6 +174,41 @@ TEST_F(HostileInput, InvoiceTotalsOutOfRangeAreRejectedOnTheCommandThatWouldCaus
   EXPECT_EQ(format_minor(inv->total_minor, 2), "23999999999976000.00");
 }
 
+TEST_F(HostileInput, AHugePriceElsewhereInTheCatalogChangesNoOtherCustomersDecision) {
+  // The range check's fast path bounds every subscription by the catalog's highest price; with
+  // a price this high that bound says nothing, and the exact walk must still accept ordinary
+  // customers (and reject only the one whose own charges would leave the range).
+  f.given(OfferDefined{"HUGE", "Huge", Segment::kCommercial, false, {}, 0, 0});
+  f.given(PricePublished{"HUGE", "USD", 999'999'999'999'000'000, D("2016-01-01")},
+          D("2016-01-01"));
+  for (int i = 1; i <= 40; ++i)
+    f.accept(create("S" + std::to_string(i), "1000", "2017-01-15"));
+  EXPECT_EQ(f.code(create("S41", "2147483647", "2017-01-15")), "ACCEPTED");
+  f.accept(create("H1", "1000", "2017-01-15", "HUGE"));
+  f.accept(create("H2", "1000", "2017-01-15", "HUGE"));
+  EXPECT_EQ(f.code(create("H3", "1000", "2017-01-15", "HUGE")), "AMOUNT_OUT_OF_RANGE");
+}
+
+TEST_F(HostileInput, ATermsLockedPriceBoundsTheRangeAfterTheCatalogReplacedIt) {
+  // A republication of the same (offer, currency, date) replaces the price in the catalog, but
+  // a term that locked the old one still charges it: the bound the fast path uses must still
+  // know it after the state is reloaded from its rows (which hold only today's catalog).
+  f.given(OfferDefined{"HUGE", "Huge", Segment::kCommercial, false, {}, 0, 0});
+  f.given(PricePublished{"HUGE", "USD", 999'999'999'999'000'000, D("2016-01-01")},
+          D("2016-01-01"));
+  f.accept(create("H1", "1000", "2017-01-15", "HUGE"));
+  f.given(PricePublished{"HUGE", "USD", 1'000'000, D("2016-01-01")}, D("2016-01-01"));
+  std::vector<std::pair<std::string, std::string>> rows;
+  f.state.put_all_rows(
+      [&](std::string_view k, std::string_view v) { rows.emplace_back(std::string(k), v); });
+  LedgerState reloaded;
+  for (const auto& [k, v] : rows) ASSERT_EQ(reloaded.load_row(k, v), "") << k;
+  ASSERT_EQ(reloaded.finish_load(), "");
+  EXPECT_EQ(reloaded.catalog().max_price_micros(), 20'000'000) << "the catalog forgot the old price";
+  EXPECT_EQ(reloaded.max_term_price_micros(), 999'999'999'999'000'000);
+  EXPECT_EQ(reloaded.subscription("H1")->term.price_micros, 999'999'999'999'000'000);
+}
+
 TEST_F(HostileInput, APriceThatWouldRenewOutOfRangeIsRejectedWhenPublished) {
   f.given(OfferDefined{"HUGE", "Huge", Segment::kCommercial, false, {}, 0, 0});
   f.given(PricePublished{"HUGE", "USD", 1'000'000, D("2016-01-01")}, D("2016-01-01"));
