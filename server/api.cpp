@@ -450,27 +450,41 @@ std::string query_string(const std::map<std::string, std::string>& query) {
 }
 
 // A list page: {"total_count", "items", "links": {"next"}} of `all` from `offset`.
-HttpResponse page(const std::vector<std::string>& all, int64_t limit, int64_t offset,
-                  const std::string& path, std::map<std::string, std::string> query,
-                  const std::string& prefix) {
+// A page of `total` items: `shown` are the items from `offset` on, at most `limit` of them.
+HttpResponse page_of(const std::vector<std::string>& shown, size_t total, int64_t limit,
+                     int64_t offset, const std::string& path,
+                     std::map<std::string, std::string> query, const std::string& prefix) {
   Json j;
-  j["total_count"] = all.size();
+  j["total_count"] = total;
   Json items = Json::array();
-  for (size_t i = static_cast<size_t>(offset);
-       i < all.size() && i < static_cast<size_t>(offset + limit); ++i) {
-    Json item = Json::parse(all[i]);
+  for (const std::string& text : shown) {
+    Json item = Json::parse(text);
     unscope(item, prefix);
     items.push_back(std::move(item));
   }
   j["items"] = std::move(items);
   Json links = Json::object();
-  if (static_cast<size_t>(offset + limit) < all.size()) {
+  if (static_cast<size_t>(offset + limit) < total) {
     query["limit"] = std::to_string(limit);
     query["offset"] = std::to_string(offset + limit);
     links["next"] = path + query_string(query);
   }
   j["links"] = std::move(links);
   return json_response(200, j.dump());
+}
+
+// Whether the item at `index` (0-based, in listing order) is on the page.
+bool on_page(size_t index, int64_t limit, int64_t offset) {
+  return index >= static_cast<size_t>(offset) && index < static_cast<size_t>(offset + limit);
+}
+
+HttpResponse page(const std::vector<std::string>& all, int64_t limit, int64_t offset,
+                  const std::string& path, std::map<std::string, std::string> query,
+                  const std::string& prefix) {
+  std::vector<std::string> shown;
+  for (size_t i = 0; i < all.size(); ++i)
+    if (on_page(i, limit, offset)) shown.push_back(all[i]);
+  return page_of(shown, all.size(), limit, offset, path, std::move(query), prefix);
 }
 
 // The `state` view with the caller's ids as it sent them: scoped ids stripped on a copy, so the
@@ -995,27 +1009,31 @@ void Api::dispatch(Call& call) {
     }
     std::string partner = principal.partner_id;
     return run(call, [=](Ledger& l) {
-      std::vector<std::string> items;
+      // Streamed in listing order: only the page's invoices (or the CSV's rows) are held, not
+      // every invoice of the ledger.
+      InvoiceSelection selection{customer, partner, from.value_or(Date()), to.value_or(Date())};
+      std::vector<std::string> shown;
+      size_t total = 0;
       std::string text = csv ? reconciliation_header() : "";
-      auto all = issued_invoices(l.store(), customer);
-      if (!all.ok())
-        return error_response(503, "UNAVAILABLE", std::string(all.status().message()));
-      for (auto& issued : *all) {
-        Invoice& inv = issued.invoice;
-        if (!partner.empty() && inv.partner_id != partner) continue;
-        if (from && inv.invoice_date < *from) continue;
-        if (to && inv.invoice_date > *to) continue;
-        if (csv) {
-          // The caller's ids as it knows them, in the same rows the CLI writes.
-          inv.invoice_id = strip(inv.invoice_id, prefix);
-          inv.customer_id = strip(inv.customer_id, prefix);
-          for (auto& line : inv.lines) line.subscription_id = strip(line.subscription_id, prefix);
-          append_reconciliation_rows(text, inv);
-        } else {
-          items.push_back(invoice_json(inv));
-        }
-      }
-      if (!csv) return page(items, limit, offset, path, query, prefix);
+      absl::Status read =
+          for_each_issued_invoice(l.store(), selection, [&](const IssuedInvoice& issued) {
+            const size_t index = total++;
+            if (csv) {
+              // The caller's ids as it knows them, in the same rows the CLI writes.
+              Invoice inv = issued.invoice;
+              inv.invoice_id = strip(inv.invoice_id, prefix);
+              inv.customer_id = strip(inv.customer_id, prefix);
+              for (auto& line : inv.lines)
+                line.subscription_id = strip(line.subscription_id, prefix);
+              append_reconciliation_rows(text, inv);
+            } else if (on_page(index, limit, offset)) {
+              shown.push_back(invoice_json(issued.invoice));
+            }
+            return true;
+          });
+      if (!read.ok())
+        return error_response(503, "UNAVAILABLE", std::string(read.message()));
+      if (!csv) return page_of(shown, total, limit, offset, path, query, prefix);
       HttpResponse r = json_response(200, text);
       r.content_type = "text/csv";
       return r;
