@@ -161,11 +161,15 @@ void CommandStream::run() {
     {
       std::unique_lock lock(mutex_);
       if (queue_.empty() && pipeline.idle()) {
-        // Idle (or stopping) with projection rows behind the log: write them before waiting, so
-        // readers beside the writer and the next open have no events to catch up.
-        rows_due = failed.empty() && ledger_.rows_behind();
+        // Quiet for a while (or stopping) with projection rows behind the log: write them, so
+        // readers beside the writer and the next open have no events to catch up. Not at every
+        // empty queue: under a paced load that is between any two requests, and the row write
+        // would delay the next answer. (Time decides only when derived rows are written.)
+        const auto arrived = [&] { return !queue_.empty() || stopping_; };
+        if (failed.empty() && ledger_.rows_behind())
+          rows_due = !wake_.wait_for(lock, options_.rows_after_quiet, arrived) || queue_.empty();
         if (!rows_due) {
-          wake_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+          wake_.wait(lock, arrived);
           if (queue_.empty()) break;  // stopping, and everything is acknowledged
         }
       }

@@ -7,6 +7,7 @@
 // While batch n is written on the store's background thread, batch n+1 is decided.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -103,6 +104,9 @@ class CommandStream {
     size_t batch_commands_max = 4096;
     size_t queue_max = 65536;  // submissions beyond it are refused (the caller answers 503)
     std::function<void(size_t)> on_batch;  // runs on the stream's thread
+    // Rows left behind the log (Ledger::Options::projection_every_commits) are written after
+    // this long without work, and when the stream stops.
+    std::chrono::milliseconds rows_after_quiet{500};
   };
   CommandStream(Ledger& ledger, Options options);
   ~CommandStream();

@@ -204,5 +204,40 @@ TEST(CommandStream, ProducersOnManyThreadsShareBatchesAndEveryAckIsDurable) {
   EXPECT_NE(l->state().catalog().offer("T0-0"), nullptr);
 }
 
+TEST(CommandStream, RowsLeftBehindTheLogAreWrittenWhenTheStreamStops) {
+  // serve writes projection rows only every 64 batches; what a stop leaves behind would be
+  // caught up at the next open, and by every reader beside it until then: a stop writes them.
+  TempDir dir("stream-rows");
+  {
+    std::string error;
+    Ledger::Options options;
+    options.projection_every_commits = 1'000'000;
+    auto l = Ledger::open(dir.str(), std::move(options), error);
+    ASSERT_TRUE(l) << error;
+    for (const char* line : kCatalog) ASSERT_TRUE(l->submit(line).ok) << line;
+    ASSERT_EQ(l->commit(), "");  // the first commit after opening carries the rows
+    CommandStream stream(*l, {});
+    for (int i = 0; i < 20; ++i) {
+      std::promise<bool> done;
+      ASSERT_TRUE(stream.try_submit([&, i](Ledger* ledger) -> CommitPipeline::Ack {
+        bool ok = ledger->submit(create("S" + std::to_string(i), "E5", "r" + std::to_string(i)))
+                      .ok;
+        return [&, ok](const std::string& e) { done.set_value(ok && e.empty()); };
+      }));
+      EXPECT_TRUE(done.get_future().get());
+    }
+    stream.stop();
+    EXPECT_FALSE(l->rows_behind());
+  }
+  std::string error;
+  Ledger::Options preview;
+  preview.preview = true;
+  auto l = Ledger::open(dir.str(), std::move(preview), error);
+  ASSERT_TRUE(l) << error;
+  EXPECT_TRUE(l->open_report().from_checkpoint);
+  EXPECT_EQ(l->open_report().events_caught_up, 0u);
+  EXPECT_NE(l->state().subscription("S19"), nullptr);
+}
+
 }  // namespace
 }  // namespace subledger::testing
