@@ -336,6 +336,51 @@ CommandResult Ledger::submit_hashed(const Command& command, const std::string& h
 }
 
 Ledger::GroupResult Ledger::submit_group(const std::vector<Command>& commands) {
+  const bool undoable =
+      std::all_of(commands.begin(), commands.end(),
+                  [](const Command& c) { return c.is_subscription_command(); });
+  if (commands.size() < 2 || !undoable) return submit_group_on_copy(commands);
+  // Decided in place, each against what the earlier ones left; a rejection puts back what the
+  // group changed: the touched entities (the state's undo log), the staged writes (a mark in the
+  // batch) and the idempotency records remembered for the batch. Costs what the group touches,
+  // not a copy of the ledger.
+  // The group is put back unless kept: on a rejection and on an exception alike (a half-applied
+  // group must never reach the next batch, nor leave the undo log recording).
+  struct PutBack {
+    Ledger& ledger;
+    std::vector<std::string> remembered;
+    bool keep = false;
+    ~PutBack() {
+      if (keep) {
+        ledger.state_.end_undo();
+        ledger.store_->keep_staged_since_mark();
+        return;
+      }
+      ledger.state_.rollback();
+      ledger.store_->drop_staged_since_mark();
+      for (const auto& key : remembered) ledger.pending_requests_.erase(key);
+    }
+  };
+  GroupResult out;
+  state_.begin_undo();
+  store_->mark_staged();
+  PutBack put_back{*this, {}};
+  for (size_t i = 0; i < commands.size(); ++i) {
+    CommandResult r = submit(commands[i]);
+    if (!r.ok) {
+      out.results.clear();
+      out.rejected_index = i;
+      out.rejection = std::move(r);
+      return out;
+    }
+    if (!r.duplicate) put_back.remembered.push_back(commands[i].request_id);
+    out.results.push_back(std::move(r));
+  }
+  put_back.keep = true;
+  return out;
+}
+
+Ledger::GroupResult Ledger::submit_group_on_copy(const std::vector<Command>& commands) {
   GroupResult out;
   if (commands.size() > 1) {
     // Decide the whole group on a scratch copy of the state first, so a rejection of a later

@@ -168,6 +168,9 @@ class Ledger {
   std::string catch_up();
   CommandResult submit_hashed(const Command& command, const std::string& hash);
   CommandResult run_billing(const Command& command);
+  // submit_group for groups the state's undo log cannot cover (catalog commands): decided whole
+  // on a copy of the state first.
+  GroupResult submit_group_on_copy(const std::vector<Command>& commands);
   // Stamps, encodes, stages and folds one event. Returns its sequence number.
   uint64_t append(const Staged& staged, const Command& command, Invoice* prebuilt = nullptr);
   void remember(const Command& command, const std::string& hash, const CommandResult& result);

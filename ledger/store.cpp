@@ -173,7 +173,7 @@ struct Store::Impl {
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs;
   rocksdb::WriteBatch batch;
-  size_t staged = 0;
+  size_t staged = 0, staged_at_mark = 0;
   std::string dir;
   std::string secondary_dir;  // a reader beside a writer: its own files, outside the ledger
   bool read_only = false;
@@ -475,6 +475,24 @@ void Store::stage_idempotency(const std::string& request_id, std::string_view re
 void Store::stage_projection(std::string_view key, std::string_view value) {
   impl_->batch.Put(impl_->cfs[kProjections], rocksdb::Slice(key.data(), key.size()),
                    rocksdb::Slice(value.data(), value.size()));
+}
+
+void Store::mark_staged() {
+  impl_->batch.SetSavePoint();
+  impl_->staged_at_mark = impl_->staged;
+}
+
+// Both fail only without a save point (a caller's bug, not a storage error); they run in
+// destructors, so they never throw.
+void Store::drop_staged_since_mark() noexcept {
+  [[maybe_unused]] rocksdb::Status s = impl_->batch.RollbackToSavePoint();
+  assert(s.ok());
+  impl_->staged = impl_->staged_at_mark;
+}
+
+void Store::keep_staged_since_mark() noexcept {
+  [[maybe_unused]] rocksdb::Status s = impl_->batch.PopSavePoint();
+  assert(s.ok());
 }
 
 size_t Store::staged_bytes() const { return impl_->batch.GetDataSize(); }

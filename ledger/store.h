@@ -93,6 +93,10 @@ class Store {
   void commit_async(bool sync = true);
   std::string wait_written();
   void discard_staged();
+  // A mark in what is staged (at most one at a time): drop what was staged after it, or keep it.
+  void mark_staged();
+  void drop_staged_since_mark() noexcept;
+  void keep_staged_since_mark() noexcept;
 
   // ---- reads ----
   uint64_t last_seq() const;  // 0 for an empty log (or an unreadable last key: see scan_events)

@@ -43,6 +43,7 @@ void LedgerState::mark_subscription(const std::string& subscription_id) {
 }
 
 LineSink LedgerState::sink_for(const std::string& customer_id) {
+  save_pending(customer_id);
   mark_customer(customer_id);
   std::vector<ChargeLine>* lines = &pending_[customer_id];
   return [lines](ChargeLine&& line) { lines->push_back(std::move(line)); };
@@ -62,7 +63,70 @@ std::string check_link(const Event& event, uint64_t last_seq, const std::string&
   return "";
 }
 
+void LedgerState::begin_undo() {
+  undo_.emplace();
+  undo_->last_seq = last_seq_;
+  undo_->events_applied = events_applied_;
+  undo_->chain_head = chain_head_;
+  undo_->max_term_price_micros = max_term_price_micros_;
+  undo_->subs = subs_.size();
+  undo_->changed_subscriptions = changed_subscriptions_.size();
+  undo_->changed_customers = changed_customers_.size();
+}
+
+void LedgerState::save_subscription(uint32_t ordinal) {
+  if (!undo_ || ordinal >= undo_->subs) return;  // none, or opened since (dropped whole)
+  for (const auto& [saved, _] : undo_->subscriptions)
+    if (saved == ordinal) return;
+  undo_->subscriptions.emplace_back(ordinal, subs_[ordinal]);
+}
+
+void LedgerState::save_customer(const std::string& customer_id) {
+  if (!undo_) return;
+  for (const auto& [saved, _] : undo_->customers)
+    if (saved == customer_id) return;
+  if (const Customer* c = catalog_.customer(customer_id))
+    undo_->customers.emplace_back(customer_id, *c);
+}
+
+void LedgerState::save_pending(const std::string& customer_id) {
+  if (!undo_) return;
+  for (const auto& [saved, _] : undo_->pending)
+    if (saved == customer_id) return;
+  auto it = pending_.find(customer_id);
+  undo_->pending.emplace_back(customer_id, it == pending_.end()
+                                               ? std::nullopt
+                                               : std::optional<std::vector<ChargeLine>>(it->second));
+}
+
+void LedgerState::rollback() {
+  if (!undo_) return;
+  Undo& u = *undo_;
+  for (auto& [ordinal, sub] : u.subscriptions) subs_[ordinal] = std::move(sub);
+  while (subs_.size() > u.subs) {
+    sub_index_.erase(subscription_order_.back());
+    subscription_order_.pop_back();
+    subs_.pop_back();
+  }
+  for (auto& [id, customer] : u.customers) *catalog_.customer_mut(id) = std::move(customer);
+  for (auto& [id, lines] : u.pending) {
+    if (lines)
+      pending_[id] = std::move(*lines);
+    else
+      pending_.erase(id);
+  }
+  last_seq_ = u.last_seq;
+  events_applied_ = u.events_applied;
+  chain_head_ = std::move(u.chain_head);
+  max_term_price_micros_ = u.max_term_price_micros;
+  changed_subscriptions_.resize(std::min(changed_subscriptions_.size(), u.changed_subscriptions));
+  changed_customers_.resize(std::min(changed_customers_.size(), u.changed_customers));
+  undo_.reset();
+}
+
 std::string LedgerState::apply(const Event& event, Invoice* prebuilt) {
+  if (undo_ && !subscription_id_of(event.payload))
+    return "only subscription events can be undone (event " + std::to_string(event.seq) + ")";
   if (!partition_) {
     if (std::string broken = check_link(event, last_seq_, chain_head_); !broken.empty())
       return broken;
@@ -120,6 +184,7 @@ std::string LedgerState::apply_subscription_event(const Event& event) {
   if (opening_customer && it != sub_index_.end()) return "subscription " + id + " created twice";
   if (!opening_customer && it == sub_index_.end()) return "event for unknown subscription " + id;
   if (opening_customer) {
+    save_customer(*opening_customer);
     Customer* customer = catalog_.customer_mut(*opening_customer);
     if (!customer) return "subscription of unknown customer " + *opening_customer;
     const auto ordinal = static_cast<uint32_t>(subs_.size());
@@ -132,6 +197,7 @@ std::string LedgerState::apply_subscription_event(const Event& event) {
     subscription_order_.push_back(id);
     mark_customer(*opening_customer);
   }
+  save_subscription(it->second);
   Subscription& sub = subs_[it->second];
   mark_subscription(id);
   if (event.effective_date < sub.last_event_date)

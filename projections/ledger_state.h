@@ -91,6 +91,16 @@ class LedgerState {
   // catalog has since replaced): with the catalog's highest price, a bound of every term amount.
   int64_t max_term_price_micros() const { return max_term_price_micros_; }
 
+  // ---- an undo log for a group of subscription events (an order's line items, a PATCH) ----
+  // begin_undo() starts recording what each following subscription event changes (the first
+  // time each subscription, customer and customer's pending lines are touched: a copy of how they
+  // were); rollback() puts all of it back, end_undo() keeps it. The cost is that of the touched
+  // entities, not of the state. REQUIRES: between begin_undo() and its end, only events of a
+  // subscription stream are applied (apply() refuses others: nothing could undo them).
+  void begin_undo();
+  void rollback();
+  void end_undo() { undo_.reset(); }
+
   // ---- projection rows (projections/projection_rows.cpp) ----
   using RowSink = std::function<void(std::string_view key, std::string_view value)>;
   // Puts the rows changed since the last call (subscriptions, customers with their pending lines,
@@ -122,6 +132,9 @@ class LedgerState {
   void apply_invoice(const Event& event, const InvoiceIssued& e, Invoice* prebuilt);
   std::string apply_subscription_event(const Event& event);
   LineSink sink_for(const std::string& customer_id);
+  void save_subscription(uint32_t ordinal);
+  void save_customer(const std::string& customer_id);
+  void save_pending(const std::string& customer_id);
   void note_term_price(const Subscription& sub) {
     max_term_price_micros_ = std::max(max_term_price_micros_, sub.term.price_micros);
   }
@@ -150,6 +163,18 @@ class LedgerState {
   uint64_t last_seq_ = 0;
   std::string chain_head_;
   uint64_t events_applied_ = 0;
+
+  // How the state was at begin_undo(), and each touched entity as it was before its first change.
+  struct Undo {
+    uint64_t last_seq = 0, events_applied = 0;
+    std::string chain_head;
+    int64_t max_term_price_micros = 0;
+    size_t subs = 0, changed_subscriptions = 0, changed_customers = 0;
+    std::vector<std::pair<uint32_t, Subscription>> subscriptions;
+    std::vector<std::pair<std::string, Customer>> customers;
+    std::vector<std::pair<std::string, std::optional<std::vector<ChargeLine>>>> pending;
+  };
+  std::optional<Undo> undo_;
 };
 
 }  // namespace subledger

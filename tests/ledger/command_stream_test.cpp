@@ -6,9 +6,12 @@
 
 #include <atomic>
 #include <future>
+#include <map>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
+#include "replay/replay.h"
 #include "support/process.h"
 
 namespace subledger::testing {
@@ -75,6 +78,103 @@ TEST(CommandGroup, ARejectedLineAppendsNothingOfTheGroup) {
   ASSERT_EQ(l->commit(), "");
   // The same lines one at a time are decided again: nothing of the group was remembered.
   EXPECT_TRUE(l->submit(create("S1", "E3", "g-0")).ok);
+}
+
+std::map<std::string, std::string> rows_of(const LedgerState& state) {
+  std::map<std::string, std::string> rows;
+  state.put_all_rows([&](std::string_view k, std::string_view v) { rows.emplace(k, v); });
+  return rows;
+}
+
+Command seats(const std::string& sub, int n, const std::string& rid, const std::string& date) {
+  return parsed(R"({"cmd":"change_seats","request_id":")" + rid + R"(","subscription_id":")" +
+                sub + R"(","seats":)" + std::to_string(n) + R"(,"date":")" + date + R"("})");
+}
+
+TEST(CommandGroup, ARejectedGroupPutsBackEveryRowItTouchedAndItsStagedWrites) {
+  // Groups are decided in place and undone on a rejection: existing subscriptions changed
+  // (with the lines and renewals time brings), subscriptions and add-ons opened, the customer's
+  // lists and pending lines, the staged batch and the remembered request ids all go back.
+  TempDir dir("group-undo");
+  auto l = open_with_catalog(dir.str());
+  ASSERT_TRUE(l->submit(create("B1", "E5", "b-1")).ok);
+  ASSERT_TRUE(l->submit(create("B2", "E3", "b-2")).ok);
+  ASSERT_TRUE(l->submit(create("BA", "AD", "b-3", "B2")).ok);
+  const auto rows = rows_of(l->state());
+  const uint64_t last_seq = l->state().last_seq(), staged = l->staged_events();
+  const std::vector<std::vector<Command>> rejected_groups = {
+      // A seat change a year later (renewals materialized), an opening, then an unknown offer.
+      {seats("B1", 7, "g1-a", "2018-03-01"), create("N1", "E5", "g1-b"),
+       create("N2", "NOPE", "g1-c")},
+      // Openings with an add-on, then the offer's limit (B2 is the first of its two).
+      {create("N3", "E3", "g2-a"), create("NA", "AD", "g2-b", "N3"), create("N4", "E3", "g2-c")},
+      // A change of the add-on and its base, then the same request id with another payload.
+      {seats("BA", 3, "g3-a", "2017-02-01"), seats("B2", 9, "g3-b", "2017-02-01"),
+       seats("B2", 8, "g3-b", "2017-02-01")},
+  };
+  for (size_t g = 0; g < rejected_groups.size(); ++g) {
+    auto result = l->submit_group(rejected_groups[g]);
+    ASSERT_TRUE(result.rejected_index) << "group " << g;
+    EXPECT_EQ(*result.rejected_index, 2u) << "group " << g;
+    EXPECT_TRUE(result.results.empty());
+    EXPECT_EQ(rows_of(l->state()), rows) << "group " << g;
+    EXPECT_EQ(l->state().last_seq(), last_seq);
+    EXPECT_EQ(l->staged_events(), staged);
+    EXPECT_EQ(l->state().subscription("N1"), nullptr);
+    EXPECT_EQ(l->state().subscription("N3"), nullptr);
+  }
+  // Nothing of them was remembered: the same ids are new, their commands decided afresh.
+  auto accepted = l->submit_group({seats("B1", 7, "g1-a", "2018-03-01"),
+                                   create("N1", "E5", "g1-b"), create("NA", "AD", "g2-b", "B2")});
+  ASSERT_FALSE(accepted.rejected_index) << accepted.rejection.message;
+  ASSERT_EQ(accepted.results.size(), 3u);
+  EXPECT_FALSE(accepted.results[0].duplicate);
+  ASSERT_EQ(l->commit(), "");
+  const auto expected = rows_of(l->state());
+  l.reset();
+  // What is stored is what a replay of the log rebuilds: no write of a rejected group survived.
+  Ledger::Options preview;
+  preview.preview = true;
+  std::string error;
+  auto reopened = Ledger::open(dir.str(), std::move(preview), error);
+  ASSERT_TRUE(reopened) << error;
+  EXPECT_EQ(rows_of(reopened->state()), expected);
+  ReplayReport verify = replay_log(reopened->store(), /*verify=*/true);
+  EXPECT_TRUE(verify.ok()) << verify.to_json(true);
+}
+
+TEST(CommandGroup, AnExceptionMidwayPutsTheGroupBackAndLeavesNothingRecording) {
+  // The server answers 500 to an exception and goes on with the same ledger: the half-decided
+  // group must not reach the next batch, and later events of any kind must still apply.
+  TempDir dir("group-throw");
+  int clock_calls = 0, throw_at = 0;
+  Ledger::Options options;
+  options.clock = [&] {
+    if (++clock_calls == throw_at) throw std::runtime_error("injected");
+    return int64_t{1'700'000'000'000'000};
+  };
+  std::string error;
+  auto l = Ledger::open(dir.str(), std::move(options), error);
+  ASSERT_TRUE(l) << error;
+  for (const char* line : kCatalog) ASSERT_TRUE(l->submit(line).ok) << line;
+  ASSERT_TRUE(l->submit(create("B1", "E5", "b-1")).ok);
+  const auto rows = rows_of(l->state());
+  const size_t staged = l->staged_events();
+  throw_at = clock_calls + 2;  // the second line's event
+  EXPECT_THROW(l->submit_group({create("N1", "E5", "t-1"), create("N2", "E5", "t-2")}),
+               std::runtime_error);
+  EXPECT_EQ(rows_of(l->state()), rows);
+  EXPECT_EQ(l->staged_events(), staged);
+  EXPECT_EQ(l->state().subscription("N1"), nullptr);
+  // Not remembered, not recording: the same request is new, and a customer (not a subscription
+  // event) still applies.
+  EXPECT_FALSE(l->submit(create("N1", "E5", "t-1")).duplicate);
+  EXPECT_TRUE(l->submit(parsed(
+                            R"({"cmd":"create_customer","request_id":"c2","customer_id":"C2","partner_id":"P1","country":"US","currency":"USD"})"))
+                  .ok);
+  ASSERT_EQ(l->commit(), "");
+  ReplayReport verify = replay_log(l->store(), /*verify=*/true);
+  EXPECT_TRUE(verify.ok()) << verify.to_json(true);
 }
 
 TEST(CommitPipeline, AcknowledgesOnlyAfterTheBatchIsWritten) {
