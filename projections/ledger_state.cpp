@@ -101,7 +101,7 @@ void LedgerState::save_pending(const std::string& customer_id) {
 
 void LedgerState::rollback() {
   if (!undo_) return;
-  Undo& u = *undo_;
+  StateUndo& u = *undo_;
   for (auto& [ordinal, sub] : u.subscriptions) subs_[ordinal] = std::move(sub);
   while (subs_.size() > u.subs) {
     sub_index_.erase(subscription_order_.back());

@@ -14,6 +14,7 @@
 #include <deque>
 #include <functional>
 #include <optional>
+#include <utility>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +42,19 @@ struct InvoiceMismatch {
 // Whether `event` may follow the event `last_seq` whose hash is `chain_head`: the next sequence
 // number, linked to that hash (and an InvoiceIssued recording it). "" or what is broken.
 std::string check_link(const Event& event, uint64_t last_seq, const std::string& chain_head);
+
+// What LedgerState's undo log holds (begin_undo()): how the state was when it began, and each
+// touched entity as it was before its first change. (At namespace scope: clang cannot construct
+// a nested class with default member initializers inside std::optional of the enclosing class.)
+struct StateUndo {
+  uint64_t last_seq = 0, events_applied = 0;
+  std::string chain_head;
+  int64_t max_term_price_micros = 0;
+  size_t subs = 0, changed_subscriptions = 0, changed_customers = 0;
+  std::vector<std::pair<uint32_t, Subscription>> subscriptions;
+  std::vector<std::pair<std::string, Customer>> customers;
+  std::vector<std::pair<std::string, std::optional<std::vector<ChargeLine>>>> pending;
+};
 
 class LedgerState {
  public:
@@ -164,17 +178,7 @@ class LedgerState {
   std::string chain_head_;
   uint64_t events_applied_ = 0;
 
-  // How the state was at begin_undo(), and each touched entity as it was before its first change.
-  struct Undo {
-    uint64_t last_seq = 0, events_applied = 0;
-    std::string chain_head;
-    int64_t max_term_price_micros = 0;
-    size_t subs = 0, changed_subscriptions = 0, changed_customers = 0;
-    std::vector<std::pair<uint32_t, Subscription>> subscriptions;
-    std::vector<std::pair<std::string, Customer>> customers;
-    std::vector<std::pair<std::string, std::optional<std::vector<ChargeLine>>>> pending;
-  };
-  std::optional<Undo> undo_;
+  std::optional<StateUndo> undo_;
 };
 
 }  // namespace subledger
