@@ -127,16 +127,22 @@ Exposure exposure_of(const Subscription& sub, const Catalog& catalog, int64_t ex
   return {std::max({sub.term.price_micros, renewal, extra_price}), sub.seats, sub.currency_digits};
 }
 
+// The customer's pending lines, in absolute value.
+Wide pending_amount_bound(const LedgerState& state, const std::string& customer_id) {
+  Wide bound = 0;
+  if (const std::vector<ChargeLine>* pending = state.pending_lines(customer_id))
+    for (const auto& line : *pending)
+      bound += line.amount_minor < 0 ? -static_cast<Wide>(line.amount_minor) : line.amount_minor;
+  return bound;
+}
+
 // The bound for a customer, with `subject` (a subscription id, or "" for none) replaced by
-// `replacement`, `added` counted on top, and `extra_price(sub)` a further price a subscription
-// might renew at (a price being published).
+// `replacement`, and `extra_price(sub)` a further price a subscription might renew at (a price
+// being published).
 Wide customer_amount_bound(const LedgerState& state, const Customer& customer,
                            const std::string& subject, const Exposure& replacement,
                            const std::function<int64_t(const Subscription&)>& extra_price) {
-  Wide bound = 0;
-  if (const std::vector<ChargeLine>* pending = state.pending_lines(customer.def.customer_id))
-    for (const auto& line : *pending)
-      bound += line.amount_minor < 0 ? -static_cast<Wide>(line.amount_minor) : line.amount_minor;
+  Wide bound = pending_amount_bound(state, customer.def.customer_id);
   for (const auto& id : customer.subscription_ids) {
     if (id == subject) continue;
     const Subscription* sub = state.subscription(id);
@@ -170,11 +176,7 @@ std::optional<Decision> check_amounts(const LedgerState& state, const std::strin
       std::max(state.catalog().max_price_micros(), state.max_term_price_micros());
   const Wide widest_term =
       highest_price * kTermMonths * kMostSeats * kMostDigitsScale / 1'000'000 + 1;
-  Wide pending = 0;
-  if (const std::vector<ChargeLine>* lines = state.pending_lines(customer_id))
-    for (const auto& line : *lines)
-      pending += line.amount_minor < 0 ? -static_cast<Wide>(line.amount_minor) : line.amount_minor;
-  const Wide coarse = pending +
+  const Wide coarse = pending_amount_bound(state, customer_id) +
                       2 * widest_term * static_cast<Wide>(customer->subscription_ids.size()) +
                       2 * term_amount_bound(replacement);
   if (coarse <= kAmountMax) return std::nullopt;
