@@ -47,6 +47,27 @@ void print_summary(const std::vector<IssuedInvoice>& issued_invoices, std::ostre
 
 }  // namespace
 
+// The November 2020 catalog in the demo (BILLING_RULES 12 and 14): a promotion on the E1 offer
+// for the first quarter and a 36-month offer bought on annual billing. Submitted after the
+// workload's catalog, before its first purchase.
+constexpr const char* kCatalogDemo[] = {
+    R"({"cmd":"define_offer","request_id":"demo-o-PO36","offer_id":"PO36",)"
+    R"("name":"Dynamics 365 Project Operations, 36 months","term_months":36})",
+    R"({"cmd":"publish_price","request_id":"demo-pr-PO36","offer_id":"PO36","currency":"USD",)"
+    R"("monthly_price":"30.00","effective_from":"2020-01-01"})",
+    R"({"cmd":"define_promotion","request_id":"demo-pm-E1","promotion_id":"E1-LAUNCH",)"
+    R"("offer_ids":["E1"],"percent_off":30,"purchase_from":"2025-01-01",)"
+    R"("purchase_to":"2025-03-31","applies_to":["new"],"max_seats":500})",
+    R"({"cmd":"create_subscription","request_id":"demo-s-PO36","subscription_id":"DEMO-PO36",)"
+    R"("customer_id":"C1","offer_id":"PO36","seats":5,"billing_frequency":"annual",)"
+    R"("date":"2025-01-15"})",
+};
+
+bool is_purchase_line(const std::string& line) {
+  return line.find(R"("cmd":"create_subscription")") != std::string::npos ||
+         line.find(R"("cmd":"start_trial")") != std::string::npos;
+}
+
 int demo(const DemoOptions& o, std::ostream& out) {
   WorkloadParams params;
   params.subscriptions = static_cast<uint64_t>(o.customers) * 5;  // about five each
@@ -65,13 +86,23 @@ int demo(const DemoOptions& o, std::ostream& out) {
   // The demo goes into a new ledger or its own earlier run (then every command is a duplicate),
   // never into someone's ledger: that would bill real customers for demo subscriptions.
   const bool had_events = ledger->state().last_seq() > 0;
-  bool first = true;
+  bool first = true, catalog_demo_sent = false;
   std::string line;
   while (std::getline(commands, line)) {
+    if (!catalog_demo_sent && is_purchase_line(line)) {
+      catalog_demo_sent = true;
+      for (const char* extra : kCatalogDemo) {
+        CommandResult r = ledger->submit(extra);
+        rejected += !r.ok;
+        duplicates += r.duplicate;
+        if (!r.ok) std::cerr << "demo: rejected " << r.to_json() << "\n";
+      }
+    }
     CommandResult r = ledger->submit(line);
     if (std::exchange(first, false) && had_events && !r.duplicate)
-      return fail(o.db + " already holds a ledger that is not the demo's; give the demo a new "
-                         "directory (nothing was written)");
+      return fail(o.db +
+                  " already holds a ledger that is not the demo's; give the demo a new "
+                  "directory (nothing was written)");
     rejected += !r.ok;
     duplicates += r.duplicate;
     if (!r.ok) std::cerr << "demo: rejected " << r.to_json() << "\n";

@@ -25,6 +25,19 @@ void write_term(s::Term::Builder b, const Term& t) {
   b.setAnchor(t.anchor.yyyymmdd());
   b.setEnd(t.end.yyyymmdd());
   b.setPriceMicros(t.price_micros);
+  if (!t.promotion_id.empty()) b.setPromotionId(text(t.promotion_id));
+  b.setPercentOff(static_cast<uint8_t>(t.percent_off));
+}
+
+void write_texts(capnp::List<capnp::Text>::Builder list, const std::vector<std::string>& values) {
+  for (unsigned i = 0; i < values.size(); ++i) list.set(i, text(values[i]));
+}
+
+std::vector<std::string> read_texts(capnp::List<capnp::Text>::Reader list) {
+  std::vector<std::string> out;
+  out.reserve(list.size());
+  for (auto t : list) out.push_back(str(t));
+  return out;
 }
 
 // What is wrong with a decoded value; thrown by the readers below, caught in decode() and returned
@@ -61,12 +74,19 @@ std::string read_digest(capnp::Data::Reader d, const char* field, bool may_be_em
 Term read_term(s::Term::Reader r) {
   Term t{read_required_date(r.getStart(), "term start"),
          read_required_date(r.getAnchor(), "term anchor"),
-         read_required_date(r.getEnd(), "term end"), r.getPriceMicros()};
+         read_required_date(r.getEnd(), "term end"),
+         r.getPriceMicros(),
+         str(r.getPromotionId()),
+         r.getPercentOff()};
+  // The line formula REQUIRES a percentage of 1..100 exactly when a promotion is named.
+  if (t.percent_off > 100 || (t.percent_off == 0) != t.promotion_id.empty())
+    throw Malformed{"term promotion '" + t.promotion_id + "' with " +
+                    std::to_string(t.percent_off) + "% off (want an id with 1..100, or neither)"};
   // make_term's invariants, which month arithmetic on the term REQUIRES (date.h).
   if (t.anchor < t.start || t.end <= t.anchor)
     throw Malformed{"term dates out of order (start " + t.start.iso() + ", anchor " +
                     t.anchor.iso() + ", end " + t.end.iso() + ")"};
-  if (t.anchor.day() > 28) throw Malformed{"term anchor " + t.anchor.iso() + " is after the 28th"};
+  if (t.anchor.day() > kLastSafeDay) throw Malformed{"term anchor " + t.anchor.iso() + " is after the 28th"};
   return t;
 }
 
@@ -88,7 +108,7 @@ Segment from_schema(s::Segment v) {
   return static_cast<Segment>(v);
 }
 StreamKind from_schema(s::StreamKind v) {
-  if (static_cast<unsigned>(v) > static_cast<unsigned>(StreamKind::kLedger))
+  if (static_cast<unsigned>(v) > static_cast<unsigned>(StreamKind::kPromotion))
     throw Malformed{"unknown stream kind " + std::to_string(static_cast<unsigned>(v))};
   return static_cast<StreamKind>(v);
 }
@@ -112,6 +132,7 @@ struct PayloadWriter {
     b.setOrganizationRegistrationNumber(text(e.organization_registration_number));
     b.setPhone(text(e.phone));
     b.setMiddleName(text(e.middle_name));
+    b.setSegment(static_cast<s::Segment>(e.segment));
   }
   void operator()(const OfferDefined& e) {
     auto b = p.initOfferDefined();
@@ -123,6 +144,38 @@ struct PayloadWriter {
     for (unsigned i = 0; i < e.addon_of.size(); ++i) list.set(i, text(e.addon_of[i]));
     b.setMaxSeats(e.max_seats);
     b.setMaxPerCustomer(e.max_per_customer);
+    write_texts(b.initMarkets(static_cast<unsigned>(e.markets.size())), e.markets);
+    b.setTermMonths(static_cast<uint8_t>(e.term_months));
+  }
+  void operator()(const PromotionDefined& e) {
+    auto b = p.initPromotionDefined();
+    b.setPromotionId(text(e.promotion_id));
+    write_texts(b.initOfferIds(static_cast<unsigned>(e.offer_ids.size())), e.offer_ids);
+    b.setPercentOff(static_cast<uint8_t>(e.percent_off));
+    b.setPurchaseFrom(e.purchase_from.yyyymmdd());
+    b.setPurchaseTo(e.purchase_to.yyyymmdd());
+    b.setAppliesToNew(e.applies_to_new);
+    b.setAppliesToRenewal(e.applies_to_renewal);
+    write_texts(b.initMarkets(static_cast<unsigned>(e.markets.size())), e.markets);
+    b.setMaxSeats(e.max_seats);
+    b.setNewCustomerOnly(e.new_customer_only);
+    write_texts(b.initExcludeOffers(static_cast<unsigned>(e.exclude_offers.size())),
+                e.exclude_offers);
+    b.setExcludeCancelDays(static_cast<uint16_t>(e.exclude_cancel_days));
+  }
+  void operator()(const OfferRetired& e) {
+    auto b = p.initOfferRetired();
+    b.setOfferId(text(e.offer_id));
+    b.setRetiredOn(e.retired_on.yyyymmdd());
+  }
+  void operator()(const CustomerUpdated& e) {
+    auto b = p.initCustomerUpdated();
+    b.setCustomerId(text(e.customer_id));
+    b.setCompanyName(text(e.company_name));
+    b.setOrganizationRegistrationNumber(text(e.organization_registration_number));
+    b.setPhone(text(e.phone));
+    b.setMiddleName(text(e.middle_name));
+    b.setSegment(static_cast<s::Segment>(e.segment));
   }
   void operator()(const PricePublished& e) {
     auto b = p.initPricePublished();
@@ -222,17 +275,22 @@ EventPayload read_payload(s::Event::Payload::Reader p) {
     case s::Event::Payload::PARTNER_REGISTERED: {
       auto r = p.getPartnerRegistered();
       // billing_run REQUIRES a day that exists in every month (BILLING_RULES: 1..28).
-      if (r.getBillingDay() < 1 || r.getBillingDay() > 28)
+      if (r.getBillingDay() < 1 || r.getBillingDay() > kLastSafeDay)
         throw Malformed{"billing day " + std::to_string(r.getBillingDay()) + " is not 1..28"};
       return PartnerRegistered{str(r.getPartnerId()), str(r.getCountry()), str(r.getCurrency()),
                                r.getBillingDay()};
     }
     case s::Event::Payload::CUSTOMER_CREATED: {
       auto r = p.getCustomerCreated();
-      return CustomerCreated{str(r.getCustomerId()),  str(r.getPartnerId()),
-                             str(r.getCountry()),     str(r.getCurrency()),
-                             str(r.getCompanyName()), str(r.getOrganizationRegistrationNumber()),
-                             str(r.getPhone()),       str(r.getMiddleName())};
+      return CustomerCreated{str(r.getCustomerId()),
+                             str(r.getPartnerId()),
+                             str(r.getCountry()),
+                             str(r.getCurrency()),
+                             str(r.getCompanyName()),
+                             str(r.getOrganizationRegistrationNumber()),
+                             str(r.getPhone()),
+                             str(r.getMiddleName()),
+                             from_schema(r.getSegment())};
     }
     case s::Event::Payload::OFFER_DEFINED: {
       auto r = p.getOfferDefined();
@@ -242,9 +300,49 @@ EventPayload read_payload(s::Event::Payload::Reader p) {
                      r.getTrialEligible(),
                      {},
                      r.getMaxSeats(),
-                     r.getMaxPerCustomer()};
+                     r.getMaxPerCustomer(),
+                     read_texts(r.getMarkets()),
+                     // Older events have no term length: theirs is the default.
+                     r.getTermMonths() == 0 ? kDefaultTermMonths : r.getTermMonths()};
       for (auto t : r.getAddonOf()) e.addon_of.push_back(str(t));
+      if (e.term_months != kDefaultTermMonths && e.term_months != kLongTermMonths)
+        throw Malformed{"term of " + std::to_string(e.term_months) + " months (want 12 or 36)"};
       return e;
+    }
+    case s::Event::Payload::PROMOTION_DEFINED: {
+      auto r = p.getPromotionDefined();
+      PromotionDefined e;
+      e.promotion_id = str(r.getPromotionId());
+      e.offer_ids = read_texts(r.getOfferIds());
+      e.percent_off = r.getPercentOff();
+      e.purchase_from = read_required_date(r.getPurchaseFrom(), "purchase_from");
+      e.purchase_to = read_required_date(r.getPurchaseTo(), "purchase_to");
+      e.applies_to_new = r.getAppliesToNew();
+      e.applies_to_renewal = r.getAppliesToRenewal();
+      e.markets = read_texts(r.getMarkets());
+      e.max_seats = r.getMaxSeats();
+      e.new_customer_only = r.getNewCustomerOnly();
+      e.exclude_offers = read_texts(r.getExcludeOffers());
+      e.exclude_cancel_days = r.getExcludeCancelDays();
+      if (e.percent_off < 1 || e.percent_off > 100)
+        throw Malformed{"promotion percent_off " + std::to_string(e.percent_off) + " not 1..100"};
+      if (e.exclude_cancel_days > kExcludeCancelDaysMax)
+        throw Malformed{"promotion exclude_cancel_days above " +
+                        std::to_string(kExcludeCancelDaysMax)};
+      return e;
+    }
+    case s::Event::Payload::OFFER_RETIRED: {
+      auto r = p.getOfferRetired();
+      return OfferRetired{str(r.getOfferId()), read_required_date(r.getRetiredOn(), "retired")};
+    }
+    case s::Event::Payload::CUSTOMER_UPDATED: {
+      auto r = p.getCustomerUpdated();
+      return CustomerUpdated{str(r.getCustomerId()),
+                             str(r.getCompanyName()),
+                             str(r.getOrganizationRegistrationNumber()),
+                             str(r.getPhone()),
+                             str(r.getMiddleName()),
+                             from_schema(r.getSegment())};
     }
     case s::Event::Payload::PRICE_PUBLISHED: {
       auto r = p.getPricePublished();

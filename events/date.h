@@ -64,4 +64,9 @@ class Date {
 // dates share the same day of month (anchor arithmetic). REQUIRES: from.day() <= 28.
 int whole_months_between(Date from, Date to);
 
+inline constexpr int kMonthsPerYear = 12;
+// BILLING_RULES 1 and 2: billing days and term anchors fall on day 1..kLastSafeDay of a month,
+// a day every month has, so adding months never clamps.
+inline constexpr unsigned kLastSafeDay = 28;
+
 }  // namespace subledger

@@ -26,6 +26,8 @@ std::string_view to_string(StreamKind kind) {
       return "offer";
     case StreamKind::kLedger:
       return "ledger";
+    case StreamKind::kPromotion:
+      return "promotion";
   }
   return "?";
 }
@@ -81,6 +83,9 @@ std::string_view event_type_name(const EventPayload& payload) {
           [](const BillingRun&) { return std::string_view("BillingRun"); },
           [](const InvoiceIssued&) { return std::string_view("InvoiceIssued"); },
           [](const AgreementAccepted&) { return std::string_view("AgreementAccepted"); },
+          [](const PromotionDefined&) { return std::string_view("PromotionDefined"); },
+          [](const OfferRetired&) { return std::string_view("OfferRetired"); },
+          [](const CustomerUpdated&) { return std::string_view("CustomerUpdated"); },
       },
       payload);
 }
@@ -103,6 +108,15 @@ Stream stream_of(const EventPayload& payload) {
                           return Stream{StreamKind::kCustomer, e.customer_id};
                         },
                         [](const AgreementAccepted& e) {
+                          return Stream{StreamKind::kCustomer, e.customer_id};
+                        },
+                        [](const PromotionDefined& e) {
+                          return Stream{StreamKind::kPromotion, e.promotion_id};
+                        },
+                        [](const OfferRetired& e) {
+                          return Stream{StreamKind::kOffer, e.offer_id};
+                        },
+                        [](const CustomerUpdated& e) {
                           return Stream{StreamKind::kCustomer, e.customer_id};
                         },
                         [](const BillingRun&) {

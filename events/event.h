@@ -24,10 +24,18 @@ enum class StreamKind : uint8_t {
   kCustomer = 1,
   kPartner = 2,
   kOffer = 3,
-  kLedger = 4
+  kLedger = 4,
+  kPromotion = 5
 };
 enum class Frequency : uint8_t { kMonthly = 0, kAnnual = 1 };
 enum class Segment : uint8_t { kCommercial = 0, kEducation = 1, kGovernment = 2, kNonprofit = 3 };
+
+// BILLING_RULES 14: the term lengths an offer may have.
+inline constexpr int kDefaultTermMonths = 12;
+// BILLING_RULES 12: exclude_cancel_days when a promotion does not say.
+inline constexpr int kDefaultExcludeCancelDays = 30;
+inline constexpr int kExcludeCancelDaysMax = 3650;
+inline constexpr int kLongTermMonths = 36;
 
 std::string_view to_string(StreamKind kind);
 std::string_view to_string(Frequency frequency);
@@ -37,8 +45,11 @@ std::string_view to_string(Segment segment);
 struct Term {
   Date start;   // purchase, conversion or renewal date
   Date anchor;  // start, or the 1st of the following month for a 29th..31st
-  Date end;     // anchor + 12 months
+  Date end;     // anchor + the offer's term_months (BILLING_RULES 14)
   int64_t price_micros = 0;
+  // BILLING_RULES 12: the promotion locked into the term when it began ("" and 0: none).
+  std::string promotion_id{};
+  int percent_off = 0;
   friend bool operator==(const Term&, const Term&) = default;
 };
 
@@ -50,6 +61,7 @@ struct PartnerRegistered {
 struct CustomerCreated {
   std::string customer_id, partner_id, country, currency, company_name,
       organization_registration_number, phone, middle_name;
+  Segment segment = Segment::kCommercial;  // BILLING_RULES 13
   friend bool operator==(const CustomerCreated&, const CustomerCreated&) = default;
 };
 struct OfferDefined {
@@ -58,6 +70,8 @@ struct OfferDefined {
   bool trial_eligible = false;
   std::vector<std::string> addon_of;
   uint32_t max_seats = 0, max_per_customer = 0;
+  std::vector<std::string> markets{};    // customer countries; empty = every market (RULES 13)
+  int term_months = kDefaultTermMonths;  // 12 or 36 (BILLING_RULES 14)
   friend bool operator==(const OfferDefined&, const OfferDefined&) = default;
 };
 struct PricePublished {
@@ -135,6 +149,35 @@ struct InvoiceIssued {
   friend bool operator==(const InvoiceIssued&, const InvoiceIssued&) = default;
 };
 
+// BILLING_RULES 12.
+struct PromotionDefined {
+  std::string promotion_id;
+  std::vector<std::string> offer_ids;
+  int percent_off = 0;
+  Date purchase_from, purchase_to;  // both days included
+  bool applies_to_new = false, applies_to_renewal = false;
+  std::vector<std::string> markets;  // customer countries; empty = every market
+  uint32_t max_seats = 0;            // 0 = no cap
+  bool new_customer_only = false;
+  std::vector<std::string> exclude_offers;
+  int exclude_cancel_days = kDefaultExcludeCancelDays;
+  friend bool operator==(const PromotionDefined&, const PromotionDefined&) = default;
+};
+
+// BILLING_RULES 13: the offer cannot be bought from `retired_on` on.
+struct OfferRetired {
+  std::string offer_id;
+  Date retired_on;
+  friend bool operator==(const OfferRetired&, const OfferRetired&) = default;
+};
+
+// BILLING_RULES 15: the updatable fields of a customer as they are after the update.
+struct CustomerUpdated {
+  std::string customer_id, company_name, organization_registration_number, phone, middle_name;
+  Segment segment = Segment::kCommercial;
+  friend bool operator==(const CustomerUpdated&, const CustomerUpdated&) = default;
+};
+
 struct AgreementAccepted {
   std::string customer_id, agreement_type;
   Date date_agreed;
@@ -146,7 +189,8 @@ using EventPayload =
     std::variant<PartnerRegistered, CustomerCreated, OfferDefined, PricePublished,
                  SubscriptionCreated, TrialStarted, TrialConverted, TrialExpired, SeatsChanged,
                  SubscriptionCancelled, SubscriptionReactivated, AutoRenewSet, SubscriptionRenewed,
-                 SubscriptionExpired, BillingRun, InvoiceIssued, AgreementAccepted>;
+                 SubscriptionExpired, BillingRun, InvoiceIssued, AgreementAccepted,
+                 PromotionDefined, OfferRetired, CustomerUpdated>;
 
 // The type name shown in audits and accepted by `log --type`.
 std::string_view event_type_name(const EventPayload& payload);

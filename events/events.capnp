@@ -17,6 +17,7 @@ enum StreamKind {
   partner @2;
   offer @3;
   ledger @4;
+  promotion @5;
 }
 
 enum Frequency {
@@ -47,6 +48,7 @@ struct CustomerCreated {
   organizationRegistrationNumber @5 :Text;
   phone @6 :Text;
   middleName @7 :Text;
+  segment @8 :Segment;      # BILLING_RULES 13; older events read as commercial, their only value
 }
 
 struct OfferDefined {
@@ -57,6 +59,8 @@ struct OfferDefined {
   addonOf @4 :List(Text);
   maxSeats @5 :UInt32;
   maxPerCustomer @6 :UInt32;
+  markets @7 :List(Text);   # customer countries it is sold in; empty = every market
+  termMonths @8 :UInt8;     # 12 or 36; 0 (older events) reads as 12
 }
 
 struct PricePublished {
@@ -72,6 +76,8 @@ struct Term {
   anchor @1 :UInt32;       # start, or the 1st of the next month for a 29th..31st start
   end @2 :UInt32;          # anchor + 12 months
   priceMicros @3 :Int64;   # the locked monthly price per seat
+  promotionId @4 :Text;    # the promotion locked into the term (BILLING_RULES 12), or empty
+  percentOff @5 :UInt8;    # its percentage, 1..100; 0 without a promotion
 }
 
 struct SubscriptionCreated {
@@ -163,6 +169,38 @@ struct AgreementAccepted {
   email @5 :Text;
 }
 
+# BILLING_RULES 12: a percentage off offers for terms starting inside a purchase window.
+struct PromotionDefined {
+  promotionId @0 :Text;
+  offerIds @1 :List(Text);
+  percentOff @2 :UInt8;
+  purchaseFrom @3 :UInt32;
+  purchaseTo @4 :UInt32;
+  appliesToNew @5 :Bool;
+  appliesToRenewal @6 :Bool;
+  markets @7 :List(Text);
+  maxSeats @8 :UInt32;
+  newCustomerOnly @9 :Bool;
+  excludeOffers @10 :List(Text);
+  excludeCancelDays @11 :UInt16;
+}
+
+# BILLING_RULES 13: no purchase of the offer from `retiredOn` on (a later retirement replaces it).
+struct OfferRetired {
+  offerId @0 :Text;
+  retiredOn @1 :UInt32;
+}
+
+# BILLING_RULES 15: the customer's updatable fields as they are after the update.
+struct CustomerUpdated {
+  customerId @0 :Text;
+  companyName @1 :Text;
+  organizationRegistrationNumber @2 :Text;
+  phone @3 :Text;
+  middleName @4 :Text;
+  segment @5 :Segment;
+}
+
 struct Event {
   seq @0 :UInt64;
   streamKind @1 :StreamKind;
@@ -190,6 +228,9 @@ struct Event {
     billingRun @22 :BillingRun;
     invoiceIssued @23 :InvoiceIssued;
     agreementAccepted @25 :AgreementAccepted;  # after prevHash @24: ordinals are never renumbered
+    promotionDefined @26 :PromotionDefined;
+    offerRetired @27 :OfferRetired;
+    customerUpdated @28 :CustomerUpdated;
   }
   prevHash @24 :Data;           # hash of the previous event's stored value (zero-length for seq 1)
   # The stored value is this message followed by 32 bytes: SHA-256 of the message bytes. Each

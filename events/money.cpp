@@ -1,5 +1,7 @@
 #include "events/money.h"
 
+#include "events/date.h"
+
 #include <algorithm>
 #include <array>
 #include <cassert>
@@ -169,7 +171,7 @@ ExactAmount whole_months_amount(int64_t price_micros, int months, int seats, int
 }
 
 ExactAmount prorated_days_amount(int64_t price_micros, int days, int seats, int digits) {
-  return {static_cast<__int128>(price_micros) * 12 * days * seats,
+  return {static_cast<__int128>(price_micros) * kMonthsPerYear * days * seats,
           kDaysPerProrationYear * pow10(6 - digits)};
 }
 

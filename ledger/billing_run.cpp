@@ -110,7 +110,7 @@ CommandResult Ledger::run_billing(const Command& command) {
   // 1. What time brings, for every subscription, in creation order.
   const std::vector<std::string> ids = state_.subscription_ids();
   for (const auto& id : ids) {
-    std::vector<Staged> due = due_transitions(*state_.subscription(id), through, state_.catalog());
+    std::vector<Staged> due = due_transitions(*state_.subscription(id), through, state_);
     for (const auto& staged : due) note(append(staged, command));
     summary.transitions += static_cast<uint32_t>(due.size());
   }

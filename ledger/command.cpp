@@ -18,7 +18,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr size_t kAddonParentsMax = 64;    // offers an add-on may attach to
+constexpr size_t kListEntriesMax = 64;     // offers, markets or kinds a list may name
 constexpr size_t kFreeTextBytesMax = 256;  // name, company_name, phone, middle_name
 
 bool is_id_char(char ch) {
@@ -96,6 +96,9 @@ struct FieldSpec {
   const char* name;
   Kind kind;
   bool required;
+  // A field added to a command after ledgers were written: its canonical form leaves it out when
+  // it holds its default, so the requests those ledgers remember keep their payload hashes.
+  bool added_later = false;
 };
 
 struct CommandSpec {
@@ -121,7 +124,16 @@ const std::vector<CommandSpec>& command_specs() {
         {"company_name", Kind::kString, false},
         {"organization_registration_number", Kind::kString, false},
         {"phone", Kind::kString, false},
-        {"middle_name", Kind::kString, false}}},
+        {"middle_name", Kind::kString, false},
+        {"segment", Kind::kSegment, false, true}}},
+      {"update_customer",
+       CommandType::kUpdateCustomer,
+       {{"customer_id", Kind::kString, true},
+        {"company_name", Kind::kString, false},
+        {"organization_registration_number", Kind::kString, false},
+        {"phone", Kind::kString, false},
+        {"middle_name", Kind::kString, false},
+        {"segment", Kind::kSegment, false}}},
       {"define_offer",
        CommandType::kDefineOffer,
        {{"offer_id", Kind::kString, true},
@@ -130,7 +142,25 @@ const std::vector<CommandSpec>& command_specs() {
         {"trial_eligible", Kind::kBool, false},
         {"addon_of", Kind::kStringList, false},
         {"max_seats", Kind::kInt, false},
-        {"max_per_customer", Kind::kInt, false}}},
+        {"max_per_customer", Kind::kInt, false},
+        {"markets", Kind::kStringList, false, true},
+        {"term_months", Kind::kInt, false, true}}},
+      {"retire_offer",
+       CommandType::kRetireOffer,
+       {{"offer_id", Kind::kString, true}, {"date", Kind::kDate, true}}},
+      {"define_promotion",
+       CommandType::kDefinePromotion,
+       {{"promotion_id", Kind::kString, true},
+        {"offer_ids", Kind::kStringList, true},
+        {"percent_off", Kind::kInt, true},
+        {"purchase_from", Kind::kDate, true},
+        {"purchase_to", Kind::kDate, true},
+        {"applies_to", Kind::kStringList, true},
+        {"markets", Kind::kStringList, false},
+        {"max_seats", Kind::kInt, false},
+        {"new_customer_only", Kind::kBool, false},
+        {"exclude_offers", Kind::kStringList, false},
+        {"exclude_cancel_days", Kind::kInt, false}}},
       {"publish_price",
        CommandType::kPublishPrice,
        {{"offer_id", Kind::kString, true},
@@ -210,6 +240,7 @@ template <class C>
 auto& string_field(C& c, std::string_view name) {
   static const std::map<std::string_view, std::string Command::*> fields = {
       {"partner_id", &Command::partner_id},
+      {"promotion_id", &Command::promotion_id},
       {"customer_id", &Command::customer_id},
       {"offer_id", &Command::offer_id},
       {"subscription_id", &Command::subscription_id},
@@ -234,7 +265,31 @@ auto& int_field(C& c, std::string_view name) {
   if (name == "billing_day") return c.billing_day;
   if (name == "seats") return c.seats;
   if (name == "max_seats") return c.max_seats;
+  if (name == "term_months") return c.term_months;
+  if (name == "percent_off") return c.percent_off;
+  if (name == "exclude_cancel_days") return c.exclude_cancel_days;
   return c.max_per_customer;
+}
+
+template <class C>
+auto& bool_field(C& c, std::string_view name) {
+  if (name == "enabled") return c.enabled;
+  if (name == "new_customer_only") return c.new_customer_only;
+  return c.trial_eligible;
+}
+
+template <class C>
+auto& list_field(C& c, std::string_view name) {
+  if (name == "markets") return c.markets;
+  if (name == "offer_ids") return c.offer_ids;
+  if (name == "exclude_offers") return c.exclude_offers;
+  if (name == "applies_to") return c.applies_to;
+  return c.addon_of;
+}
+
+template <class C>
+auto& date_field(C& c, std::string_view name) {
+  return name == "purchase_to" ? c.purchase_to : c.date;
 }
 
 // The JSON value as the user wrote it, cut short for a message.
@@ -251,17 +306,35 @@ std::string shown(const json& v) {
 struct IntRange {
   int64_t min, max;
 };
+constexpr int kPercentMax = 100;
 IntRange int_range(std::string_view name) {
   constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
   if (name == "seats") return {std::numeric_limits<int32_t>::min(), kInt32Max};
   if (name == "billing_day") return {std::numeric_limits<int32_t>::min(), kInt32Max};
+  if (name == "term_months") return {std::numeric_limits<int32_t>::min(), kInt32Max};
+  if (name == "percent_off") return {1, kPercentMax};                    // BILLING_RULES 12
+  if (name == "exclude_cancel_days") return {0, kExcludeCancelDaysMax};  // BILLING_RULES 12
   return {0, kInt32Max};  // max_seats, max_per_customer: 0 means no cap
 }
 
 std::string int_range_text(std::string_view name) {
   if (name == "seats") return "a whole number of seats from 1 to 2147483647";
   if (name == "billing_day") return "a day of month from 1 to 28";
+  if (name == "term_months") return "12 or 36";
+  if (name == "percent_off") return "a whole percentage from 1 to 100";
+  if (name == "exclude_cancel_days")
+    return "a whole number of days from 0 to " + std::to_string(kExcludeCancelDaysMax);
   return "a whole number from 0 (no cap) to 2147483647";
+}
+
+// What each list holds, for its entries' checks and messages.
+std::string list_entry_error(const std::string& name, const std::string& entry) {
+  if (name == "markets") return code_error(name + " entry", entry);
+  if (name == "applies_to")
+    return entry == "new" || entry == "renewal"
+               ? ""
+               : name + " entries must be \"new\" or \"renewal\"; got " + shown(json(entry));
+  return id_error(name + " entry", entry);
 }
 
 // Reads one field into the command; returns an error message or "".
@@ -295,14 +368,14 @@ std::string read_field(Command& c, const FieldSpec& f, const json& v) {
     }
     case Kind::kBool:
       if (!v.is_boolean()) return name + " must be true or false";
-      (name == "enabled" ? c.enabled : c.trial_eligible) = v.get<bool>();
+      bool_field(c, name) = v.get<bool>();
       return "";
     case Kind::kDate: {
       auto d = v.is_string() ? Date::parse(v.get<std::string>()) : std::nullopt;
       if (!d)
         return name + " must be a calendar date \"YYYY-MM-DD\" in the years 1900 to 9999; got " +
                shown(v);
-      c.date = *d;
+      date_field(c, name) = *d;
       return "";
     }
     case Kind::kPrice: {
@@ -335,18 +408,19 @@ std::string read_field(Command& c, const FieldSpec& f, const json& v) {
         return name + " must be one of commercial, education, government, nonprofit; got " +
                shown(v);
       return "";
-    case Kind::kStringList:
-      if (!v.is_array() || v.size() > kAddonParentsMax)
-        return name + " must be a list of at most " + std::to_string(kAddonParentsMax) +
-               " offer ids";
-      c.addon_of.clear();
+    case Kind::kStringList: {
+      auto& list = list_field(c, name);
+      if (!v.is_array() || v.size() > kListEntriesMax)
+        return name + " must be a list of at most " + std::to_string(kListEntriesMax) + " strings";
+      list.clear();
       for (const auto& item : v) {
-        if (!item.is_string()) return name + " must be a list of offer ids; got " + shown(item);
-        const std::string& id = item.get_ref<const std::string&>();
-        if (std::string why = id_error(name + " entry", id); !why.empty()) return why;
-        c.addon_of.push_back(id);
+        if (!item.is_string()) return name + " must be a list of strings; got " + shown(item);
+        const std::string& entry = item.get_ref<const std::string&>();
+        if (std::string why = list_entry_error(name, entry); !why.empty()) return why;
+        list.push_back(entry);
       }
       return "";
+    }
     case Kind::kContact: {
       // The person who accepted: first_name, last_name, email, all required, nothing else.
       const std::string shape =
@@ -375,7 +449,9 @@ std::string read_field(Command& c, const FieldSpec& f, const json& v) {
   return "";
 }
 
-Rejection invalid(std::string message) { return Rejection{"INVALID_ARGUMENT", std::move(message)}; }
+Rejection invalid(std::string message) {
+  return rejection(RejectionCode::kInvalidArgument, std::move(message));
+}
 
 }  // namespace
 
@@ -415,7 +491,16 @@ std::string_view to_string(CommandType type) { return spec_of(type).name; }
 bool Command::is_subscription_command() const {
   return type != CommandType::kRegisterPartner && type != CommandType::kCreateCustomer &&
          type != CommandType::kDefineOffer && type != CommandType::kPublishPrice &&
-         type != CommandType::kRunBilling && type != CommandType::kAcceptAgreement;
+         type != CommandType::kRunBilling && type != CommandType::kAcceptAgreement &&
+         type != CommandType::kUpdateCustomer && type != CommandType::kRetireOffer &&
+         type != CommandType::kDefinePromotion;
+}
+
+bool Command::given(std::string_view field) const {
+  const auto& fields = spec_of(type).fields;
+  for (size_t i = 0; i < fields.size(); ++i)
+    if (fields[i].name == field) return (given_fields >> i) & 1u;
+  return false;
 }
 
 bool is_blank_line(std::string_view line) {
@@ -499,10 +584,19 @@ ParsedCommand parse_command(std::string_view line, uint64_t line_number) {
                                     "; accepted: " + field_names(*spec)));
       return out;
     }
+    // BILLING_RULES 15: in an update, null counts as absent.
+    if (spec->type == CommandType::kUpdateCustomer && value.is_null()) continue;
     if (std::string error = read_field(c, *f, value); !error.empty()) {
       out.rejection = invalid(where(error));
       return out;
     }
+    c.given_fields |= 1u << (f - spec->fields.begin());
+  }
+  if (spec->type == CommandType::kUpdateCustomer && c.given_fields == 1u) {  // customer_id only
+    out.rejection = invalid(where(
+        "update_customer needs at least one of company_name, organization_registration_number, "
+        "phone, middle_name, segment (null counts as absent)"));
+    return out;
   }
   for (const auto& f : spec->fields) {
     if (f.required && !doc.contains(f.name)) {
@@ -515,14 +609,39 @@ ParsedCommand parse_command(std::string_view line, uint64_t line_number) {
   return out;
 }
 
+namespace {
+// Whether a field added later holds the value its omission means.
+bool is_default(const Command& c, const FieldSpec& f) {
+  const Command defaults;
+  switch (f.kind) {
+    case Kind::kSegment:
+      return c.segment == defaults.segment;
+    case Kind::kStringList:
+      return list_field(c, f.name).empty();
+    case Kind::kInt:
+      return int_field(c, f.name) == int_field(defaults, f.name);
+    default:
+      return false;
+  }
+}
+}  // namespace
+
 std::string canonical_payload(const Command& c) {
   // Every field of the type, in spec order, defaults included: equal commands, equal bytes.
   const CommandSpec& spec = spec_of(c.type);
   json doc = json::object();
   doc["cmd"] = spec.name;
   doc["actor"] = c.actor;
-  for (const auto& f : spec.fields) {
+  for (size_t i = 0; i < spec.fields.size(); ++i) {
+    const FieldSpec& f = spec.fields[i];
     std::string name = f.name;
+    const bool given = (c.given_fields >> i) & 1u;
+    // An update distinguishes a field left out (null) from every value, the empty string too.
+    if (c.type == CommandType::kUpdateCustomer && !given && !f.required) {
+      doc[name] = nullptr;
+      continue;
+    }
+    if (f.added_later && is_default(c, f)) continue;
     switch (f.kind) {
       case Kind::kString:
         doc[name] = string_field(c, name);
@@ -531,10 +650,10 @@ std::string canonical_payload(const Command& c) {
         doc[name] = int_field(c, name);
         break;
       case Kind::kBool:
-        doc[name] = name == "enabled" ? c.enabled : c.trial_eligible;
+        doc[name] = bool_field(c, name);
         break;
       case Kind::kDate:
-        doc[name] = c.date.iso();
+        doc[name] = date_field(c, name).iso();
         break;
       case Kind::kPrice:
         doc[name] = c.monthly_price_micros;
@@ -546,7 +665,7 @@ std::string canonical_payload(const Command& c) {
         doc[name] = std::string(to_string(c.segment));
         break;
       case Kind::kStringList:
-        doc[name] = c.addon_of;
+        doc[name] = list_field(c, name);
         break;
       case Kind::kContact:
         doc[name] = {{"first_name", c.contact_first_name},

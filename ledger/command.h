@@ -15,6 +15,7 @@
 
 #include "events/date.h"
 #include "events/event.h"
+#include "ledger/rejection.h"
 
 namespace subledger {
 
@@ -33,6 +34,9 @@ enum class CommandType : uint8_t {
   kSetAutoRenew,
   kRunBilling,
   kAcceptAgreement,
+  kUpdateCustomer,   // BILLING_RULES 15
+  kRetireOffer,      // BILLING_RULES 13
+  kDefinePromotion,  // BILLING_RULES 12
 };
 std::string_view to_string(CommandType type);
 
@@ -40,24 +44,36 @@ struct Command {
   CommandType type = CommandType::kRegisterPartner;
   std::string request_id;
   std::string actor = "cli";
-  std::string partner_id, customer_id, offer_id, subscription_id, parent_subscription_id;
+  std::string partner_id, customer_id, offer_id, subscription_id, parent_subscription_id,
+      promotion_id;
   std::string country, currency, name, company_name, organization_registration_number, phone,
       middle_name;
   std::string agreement_type, contact_first_name, contact_last_name, contact_email;
   int64_t billing_day = 0, seats = 0, max_seats = 0, max_per_customer = 0;
+  int64_t term_months = kDefaultTermMonths, percent_off = 0,
+          exclude_cancel_days = kDefaultExcludeCancelDays;
   Segment segment = Segment::kCommercial;
-  bool trial_eligible = false, enabled = true;
-  std::vector<std::string> addon_of;
+  bool trial_eligible = false, enabled = true, new_customer_only = false;
+  std::vector<std::string> addon_of, markets, offer_ids, exclude_offers, applies_to;
   int64_t monthly_price_micros = 0;
   std::optional<Frequency> frequency;
-  Date date;  // `date`, `effective_from` (price), `through` (billing run), `date_agreed`
+  // `date`, `effective_from` (price), `through` (billing run), `date_agreed`, `purchase_from`
+  Date date;
+  Date purchase_to;
+  // Bit i: the command's i-th field (in its spec's order) was given (not absent, not null).
+  uint32_t given_fields = 0;
 
   bool is_subscription_command() const;
+  // Whether the field named `field` was given (update_customer: null counts as absent).
+  bool given(std::string_view field) const;
 };
 
 struct Rejection {
-  std::string code, message;
+  std::string code, message;  // code: code_name() of a RejectionCode
 };
+inline Rejection rejection(RejectionCode code, std::string message) {
+  return Rejection{std::string(code_name(code)), std::move(message)};
+}
 
 struct ParsedCommand {
   std::optional<Command> command;

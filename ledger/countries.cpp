@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 
 namespace subledger {
 
@@ -42,5 +43,15 @@ bool contains(const std::string_view (&sorted)[N], std::string_view code) {
 
 bool is_known_country(std::string_view alpha2) { return contains(kCountries, alpha2); }
 bool is_eu_or_efta(std::string_view alpha2) { return contains(kEuEfta, alpha2); }
+
+std::vector<int> registration_number_lengths(std::string_view country) {
+  static const std::map<std::string_view, std::vector<int>> kLengths = {
+      {"AM", {8, 10}},     {"AZ", {7, 10}}, {"BY", {9}},           {"HU", {10, 11}},
+      {"KZ", {12}},        {"KG", {14}},    {"MD", {6, 7, 8, 13}}, {"RU", {9, 10, 12}},
+      {"TJ", {9, 10, 12}}, {"UZ", {9}},     {"UA", {8, 10, 12}},
+  };
+  auto it = kLengths.find(country);
+  return it == kLengths.end() ? std::vector<int>{} : it->second;
+}
 
 }  // namespace subledger

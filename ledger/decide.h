@@ -26,8 +26,9 @@ struct Staged {
 struct Decision {
   std::vector<Staged> events;
   std::optional<Rejection> rejection;
-  static Decision reject(std::string code, std::string message) {
-    return Decision{{}, Rejection{std::move(code), std::move(message)}};
+  // Only a member of the closed set (ledger/rejection.h).
+  static Decision reject(RejectionCode code, std::string message) {
+    return Decision{{}, subledger::rejection(code, std::move(message))};
   }
 };
 
@@ -41,13 +42,15 @@ std::optional<Rejection> check_scopes(const Command& command, const LedgerState&
 Decision decide(const Command& command, const LedgerState& state);
 
 // What time brings to `sub` on or before `d`, in date order (BILLING_RULES 5): trial expiry at
-// trial_end; at term_end an automatic renewal (price from the list as it stands now) or expiry.
+// trial_end; at term_end an automatic renewal (price from the list as it stands now, promotion
+// chosen against `state` as it stands now: BILLING_RULES 12) or expiry.
+std::vector<Staged> due_transitions(const Subscription& sub, Date d, const LedgerState& state);
+// The same for a preview that has only the catalog: a renewal gets no promotion.
 std::vector<Staged> due_transitions(const Subscription& sub, Date d, const Catalog& catalog);
 
 // Applies staged events to a copy of a subscription, without emitting lines anywhere.
 void evolve_copy(Subscription& sub, const std::vector<Staged>& events);
 
-// BILLING_RULES 9: the registration-number lengths required per country (empty: not screened).
-std::vector<int> registration_number_lengths(std::string_view country);
+// BILLING_RULES 9: registration_number_lengths() is in ledger/countries.h, beside the countries.
 
 }  // namespace subledger

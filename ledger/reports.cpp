@@ -7,6 +7,7 @@
 #include "events/codec.h"
 #include "events/hash.h"
 #include "events/money.h"
+#include "ledger/catalog_rules.h"
 #include "projections/views.h"
 
 namespace subledger {
@@ -15,18 +16,22 @@ using Json = nlohmann::ordered_json;
 
 namespace {
 
+// BILLING_RULES 12: a promoted line's formula is the list formula times (100 - p) / 100.
+std::string discounted(const ChargeLine& line, std::string formula) {
+  if (line.percent_off != 0) formula += " × (100 − percent_off) / 100";
+  return std::string(line.negated ? "-(" : "") + formula + (line.negated ? ")" : "");
+}
+
 Json formula_json(const ChargeLine& line) {
   Json f;
   ExactAmount exact = exact_amount(line);
   switch (line.formula) {
     case FormulaKind::kWholeMonths:
-      f["formula"] = std::string(line.negated ? "-(" : "") + "price × months × seats" +
-                     (line.negated ? ")" : "");
+      f["formula"] = discounted(line, "price × months × seats");
       f["months"] = line.quantity;
       break;
     case FormulaKind::kDays:
-      f["formula"] = std::string(line.negated ? "-(" : "") + "price × 12 / 365 × days × seats" +
-                     (line.negated ? ")" : "");
+      f["formula"] = discounted(line, "price × 12 / 365 × days × seats");
       f["days"] = line.quantity;
       break;
     case FormulaKind::kReversal:
@@ -36,6 +41,7 @@ Json formula_json(const ChargeLine& line) {
   }
   f["price"] = format_price(line.unit_price_micros);
   f["seats"] = line.seats;
+  if (line.percent_off != 0) f["percent_off"] = line.percent_off;
   f["unrounded"] = format_exact(exact, line.currency_digits, 10);
   f["rounded"] = format_minor(line.amount_minor, line.currency_digits);
   f["rounding"] = "half away from zero, once per line";
@@ -70,6 +76,16 @@ std::vector<std::string> renewal_lines(const LedgerState& state, Date from, Date
     j["current_price"] = format_price(s->term.price_micros);
     j["renewal_price"] = s->auto_renew && price ? Json(format_price(*price)) : Json(nullptr);
     j["currency"] = s->currency;
+    // BILLING_RULES 12: the promotion the renewal would get if it were decided now (shown only
+    // when there is one, so older output stays as it was).
+    if (s->auto_renew && price) {
+      const TermStart renewal{s->id,    s->customer_id, s->offer_id,
+                              s->seats, s->term.end,    TermKind::kRenewal};
+      if (const Promotion* p = choose_promotion(renewal, state))
+        j["renewal_promotion"] = {{"promotion_id", p->def.promotion_id},
+                                  {"percent_off", p->def.percent_off},
+                                  {"defined_in_event", p->event_seq}};
+    }
     out.push_back(j.dump());
   }
   return out;
@@ -91,6 +107,15 @@ absl::StatusOr<std::vector<std::string>> explain_lines(const Store& store,
     j["charge_date"] = line.charge_date.iso();
     j["amount"] = format_minor(line.amount_minor, line.currency_digits);
     j["computation"] = formula_json(line);
+    if (!line.promotion_id.empty()) {
+      // BILLING_RULES 12: the term's promotion and the event that defined it.
+      auto defined = store.stream_seqs(Stream{StreamKind::kPromotion, line.promotion_id});
+      j["promotion"] = {{"promotion_id", line.promotion_id},
+                        {"percent_off", line.percent_off},
+                        {"defined_in_event", defined.ok() && !defined->empty()
+                                                 ? Json(defined->front())
+                                                 : Json(nullptr)}};
+    }
     Event e;
     auto bytes = store.event_bytes(line.event_seq);
     if (!bytes.ok() || !decoder.decode(*bytes, e).empty())

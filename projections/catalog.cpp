@@ -33,6 +33,31 @@ std::optional<int64_t> Catalog::price_at(const std::string& offer_id, const std:
   return std::prev(after)->second;
 }
 
+const Promotion* Catalog::promotion(const std::string& id) const {
+  auto it = promotions_.find(id);
+  return it == promotions_.end() ? nullptr : &it->second;
+}
+
+Date Catalog::retired_on(const std::string& offer_id) const {
+  auto it = retirements_.find(offer_id);
+  return it == retirements_.end() ? Date() : it->second;
+}
+
+void Catalog::apply(const PromotionDefined& e, uint64_t event_seq) {
+  promotions_[e.promotion_id] = Promotion{e, event_seq};
+}
+
+void Catalog::apply(const OfferRetired& e) { retirements_[e.offer_id] = e.retired_on; }
+
+void Catalog::apply(const CustomerUpdated& e) {
+  CustomerCreated& def = customers_.at(e.customer_id).def;
+  def.company_name = e.company_name;
+  def.organization_registration_number = e.organization_registration_number;
+  def.phone = e.phone;
+  def.middle_name = e.middle_name;
+  def.segment = e.segment;
+}
+
 void Catalog::apply(const PartnerRegistered& e) { partners_[e.partner_id].def = e; }
 
 void Catalog::apply(const CustomerCreated& e) {

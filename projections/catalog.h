@@ -46,6 +46,13 @@ struct Customer {
   }
 };
 
+// A promotion as defined, with the event that defined it (explain shows it beside a line).
+struct Promotion {
+  PromotionDefined def;
+  uint64_t event_seq = 0;
+  friend bool operator==(const Promotion&, const Promotion&) = default;
+};
+
 class Catalog {
  public:
   const Partner* partner(const std::string& id) const;
@@ -57,6 +64,12 @@ class Catalog {
                                   Date date) const;
   const std::map<std::string, Partner>& partners() const { return partners_; }
   const std::map<std::string, OfferDefined>& offers() const { return offers_; }
+  const Promotion* promotion(const std::string& id) const;
+  // By id: byte order, the tie-break among promotions of the same percentage (BILLING_RULES 12).
+  const std::map<std::string, Promotion>& promotions() const { return promotions_; }
+  // BILLING_RULES 13: the date from which the offer cannot be bought, or none.
+  Date retired_on(const std::string& offer_id) const;
+  const std::map<std::string, Date>& retirements() const { return retirements_; }
   using PriceList = std::map<std::pair<std::string, std::string>, std::map<Date, int64_t>>;
   const PriceList& prices() const { return prices_; }
   size_t customer_count() const { return customers_.size(); }
@@ -68,12 +81,18 @@ class Catalog {
   void apply(const CustomerCreated& e);
   void apply(const OfferDefined& e);
   void apply(const PricePublished& e);
+  void apply(const PromotionDefined& e, uint64_t event_seq);
+  void apply(const OfferRetired& e);
+  // REQUIRES: the customer exists.
+  void apply(const CustomerUpdated& e);
 
  private:
   std::map<std::string, Partner> partners_;
   absl::flat_hash_map<std::string, Customer> customers_;  // lookup only, never iterated
   std::map<std::string, OfferDefined> offers_;
   PriceList prices_;
+  std::map<std::string, Promotion> promotions_;
+  std::map<std::string, Date> retirements_;
   int64_t max_price_micros_ = 0;
 };
 

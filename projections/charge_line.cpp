@@ -36,6 +36,12 @@ ExactAmount exact_amount(const ChargeLine& line) {
     case FormulaKind::kReversal:
       return ExactAmount{line.amount_minor, 1};
   }
+  if (line.percent_off != 0) {
+    // BILLING_RULES 12: round(exact x (100 - p) / 100), the one rounding still to come.
+    constexpr int kWhole = 100;
+    a.numerator *= kWhole - line.percent_off;
+    a.denominator *= kWhole;
+  }
   if (line.negated) a.numerator = -a.numerator;
   return a;
 }

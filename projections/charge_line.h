@@ -43,6 +43,10 @@ struct ChargeLine {
   bool negated = false;  // a credit: computed like a charge of the same inputs, then negated
   // For a reversal (BILLING_RULES 6): the net sum it negates, so explain can show it.
   int64_t reversed_net_minor = 0;
+  // BILLING_RULES 12: the promotion of the line's term ("" and 0: none). Every formula but a
+  // reversal (already the net of discounted lines) is multiplied by (100 - percent_off) / 100.
+  std::string promotion_id{};
+  uint8_t percent_off = 0;
 };
 
 // The exact, unrounded amount of the line's formula (a reversal is already exact).

@@ -75,6 +75,10 @@ void append_line(std::string& out, const ChargeLine& l, int digits) {
   out += l.charge_date.iso();
   out += "\",\"event_seq\":";
   out += std::to_string(l.event_seq);
+  if (!l.promotion_id.empty()) {  // INTERFACE.md: only on lines of a promoted term
+    out += ',';
+    append_field(out, "promotion_id", l.promotion_id);
+  }
   out += '}';
 }
 
@@ -152,7 +156,7 @@ void csv_field(std::string& out, const std::string& value) {
 std::string reconciliation_header() {
   return "InvoiceId,InvoiceDate,PartnerId,CustomerId,SubscriptionId,OfferId,ChargeType,"
          "ChargeStartDate,ChargeEndDate,Quantity,UnitPrice,Amount,Currency,BillingFrequency,"
-         "ChargeDate,EventSeq\r\n";
+         "ChargeDate,EventSeq,PromotionId\r\n";
 }
 
 void append_reconciliation_rows(std::string& out, const Invoice& inv) {
@@ -172,7 +176,8 @@ void append_reconciliation_rows(std::string& out, const Invoice& inv) {
                                   inv.currency,
                                   std::string(to_string(l.frequency)),
                                   l.charge_date.iso(),
-                                  std::to_string(l.event_seq)};
+                                  std::to_string(l.event_seq),
+                                  neutralised(l.promotion_id)};
     for (size_t i = 0; i < std::size(fields); ++i) {
       if (i) out.push_back(',');
       csv_field(out, fields[i]);

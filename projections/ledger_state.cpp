@@ -94,9 +94,9 @@ void LedgerState::save_pending(const std::string& customer_id) {
   for (const auto& [saved, _] : undo_->pending)
     if (saved == customer_id) return;
   auto it = pending_.find(customer_id);
-  undo_->pending.emplace_back(customer_id, it == pending_.end()
-                                               ? std::nullopt
-                                               : std::optional<std::vector<ChargeLine>>(it->second));
+  undo_->pending.emplace_back(
+      customer_id,
+      it == pending_.end() ? std::nullopt : std::optional<std::vector<ChargeLine>>(it->second));
 }
 
 void LedgerState::rollback() {
@@ -149,6 +149,23 @@ std::string LedgerState::apply(const Event& event, Invoice* prebuilt) {
               catalog_.apply(e);
             mark_catalog();  // the partner's customer list
             mark_customer(e.customer_id);
+          } else if constexpr (std::is_same_v<T, PromotionDefined>) {
+            catalog_.apply(e, event.seq);
+            mark_catalog();
+          } else if constexpr (std::is_same_v<T, OfferRetired>) {
+            if (!catalog_.offer(e.offer_id))
+              error = "retirement of unknown offer";
+            else
+              catalog_.apply(e);
+            mark_catalog();
+          } else if constexpr (std::is_same_v<T, CustomerUpdated>) {
+            if (!catalog_.customer(e.customer_id)) {
+              error = "update of unknown customer";
+            } else {
+              save_customer(e.customer_id);
+              catalog_.apply(e);
+              mark_customer(e.customer_id);
+            }
           } else if constexpr (std::is_same_v<T, InvoiceIssued>) {
             apply_invoice(event, e, prebuilt);
           } else if constexpr (std::is_same_v<T, AgreementAccepted>) {

@@ -16,8 +16,14 @@ void from_json(const Json& j, Date& d) { d = Date::from_days(j.get<int32_t>()); 
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Term, start, anchor, end, price_micros)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PartnerRegistered, partner_id, country, currency, billing_day)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(OfferDefined, offer_id, name, segment, trial_eligible, addon_of,
-                                   max_seats, max_per_customer)
+// With defaults: a catalog row written before markets and term_months reads with their defaults.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(OfferDefined, offer_id, name, segment,
+                                                trial_eligible, addon_of, max_seats,
+                                                max_per_customer, markets, term_months)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PromotionDefined, promotion_id, offer_ids, percent_off,
+                                   purchase_from, purchase_to, applies_to_new, applies_to_renewal,
+                                   markets, max_seats, new_customer_only, exclude_offers,
+                                   exclude_cancel_days)
 
 namespace {
 
@@ -160,10 +166,21 @@ void LedgerState::put_rows(const std::vector<std::string>& subscription_ids,
     for (const auto& [key, version] : std::map(stream_versions_.begin(), stream_versions_.end()))
       if (key[0] != '0' + static_cast<int>(StreamKind::kCustomer))
         versions.push_back(Json{key, version});
-    put("catalog", pack(Json{{"partners", partners},
-                             {"offers", offers},
-                             {"prices", prices},
-                             {"versions", versions}}));
+    Json catalog_row{
+        {"partners", partners}, {"offers", offers}, {"prices", prices}, {"versions", versions}};
+    // Present only once a ledger has them, so an older catalog row keeps its bytes.
+    if (!catalog_.promotions().empty()) {
+      Json promotions = Json::array();
+      for (const auto& [id, p] : catalog_.promotions())
+        promotions.push_back(Json{p.def, p.event_seq});
+      catalog_row["promotions"] = promotions;
+    }
+    if (!catalog_.retirements().empty()) {
+      Json retirements = Json::array();
+      for (const auto& [id, d] : catalog_.retirements()) retirements.push_back(Json{id, d});
+      catalog_row["retirements"] = retirements;
+    }
+    put("catalog", pack(catalog_row));
   }
   if (meta)
     put(kMetaRow,
@@ -194,6 +211,12 @@ std::string LedgerState::load_row(std::string_view key, std::string_view value) 
       for (const auto& p : j.at("prices"))
         catalog_.apply(PricePublished{p.at(0).get<std::string>(), p.at(1).get<std::string>(),
                                       p.at(3).get<int64_t>(), p.at(2).get<Date>()});
+      if (j.contains("promotions"))
+        for (const auto& p : j.at("promotions"))
+          catalog_.apply(p.at(0).get<PromotionDefined>(), p.at(1).get<uint64_t>());
+      if (j.contains("retirements"))
+        for (const auto& r : j.at("retirements"))
+          catalog_.apply(OfferRetired{r.at(0).get<std::string>(), r.at(1).get<Date>()});
       for (const auto& v : j.at("versions"))
         stream_versions_[v.at(0).get<std::string>()] = v.at(1).get<uint64_t>();
     } else if (key == kMetaRow) {

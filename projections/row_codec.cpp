@@ -17,8 +17,8 @@ namespace r = rows;
 
 // A member added to one of these structs must be added to rows.capnp and below, or the rows
 // silently lose it (the projections test compares a round trip with a full replay).
-static_assert(sizeof(Subscription) == 272, "Subscription changed: update its row encoding");
-static_assert(sizeof(ChargeLine) == 144, "ChargeLine changed: update its row encoding");
+static_assert(sizeof(Subscription) == 336, "Subscription changed: update its row encoding");
+static_assert(sizeof(ChargeLine) == 184, "ChargeLine changed: update its row encoding");
 
 using capnp_values::data;
 using capnp_values::str;
@@ -87,13 +87,17 @@ void write(r::Term::Builder b, const Term& t) {
   b.setAnchor(t.anchor.days());
   b.setEnd(t.end.days());
   b.setPriceMicros(t.price_micros);
+  if (!t.promotion_id.empty()) b.setPromotionId(text(t.promotion_id));
+  b.setPercentOff(static_cast<uint8_t>(t.percent_off));
 }
 
 Term read(r::Term::Reader t) {
-  Term term{date(t.getStart()), date(t.getAnchor()), date(t.getEnd()), t.getPriceMicros()};
+  Term term{date(t.getStart()),   date(t.getAnchor()),    date(t.getEnd()),
+            t.getPriceMicros(),   str(t.getPromotionId()), t.getPercentOff()};
+  if (term.percent_off > 100) throw Malformed{};
   // A trial's row has no term yet; a paid term has make_term's invariants (month arithmetic on it
   // REQUIRES an anchor on day 1..28).
-  if (!term.anchor.is_none() && term.anchor.day() > 28) throw Malformed{};
+  if (!term.anchor.is_none() && term.anchor.day() > kLastSafeDay) throw Malformed{};
   return term;
 }
 
@@ -123,6 +127,14 @@ void write(r::Subscription::Builder b, const Subscription& s) {
   b.setTermLinesEnd(s.term_lines_end.days());
   b.setCurrencyDigits(s.currency_digits);
   b.setOrdinal(s.ordinal);
+  if (!s.status_marks.empty()) {
+    auto marks = b.initStatusMarks(static_cast<unsigned>(s.status_marks.size()));
+    for (unsigned i = 0; i < s.status_marks.size(); ++i) {
+      marks[i].setDate(s.status_marks[i].date.days());
+      marks[i].setStatus(static_cast<uint8_t>(s.status_marks[i].status));
+      marks[i].setCancelledOn(s.status_marks[i].cancelled_on.days());
+    }
+  }
 }
 
 Subscription read(r::Subscription::Reader b) {
@@ -152,6 +164,9 @@ Subscription read(r::Subscription::Reader b) {
   s.term_lines_end = date(b.getTermLinesEnd());
   s.currency_digits = currency_digits(b.getCurrencyDigits());
   s.ordinal = b.getOrdinal();
+  for (auto m : b.getStatusMarks())
+    s.status_marks.push_back(StatusMark{date(m.getDate()), enum_value(m.getStatus(), Status::kExpired),
+                                        date(m.getCancelledOn())});
   return s;
 }
 
@@ -173,6 +188,8 @@ void write(r::ChargeLine::Builder b, const ChargeLine& l) {
   b.setCurrencyDigits(l.currency_digits);
   b.setNegated(l.negated);
   b.setReversedNetMinor(l.reversed_net_minor);
+  if (!l.promotion_id.empty()) b.setPromotionId(text(l.promotion_id));
+  b.setPercentOff(l.percent_off);
 }
 
 ChargeLine read(r::ChargeLine::Reader b) {
@@ -194,6 +211,9 @@ ChargeLine read(r::ChargeLine::Reader b) {
   l.currency_digits = currency_digits(b.getCurrencyDigits());
   l.negated = b.getNegated();
   l.reversed_net_minor = b.getReversedNetMinor();
+  l.promotion_id = str(b.getPromotionId());
+  l.percent_off = b.getPercentOff();
+  if (l.percent_off > 100) throw Malformed{};
   return l;
 }
 
@@ -278,6 +298,7 @@ std::string encode_customer(const Customer& c, uint64_t version,
   b.setOrganizationRegistrationNumber(text(d.organization_registration_number));
   b.setPhone(text(d.phone));
   b.setMiddleName(text(d.middle_name));
+  b.setSegment(static_cast<uint8_t>(d.segment));
   write_texts(b.initSubscriptions(static_cast<unsigned>(c.subscription_ids.size())),
               c.subscription_ids);
   write_texts(b.initTrialOffers(static_cast<unsigned>(c.trial_offers.size())), c.trial_offers);
@@ -312,6 +333,7 @@ std::optional<CustomerRow> decode_customer(std::string_view bytes) {
     d.organization_registration_number = str(b.getOrganizationRegistrationNumber());
     d.phone = str(b.getPhone());
     d.middle_name = str(b.getMiddleName());
+    d.segment = enum_value(b.getSegment(), Segment::kNonprofit);
     for (auto s : b.getSubscriptions()) out.customer.subscription_ids.push_back(str(s));
     for (auto s : b.getTrialOffers()) out.customer.trial_offers.insert(str(s));
     out.version = b.getVersion();

@@ -13,6 +13,14 @@ struct Term {
   anchor @1 :Int32;
   end @2 :Int32;
   priceMicros @3 :Int64;
+  promotionId @4 :Text;      # BILLING_RULES 12; older rows read as none, which is exact
+  percentOff @5 :UInt8;
+}
+
+struct StatusMark {
+  date @0 :Int32;
+  status @1 :UInt8;
+  cancelledOn @2 :Int32;
 }
 
 struct Subscription {
@@ -41,6 +49,8 @@ struct Subscription {
   termLinesEnd @22 :Int32;
   currencyDigits @23 :Int8;
   ordinal @24 :UInt64;
+  statusMarks @25 :List(StatusMark);  # added after format 3: an older row reads as none (it is
+                                      # rebuilt from the log when compared: see row_codec.cpp)
 }
 
 struct ChargeLine {
@@ -61,6 +71,8 @@ struct ChargeLine {
   currencyDigits @14 :Int8;
   negated @15 :Bool;
   reversedNetMinor @16 :Int64;
+  promotionId @17 :Text;
+  percentOff @18 :UInt8;
 }
 
 struct Invoice {
@@ -102,4 +114,5 @@ struct Customer {
   pending @11 :List(ChargeLine);  # charge lines not yet invoiced, in the order they arose
   agreements @12 :List(Agreement);  # added after format 2: older rows read as none, which is
                                     # exact (no older log holds an AgreementAccepted)
+  segment @13 :UInt8;               # BILLING_RULES 13: older rows read as commercial, exact
 }

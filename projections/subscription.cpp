@@ -23,20 +23,45 @@ std::string_view to_string(Status status) {
 
 Date anchor_for(Date start) {
   // BILLING_RULES 2 (Decision): every term start on a 29th..31st is anchored on the 1st after.
-  return start.day() <= 28 ? start : start.first_of_next_month();
+  return start.day() <= kLastSafeDay ? start : start.first_of_next_month();
 }
 
-Term make_term(Date start, int64_t price_micros) {
+Term make_term(Date start, int64_t price_micros, int term_months) {
   Date anchor = anchor_for(start);
-  return Term{start, anchor, anchor.plus_months(kTermMonths), price_micros};
+  return Term{start, anchor, anchor.plus_months(term_months), price_micros, "", 0};
+}
+
+int term_months_of(const Term& term) { return whole_months_between(term.anchor, term.end); }
+
+int Subscription::period_months() const {
+  return frequency == Frequency::kAnnual ? kMonthsPerYear : 1;
+}
+
+bool Subscription::has_cycles() const {
+  return frequency == Frequency::kMonthly || term_months_of(term) > kMonthsPerYear;
 }
 
 Date Subscription::current_period_end(Date d) const {
-  if (frequency == Frequency::kAnnual) return term.end;
-  if (d < term.anchor) return term.anchor.plus_months(1);  // the stub belongs to period 0
-  int k = whole_months_between(term.anchor, d);
-  Date end = term.anchor.plus_months(k + 1);
+  const int months = period_months();
+  // The stub belongs to period 0.
+  int k = d < term.anchor ? 0 : whole_months_between(term.anchor, d) / months;
+  Date end = term.anchor.plus_months((k + 1) * months);
   return end < term.end ? end : term.end;
+}
+
+std::optional<StatusMark> Subscription::standing_at_end_of(Date d) const {
+  if (created_on > d) return std::nullopt;
+  // A row written before status marks existed has none: its state now is what is known.
+  if (last_event_date <= d ||
+      status_marks.empty())  // every event counts: the state now, with what time brings to d
+    return StatusMark{d, status_as_of(d), cancelled_on};
+  // Later events exist, so what time brought up to d was materialized before them: the last
+  // change on or before d is the standing.
+  if (status_marks.front().date > d) return std::nullopt;
+  const StatusMark* last = &status_marks.front();
+  for (const auto& m : status_marks)
+    if (m.date <= d) last = &m;
+  return *last;
 }
 
 Status Subscription::status_as_of(Date d) const {
@@ -74,10 +99,8 @@ class LineWriter {
   void term_opening(ChargeType type) {
     const Term& t = sub_.term;
     if (t.anchor > t.start) prorated(type, t.start, t.anchor, sub_.seats, false);
-    if (sub_.frequency == Frequency::kAnnual)
-      whole_months(type, t.anchor, t.end, kTermMonths);
-    else
-      whole_months(type, t.anchor, t.anchor.plus_months(1), 1);
+    const int months = sub_.period_months();
+    whole_months(type, t.anchor, t.anchor.plus_months(months), months);
   }
 
  private:
@@ -95,6 +118,8 @@ class LineWriter {
     line.event_seq = seq_;
     line.order_in_event = order_++;
     line.currency_digits = sub_.currency_digits;
+    line.promotion_id = sub_.term.promotion_id;  // BILLING_RULES 12: every line of the term
+    line.percent_off = static_cast<uint8_t>(sub_.term.percent_off);
     return line;
   }
   void emit(ChargeType type, Date start, Date end, uint32_t seats, FormulaKind formula,
@@ -130,7 +155,11 @@ void begin_term(Subscription& sub, const Term& term, uint64_t seq) {
   sub.term_net_minor = 0;
   sub.term_lines_start = Date();
   sub.term_lines_end = Date();
-  sub.next_cycle = sub.frequency == Frequency::kMonthly ? term.anchor.plus_months(1) : Date();
+  sub.next_cycle = sub.has_cycles() ? term.anchor.plus_months(sub.period_months()) : Date();
+}
+
+void mark_status(Subscription& sub, Date d) {
+  sub.status_marks.push_back(StatusMark{d, sub.status, sub.cancelled_on});
 }
 
 struct Evolver {
@@ -151,6 +180,7 @@ struct Evolver {
     sub.frequency = e.frequency;
     sub.created_on = date();
     begin_term(sub, e.term, event.seq);
+    mark_status(sub, date());
     writer().term_opening(ChargeType::kPurchase);
   }
   void operator()(const TrialStarted& e) {
@@ -161,17 +191,20 @@ struct Evolver {
     sub.seats = e.seats;
     sub.trial_end = e.trial_end;
     sub.created_on = date();
+    mark_status(sub, date());
   }
   void operator()(const TrialConverted& e) {
     sub.frequency = e.frequency;
     sub.currency = e.currency;
     sub.currency_digits = static_cast<int8_t>(minor_digits(e.currency));
     begin_term(sub, e.term, event.seq);
+    mark_status(sub, date());
     writer().term_opening(ChargeType::kPurchase);
   }
   void operator()(const TrialExpired&) {
     sub.status = Status::kExpired;
     sub.expired_on = date();
+    mark_status(sub, date());
   }
   void operator()(const SeatsChanged& e) {
     // BILLING_RULES 4: credit the old seats and rebill the new ones to the current period end.
@@ -184,7 +217,7 @@ struct Evolver {
   void operator()(const SubscriptionCancelled&) {
     if (sub.status == Status::kTrial) {
       sub.cancelled_in_trial = true;  // a cancelled trial has nothing to credit
-    } else if (date() - sub.term.start <= 30) {
+    } else if (date() - sub.term.start <= kFullCreditDays) {
       // BILLING_RULES 6: within 30 days, 100% of the term so far.
       if (!sub.term_lines_start.is_none()) writer().reversal(ChargeType::kCancel);
     } else {
@@ -193,23 +226,28 @@ struct Evolver {
     }
     sub.status = Status::kCancelled;
     sub.cancelled_on = date();
+    mark_status(sub, date());
   }
   void operator()(const SubscriptionReactivated&) {
     Date end = sub.current_period_end(date());
     sub.status = Status::kActive;
     sub.cancelled_on = Date();
+    mark_status(sub, date());
     writer().prorated(ChargeType::kActivation, date(), end, sub.seats, false);
-    if (sub.frequency == Frequency::kMonthly) sub.next_cycle = end;
+    // BILLING_RULES 14: the periods after the current one are charged as usual.
+    if (sub.has_cycles()) sub.next_cycle = end;
   }
   void operator()(const AutoRenewSet& e) { sub.auto_renew = e.enabled; }
   void operator()(const SubscriptionRenewed& e) {
     begin_term(sub, e.term, event.seq);
     sub.expired_on = Date();
+    mark_status(sub, date());
     writer().term_opening(ChargeType::kRenew);
   }
   void operator()(const SubscriptionExpired&) {
     sub.status = Status::kExpired;
     sub.expired_on = date();
+    mark_status(sub, date());
   }
   template <class Other>
   void operator()(const Other&) {
@@ -221,11 +259,12 @@ struct Evolver {
 
 void advance_to(Subscription& sub, Date d, const LineSink& sink) {
   if (sub.status != Status::kActive || sub.next_cycle.is_none()) return;
+  const int months = sub.period_months();
   while (sub.next_cycle <= d && sub.next_cycle < sub.term.end) {
     Date start = sub.next_cycle;
     LineWriter(sub, sub.term_event_seq, start, sink)
-        .whole_months(ChargeType::kCycle, start, start.plus_months(1), 1);
-    sub.next_cycle = start.plus_months(1);
+        .whole_months(ChargeType::kCycle, start, start.plus_months(months), months);
+    sub.next_cycle = start.plus_months(months);
   }
 }
 

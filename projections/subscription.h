@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,14 +24,29 @@ namespace subledger {
 enum class Status : uint8_t { kTrial, kActive, kCancelled, kExpired };
 std::string_view to_string(Status status);
 
+// BILLING_RULES 5: a trial's length and seats.
 inline constexpr int kTrialDays = 30;
 inline constexpr uint32_t kTrialSeats = 25;
-inline constexpr int kTermMonths = 12;
+// BILLING_RULES 6 and 14: a cancellation this many days or fewer after the term start is credited
+// in full.
+inline constexpr int kFullCreditDays = 30;
 
 // BILLING_RULES 2: the anchor of a term starting on `start`.
 Date anchor_for(Date start);
-// A term from `start` with its anchor and end, at the locked price.
-Term make_term(Date start, int64_t price_micros);
+// A term of `term_months` months from `start` with its anchor and end, at the locked price and
+// without a promotion.
+Term make_term(Date start, int64_t price_micros, int term_months = kDefaultTermMonths);
+// The length of a term in months (12 or 36, BILLING_RULES 14). REQUIRES: a paid term.
+int term_months_of(const Term& term);
+
+// A change of status as the subscription's events made it (BILLING_RULES 12: what an excluding
+// subscription was at the end of a given day). One per status-changing event, in log order.
+struct StatusMark {
+  Date date;
+  Status status = Status::kTrial;
+  Date cancelled_on;
+  friend bool operator==(const StatusMark&, const StatusMark&) = default;
+};
 
 using LineSink = std::function<void(ChargeLine&&)>;
 
@@ -51,8 +67,14 @@ struct Subscription {
   int64_t term_net_minor = 0;
   Date term_lines_start, term_lines_end;
   int8_t currency_digits = 2;
-  uint64_t ordinal = 0;  // creation order among all subscriptions of the ledger
+  uint64_t ordinal = 0;                    // creation order among all subscriptions of the ledger
+  std::vector<StatusMark> status_marks{};  // every status change, in log order
 
+  // The months of one billing period (1 monthly, 12 annual: BILLING_RULES 2 and 14).
+  int period_months() const;
+  // Whether periods after the first are charged as CYCLE_FEEs: monthly billing, or annual billing
+  // of a term longer than a year (BILLING_RULES 14).
+  bool has_cycles() const;
   bool is_addon() const { return !parent_id.empty(); }
   // "Current period end" (BILLING_RULES 4): the end of the paid period containing `d`.
   // REQUIRES: a paid term, term.start <= d < term.end.
@@ -60,6 +82,10 @@ struct Subscription {
   // The status this subscription has at the end of `d` once what time brings up to `d` is
   // counted (trial expiry, renewal or expiry at the term end), without changing anything.
   Status status_as_of(Date d) const;
+  // BILLING_RULES 12: the status at the end of `d` counting only this subscription's events dated
+  // on or before `d` and what time brought it up to then, with the date of its latest
+  // cancellation; nullopt when its first event is dated after `d`.
+  std::optional<StatusMark> standing_at_end_of(Date d) const;
 };
 
 // Emits the cycle fees of every monthly period that starts on or before `d` (BILLING_RULES 4).

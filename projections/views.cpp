@@ -14,10 +14,25 @@ namespace {
 Json date_or_null(Date d) { return d.is_none() ? Json(nullptr) : Json(d.iso()); }
 
 Json term_json(const Term& t) {
-  return Json{{"start", date_or_null(t.start)},
-              {"anchor", date_or_null(t.anchor)},
-              {"end", date_or_null(t.end)},
-              {"price", format_price(t.price_micros)}};
+  Json j{{"start", date_or_null(t.start)},
+         {"anchor", date_or_null(t.anchor)},
+         {"end", date_or_null(t.end)},
+         {"price", format_price(t.price_micros)}};
+  // Members added for BILLING_RULES 12 and 14 appear only with a value other than the default,
+  // so what older ledgers print stays byte for byte what it was.
+  if (!t.anchor.is_none() && !t.end.is_none() && term_months_of(t) != kDefaultTermMonths)
+    j["term_months"] = term_months_of(t);
+  if (!t.promotion_id.empty()) {
+    j["promotion_id"] = t.promotion_id;
+    j["percent_off"] = t.percent_off;
+  }
+  return j;
+}
+
+Json strings(const std::vector<std::string>& values) {
+  Json j = Json::array();
+  for (const auto& v : values) j.push_back(v);
+  return j;
 }
 
 struct PayloadJson {
@@ -28,14 +43,43 @@ struct PayloadJson {
             {"billing_day", e.billing_day}};
   }
   Json operator()(const CustomerCreated& e) const {
+    Json j{{"customer_id", e.customer_id},
+           {"partner_id", e.partner_id},
+           {"country", e.country},
+           {"currency", e.currency},
+           {"company_name", e.company_name},
+           {"organization_registration_number", e.organization_registration_number},
+           {"phone", e.phone},
+           {"middle_name", e.middle_name}};
+    if (e.segment != Segment::kCommercial) j["segment"] = to_string(e.segment);
+    return j;
+  }
+  Json operator()(const CustomerUpdated& e) const {
     return {{"customer_id", e.customer_id},
-            {"partner_id", e.partner_id},
-            {"country", e.country},
-            {"currency", e.currency},
             {"company_name", e.company_name},
             {"organization_registration_number", e.organization_registration_number},
             {"phone", e.phone},
-            {"middle_name", e.middle_name}};
+            {"middle_name", e.middle_name},
+            {"segment", to_string(e.segment)}};
+  }
+  Json operator()(const PromotionDefined& e) const {
+    std::vector<std::string> applies_to;
+    if (e.applies_to_new) applies_to.push_back("new");
+    if (e.applies_to_renewal) applies_to.push_back("renewal");
+    return {{"promotion_id", e.promotion_id},
+            {"offer_ids", strings(e.offer_ids)},
+            {"percent_off", e.percent_off},
+            {"purchase_from", date_or_null(e.purchase_from)},
+            {"purchase_to", date_or_null(e.purchase_to)},
+            {"applies_to", strings(applies_to)},
+            {"markets", strings(e.markets)},
+            {"max_seats", e.max_seats},
+            {"new_customer_only", e.new_customer_only},
+            {"exclude_offers", strings(e.exclude_offers)},
+            {"exclude_cancel_days", e.exclude_cancel_days}};
+  }
+  Json operator()(const OfferRetired& e) const {
+    return {{"offer_id", e.offer_id}, {"retired_on", date_or_null(e.retired_on)}};
   }
   Json operator()(const AgreementAccepted& e) const {
     return {{"customer_id", e.customer_id},
@@ -45,13 +89,16 @@ struct PayloadJson {
              {{"first_name", e.first_name}, {"last_name", e.last_name}, {"email", e.email}}}};
   }
   Json operator()(const OfferDefined& e) const {
-    return {{"offer_id", e.offer_id},
-            {"name", e.name},
-            {"segment", to_string(e.segment)},
-            {"trial_eligible", e.trial_eligible},
-            {"addon_of", e.addon_of},
-            {"max_seats", e.max_seats},
-            {"max_per_customer", e.max_per_customer}};
+    Json j{{"offer_id", e.offer_id},
+           {"name", e.name},
+           {"segment", to_string(e.segment)},
+           {"trial_eligible", e.trial_eligible},
+           {"addon_of", e.addon_of},
+           {"max_seats", e.max_seats},
+           {"max_per_customer", e.max_per_customer}};
+    if (!e.markets.empty()) j["markets"] = strings(e.markets);
+    if (e.term_months != kDefaultTermMonths) j["term_months"] = e.term_months;
+    return j;
   }
   Json operator()(const PricePublished& e) const {
     return {{"offer_id", e.offer_id},
@@ -152,6 +199,13 @@ std::string subscription_json(const Subscription& s, Date as_of) {
   j["term_end"] = s.paid ? date_or_null(s.term.end) : Json(nullptr);
   j["trial_end"] = date_or_null(s.trial_end);
   j["locked_price"] = s.paid ? Json(format_price(s.term.price_micros)) : Json(nullptr);
+  // BILLING_RULES 12 and 14, shown only when not the default (older output stays as it was).
+  if (s.paid && term_months_of(s.term) != kDefaultTermMonths)
+    j["term_months"] = term_months_of(s.term);
+  if (s.paid && !s.term.promotion_id.empty()) {
+    j["promotion_id"] = s.term.promotion_id;
+    j["percent_off"] = s.term.percent_off;
+  }
   j["currency"] = s.currency.empty() ? Json(nullptr) : Json(s.currency);
   j["auto_renew"] = s.auto_renew;
   j["cancelled_on"] = date_or_null(s.cancelled_on);

@@ -44,6 +44,38 @@ std::optional<Command> command_of(const Event& e) {
           c.organization_registration_number = p.organization_registration_number;
           c.phone = p.phone;
           c.middle_name = p.middle_name;
+          c.segment = p.segment;
+          return c;
+        } else if constexpr (std::is_same_v<T, CustomerUpdated>) {
+          // The update's result: every updatable field given, which decides to the same event.
+          Command c = base(CommandType::kUpdateCustomer, e);
+          c.customer_id = p.customer_id;
+          c.company_name = p.company_name;
+          c.organization_registration_number = p.organization_registration_number;
+          c.phone = p.phone;
+          c.middle_name = p.middle_name;
+          c.segment = p.segment;
+          c.given_fields = ~0u;
+          return c;
+        } else if constexpr (std::is_same_v<T, OfferRetired>) {
+          Command c = base(CommandType::kRetireOffer, e);
+          c.offer_id = p.offer_id;
+          c.date = p.retired_on;
+          return c;
+        } else if constexpr (std::is_same_v<T, PromotionDefined>) {
+          Command c = base(CommandType::kDefinePromotion, e);
+          c.promotion_id = p.promotion_id;
+          c.offer_ids = p.offer_ids;
+          c.percent_off = p.percent_off;
+          c.date = p.purchase_from;
+          c.purchase_to = p.purchase_to;
+          if (p.applies_to_new) c.applies_to.push_back("new");
+          if (p.applies_to_renewal) c.applies_to.push_back("renewal");
+          c.markets = p.markets;
+          c.max_seats = p.max_seats;
+          c.new_customer_only = p.new_customer_only;
+          c.exclude_offers = p.exclude_offers;
+          c.exclude_cancel_days = p.exclude_cancel_days;
           return c;
         } else if constexpr (std::is_same_v<T, OfferDefined>) {
           Command c = base(CommandType::kDefineOffer, e);
@@ -54,6 +86,8 @@ std::optional<Command> command_of(const Event& e) {
           c.addon_of = p.addon_of;
           c.max_seats = p.max_seats;
           c.max_per_customer = p.max_per_customer;
+          c.markets = p.markets;
+          c.term_months = p.term_months;
           return c;
         } else if constexpr (std::is_same_v<T, PricePublished>) {
           Command c = base(CommandType::kPublishPrice, e);

@@ -13,6 +13,7 @@
 #include "events/money.h"
 #include "ledger/queries.h"
 #include "ledger/reports.h"
+#include "ledger/rejection.h"
 #include "ledger/strict_json.h"
 #include "projections/invoice.h"
 #include "projections/views.h"
@@ -160,15 +161,8 @@ std::vector<std::string_view> segments(std::string_view path) {
 
 }  // namespace
 
-int status_of_code(const std::string& code) {
-  if (code == "INVALID_ARGUMENT") return 400;
-  if (code == "UNAVAILABLE") return 503;  // the store could not be read: nothing was decided
-  if (code == "NOT_FOUND" || code.starts_with("UNKNOWN_")) return 404;
-  if (code == "IDEMPOTENCY_CONFLICT" || code == "ALREADY_EXISTS" ||
-      code == "AGREEMENT_ALREADY_ACCEPTED")
-    return 409;
-  return 422;
-}
+// The one table of ledger/rejection.h (SERVER.md "Errors").
+int status_of_code(const std::string& code) { return http_status_of_code(code); }
 
 HttpResponse error_response(int status, const std::string& code, const std::string& description) {
   // A description may quote what the client sent: a byte that is not UTF-8 is replaced, never

@@ -1,7 +1,7 @@
-// The acceptance scenarios: every command file in the project's copy (tests/scenarios) and in
-// ../shared/scenarios when that folder exists is applied with the real binary; the results and the
-// invoices must match the expected files as the scenarios' README describes. A new file dropped
-// into either folder is picked up without code changes.
+// The acceptance scenarios: every command file in the project's copy (tests/scenarios), in
+// ../shared/scenarios and in ../shared/scenarios/catalog when those folders exist is applied with
+// the real binary; the results and the invoices must match the expected files as the scenarios'
+// README describes. A new file dropped into either folder is picked up without code changes.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,7 +17,8 @@ using nlohmann::json;
 
 std::vector<fs::path> scenario_files() {
   std::vector<fs::path> out;
-  for (const char* dir : {PROJECT_SCENARIOS_DIR, SHARED_SCENARIOS_DIR}) {
+  const std::string shared = SHARED_SCENARIOS_DIR;
+  for (const std::string& dir : {std::string(PROJECT_SCENARIOS_DIR), shared, shared + "/catalog"}) {
     if (!fs::is_directory(dir)) continue;
     for (const auto& entry : fs::directory_iterator(dir)) {
       std::string name = entry.path().filename().string();
@@ -68,9 +69,16 @@ TEST_P(Scenario, ResultsAndInvoicesMatchExpected) {
   auto got = lines_of(invoices.out);
   auto want = lines_of(read_file(base + ".expected-invoices.jsonl"));
   ASSERT_EQ(got.size(), want.size()) << invoices.out;
-  for (size_t i = 0; i < want.size(); ++i)
-    EXPECT_EQ(normalized(json::parse(got[i])), normalized(json::parse(want[i])))
-        << "invoice " << i + 1;
+  for (size_t i = 0; i < want.size(); ++i) {
+    json invoice = json::parse(got[i]);
+    EXPECT_EQ(normalized(invoice), normalized(json::parse(want[i]))) << "invoice " << i + 1;
+    // The program's own order (INTERFACE.md): charge date, then event sequence.
+    const json& lines = invoice["lines"];
+    for (size_t k = 1; k < lines.size(); ++k)
+      EXPECT_LE(std::tie(lines[k - 1]["charge_date"], lines[k - 1]["event_seq"]),
+                std::tie(lines[k]["charge_date"], lines[k]["event_seq"]))
+          << "invoice " << i + 1 << " line " << k + 1;
+  }
 
   RunResult verify = run(bin() + " replay --verify --db " + db.str());
   EXPECT_EQ(verify.status, 0) << verify.out;
