@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "app/subcommands.h"
+#include "app/summary.h"
 #include "ledger/ledger.h"
 #include "replay/replay.h"
 #include "workload/workload.h"
@@ -16,33 +17,12 @@ namespace subledger::cli {
 
 namespace {
 
-struct MonthTotals {
-  int invoices = 0;
-  std::map<std::string, int64_t> billed, credits;  // per currency
-};
-
+// The demo's last word: `summary --by month` over every invoice it issued, as a table.
 void print_summary(const std::vector<IssuedInvoice>& issued_invoices, std::ostream& out) {
-  std::map<std::string, MonthTotals> months;
-  std::map<std::string, int> digits;
-  for (const auto& issued : issued_invoices) {
-    const Invoice& inv = issued.invoice;
-    MonthTotals& m = months[inv.invoice_date.iso().substr(0, 7)];
-    ++m.invoices;
-    digits[inv.currency] = inv.currency_digits;
-    for (const auto& line : inv.lines)
-      (line.amount_minor < 0 ? m.credits : m.billed)[inv.currency] += line.amount_minor;
-  }
-  out << "month     invoices  billed               credits\n";
-  for (const auto& [month, m] : months) {
-    std::string billed, credits;
-    for (const auto& [cur, v] : m.billed) billed += format_minor(v, digits[cur]) + " " + cur + " ";
-    for (const auto& [cur, v] : m.credits)
-      credits += format_minor(v, digits[cur]) + " " + cur + " ";
-    char row[256];
-    std::snprintf(row, sizeof row, "%-9s %8d  %-20s %s\n", month.c_str(), m.invoices,
-                  billed.c_str(), credits.empty() ? "-" : credits.c_str());
-    out << row;
-  }
+  InvoiceSummary summary("month");
+  for (const auto& issued : issued_invoices) summary.add(issued.invoice);
+  out << "\nsummary --by month (subledger summary --from DATE --to DATE for any range):\n";
+  print_records(summary.records(), summary.view(), Format::kTable, out);
 }
 
 }  // namespace
@@ -117,10 +97,9 @@ int demo(const DemoOptions& o, std::ostream& out) {
   auto issued_or = ledger->issued_invoices();
   if (!issued_or.ok()) return fail(std::string(issued_or.status().message()));
   const std::vector<IssuedInvoice>& issued = *issued_or;
-  print_summary(issued, out);
 
   ReplayReport report = replay_log(ledger->store(), /*verify=*/true);
-  out << "\nreplay --verify: " << report.invoices_checked << " invoices regenerated, "
+  out << "replay --verify: " << report.invoices_checked << " invoices regenerated, "
       << report.mismatches.size() << " mismatches, " << report.rows_compared
       << " projection rows and " << report.invoice_rows_checked << " invoice rows checked, "
       << report.row_mismatches.size() << " differ"
@@ -133,6 +112,7 @@ int demo(const DemoOptions& o, std::ostream& out) {
   file << csv;
   if (!file) return fail("cannot write " + csv_path);
   out << "reconciliation CSV: " << std::filesystem::absolute(csv_path).string() << "\n";
+  print_summary(issued, out);
   return report.ok() && rejected == 0 ? kExitOk : kExitRejected;
 }
 

@@ -5,8 +5,12 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "app/cli_errors.h"
+#include "app/output.h"
 #include "app/server_commands.h"
+#include "app/shell.h"
 #include "app/subcommands.h"
+#include "app/summary.h"
 #include "app/version.h"
 #include "events/event.h"
 #include "ledger/command.h"
@@ -28,118 +32,308 @@ bool parse_u64(const std::string& text, uint64_t& out) {
   return ec == std::errc() && end == text.data() + text.size();
 }
 
-}  // namespace
+constexpr const char* kExitQuery =
+    "Exit status: 0 success; 2 usage error, no ledger, an id that does not exist, or an I/O "
+    "error (one line on stderr, beginning 'subledger:').";
+constexpr const char* kExitCommands =
+    "Exit status: 0 success; 1 at least one command was rejected (the others were applied); 2 "
+    "usage error, no ledger, or an I/O error (one line on stderr, beginning 'subledger:').";
+constexpr const char* kExitWrite =
+    "Exit status: 0 success; 2 usage error, no ledger, or an I/O or corruption error (one line "
+    "on stderr, beginning 'subledger:').";
 
-int main(int argc, char** argv) {
-  std::ios::sync_with_stdio(false);
+// The program's options and the state its callbacks share.
+struct Cli {
   CLI::App app{"subledger: an event-sourced subscription billing ledger"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("subledger ") + subledger::kVersion);
   std::string db = default_db();
-  app.add_option("--db", db, "ledger directory (default: $SUBLEDGER_DB, else ./subledger-data)");
-  auto with_db = [&](CLI::App* sub) {
-    sub->add_option("--db", db, "ledger directory");
+  int status = cli::kExitOk;
+  int quiet = 0, verbose = 0;
+
+  // A subcommand with --db, -q, -v and a help that ends with examples and the exit status.
+  CLI::App* command(const std::string& name, const std::string& description,
+                    const std::vector<std::string>& examples, const char* exits,
+                    bool with_db = true) {
+    CLI::App* sub = app.add_subcommand(name, description);
+    if (with_db)
+      sub->add_option("--db", db,
+                      "ledger directory (default: $SUBLEDGER_DB, else "
+                      "./subledger-data)")
+          ->type_name("DIR");
+    add_verbosity(sub);
+    help_footer(sub, examples, exits);
+    return sub;
+  }
+  void add_verbosity(CLI::App* sub) {
+    sub->add_flag("-q,--quiet", quiet,
+                  "print nothing on stderr but errors (no summary, no progress)");
+    sub->add_flag("-v,--verbose", verbose,
+                  "also timings, rates and the ledger's own log on stderr");
+  }
+  static void help_footer(CLI::App* sub, const std::vector<std::string>& examples,
+                          const char* exits) {
+    std::string text = "Examples:\n";
+    for (const auto& e : examples) text += "  " + e + "\n";
+    sub->footer(text + "\n" + exits);
+  }
+  // Runs `fn` as the subcommand's action, with -q/-v in force.
+  void run(CLI::App* sub, std::function<int()> fn) {
+    sub->callback([this, fn = std::move(fn)] {
+      cli::set_verbosity(quiet     ? cli::Verbosity::kQuiet
+                         : verbose ? cli::Verbosity::kVerbose
+                                   : cli::Verbosity::kNormal);
+      status = fn();
+    });
+  }
+};
+
+CLI::Option* date_option(CLI::App* sub, const std::string& name, std::string& value,
+                         const std::string& description) {
+  return sub->add_option(name, value, description + " (a date, YYYY-MM-DD)")->type_name("DATE");
+}
+
+CLI::Option* id_option(CLI::App* sub, const std::string& name, std::string& value,
+                       const std::string& description) {
+  return sub->add_option(name, value, description)->type_name("ID");
+}
+
+CLI::Option* format_option(CLI::App* sub, std::string& value) {
+  return sub->add_option("--format", value, cli::kFormatHelp)
+      ->check(CLI::IsMember(cli::format_names()))
+      ->type_name("FORMAT");
+}
+
+void add_apply_and_bill(Cli& c) {
+  static cli::ApplyOptions apply;
+  auto* apply_cmd =
+      c.command("apply",
+                "append the JSON-lines commands of FILE (or standard input), in order; one JSON "
+                "result per command on stdout and a count of what happened on stderr",
+                {"subledger apply commands.jsonl", "subledger apply - < commands.jsonl",
+                 "subledger apply --db ./ledger -q commands.jsonl > results.jsonl"},
+                kExitCommands);
+  apply_cmd->add_option("file", apply.input, "command file, or - for standard input (default)")
+      ->type_name("FILE");
+  apply_cmd
+      ->add_option("--batch", apply.batch_commands_max,
+                   "commands per synced write (1 to 1048576; default 4096)")
+      ->check(CLI::Range(1, 1 << 20));
+  c.run(apply_cmd, [&c] {
+    apply.db = c.db;
+    return cli::apply(apply, std::cout);
+  });
+
+  static cli::BillOptions bill;
+  auto* bill_cmd = c.command(
+      "bill",
+      "run the billing through DATE (BILLING_RULES 8): issue every invoice dated up to "
+      "it; prints a JSON summary. Needs an existing ledger",
+      {"subledger bill --through 2025-03-31", "subledger bill --through 2025-03-31 --dry-run"},
+      kExitCommands);
+  date_option(bill_cmd, "--through", bill.through, "bill every invoice date up to this one")
+      ->required();
+  bill_cmd->add_flag("--dry-run", bill.dry_run,
+                     "compute and print what the run would issue; record nothing");
+  auto* request_id = id_option(bill_cmd, "--request-id", bill.request_id,
+                               "idempotency key of this run (1 to 128 of A-Z a-z 0-9 . _ ~ -; "
+                               "default: derived from the date and the log)");
+  c.run(bill_cmd, [&c, request_id] {
+    bill.db = c.db;
+    // Given, it must be an id: an empty one would silently mean the default key.
+    if (request_id->count() > 0 && bill.request_id.empty())
+      return cli::fail(subledger::id_error("--request-id", ""));
+    return cli::bill(bill, std::cout);
+  });
+}
+
+void add_invoice_queries(Cli& c) {
+  static cli::InvoicesOptions inv;
+  auto* inv_cmd = c.command(
+      "invoices", "issued invoices, by date then id",
+      {"subledger invoices", "subledger invoices --customer C1 --from 2025-01-01 --to 2025-03-31",
+       "subledger invoices --format csv > invoices.csv   # one row per invoice",
+       "subledger invoices --format json | jq .total"},
+      kExitQuery);
+  id_option(inv_cmd, "--customer", inv.customer, "only this customer's invoices");
+  id_option(inv_cmd, "--partner", inv.partner, "only this partner's invoices");
+  date_option(inv_cmd, "--from", inv.from, "first invoice date to include");
+  date_option(inv_cmd, "--to", inv.to, "last invoice date to include");
+  format_option(inv_cmd, inv.format);
+  c.run(inv_cmd, [&c] {
+    inv.db = c.db;
+    return cli::invoices(inv, std::cout);
+  });
+
+  static cli::InvoicesOptions rec;
+  auto* rec_cmd =
+      c.command("reconcile",
+                "the reconciliation file: every line of every invoice dated in the range, "
+                "as CSV with a header row",
+                {"subledger reconcile --from 2025-01-01 --to 2025-01-31 > january.csv",
+                 "subledger reconcile --from 2025-01-01 --to 2025-12-31 --partner P1"},
+                kExitQuery);
+  date_option(rec_cmd, "--from", rec.from, "first invoice date to include")->required();
+  date_option(rec_cmd, "--to", rec.to, "last invoice date to include")->required();
+  id_option(rec_cmd, "--partner", rec.partner, "only this partner's invoices");
+  c.run(rec_cmd, [&c] {
+    rec.db = c.db;
+    return cli::reconcile(rec, std::cout);
+  });
+
+  static std::string invoice_id, format;
+  auto* explain_cmd = c.command(
+      "explain", "each line of an invoice with the event that caused it and the formula's inputs",
+      {"subledger explain C1-20250115", "subledger explain C1-20250115 --format json"}, kExitQuery);
+  explain_cmd->add_option("invoice_id", invoice_id, "the invoice, e.g. C1-20250115")
+      ->required()
+      ->type_name("INVOICE_ID");
+  format_option(explain_cmd, format);
+  c.run(explain_cmd, [&c] { return cli::explain(c.db, invoice_id, format, std::cout); });
+
+  static cli::SummaryOptions sum;
+  auto* sum_cmd =
+      c.command("summary",
+                "invoices, gross charges, credits and net per group and currency, with a total "
+                "row per currency, over the invoices dated in the range",
+                {"subledger summary --from 2025-01-01 --to 2025-12-31",
+                 "subledger summary --from 2025-01-01 --to 2025-12-31 --by offer --currency USD",
+                 "subledger summary --from 2025-01-01 --to 2025-03-31 --by customer --format csv"},
+                kExitQuery);
+  date_option(sum_cmd, "--from", sum.from, "first invoice date to include")->required();
+  date_option(sum_cmd, "--to", sum.to, "last invoice date to include")->required();
+  sum_cmd
+      ->add_option("--by", sum.by,
+                   "group by month (default), partner, customer, offer or "
+                   "charge-type")
+      ->check(CLI::IsMember(cli::InvoiceSummary::groupings()))
+      ->type_name("GROUP");
+  sum_cmd->add_option("--currency", sum.currency, "only invoices in this ISO 4217 currency")
+      ->type_name("CODE");
+  format_option(sum_cmd, sum.format);
+  c.run(sum_cmd, [&c] {
+    sum.db = c.db;
+    return cli::summary(sum, std::cout);
+  });
+}
+
+void add_subscription_queries(Cli& c) {
+  static std::string sub_id, as_of, format;
+  auto* state_cmd = c.command(
+      "state", "a subscription as it stands, or as it stood at the end of a date",
+      {"subledger state S1", "subledger state S1 --as-of 2025-06-30 --format json"}, kExitQuery);
+  state_cmd->add_option("subscription_id", sub_id, "the subscription")
+      ->required()
+      ->type_name("SUBSCRIPTION_ID");
+  date_option(state_cmd, "--as-of", as_of, "as it stood at the end of this date");
+  format_option(state_cmd, format);
+  c.run(state_cmd, [&c] { return cli::state(c.db, sub_id, as_of, format, std::cout); });
+
+  auto* history_cmd =
+      c.command("history", "every event of a subscription, in order",
+                {"subledger history S1", "subledger history S1 --format csv"}, kExitQuery);
+  history_cmd->add_option("subscription_id", sub_id, "the subscription")
+      ->required()
+      ->type_name("SUBSCRIPTION_ID");
+  format_option(history_cmd, format);
+  c.run(history_cmd, [&c] { return cli::history(c.db, sub_id, format, std::cout); });
+
+  static std::string from, to;
+  auto* ren_cmd =
+      c.command("renewals",
+                "active subscriptions whose term ends in the range, with the price they will "
+                "renew at",
+                {"subledger renewals --from 2025-12-01 --to 2025-12-31"}, kExitQuery);
+  date_option(ren_cmd, "--from", from, "first term end to include")->required();
+  date_option(ren_cmd, "--to", to, "last term end to include")->required();
+  format_option(ren_cmd, format);
+  c.run(ren_cmd, [&c] { return cli::renewals(c.db, from, to, format, std::cout); });
+}
+
+void add_log(Cli& c) {
+  static cli::LogOptions log;
+  static std::string after_seq_text = "0", limit_text = "0";
+  auto* log_cmd =
+      c.command("log", "the activity log: every event in sequence order",
+                {"subledger log --limit 20", "subledger log --customer C1 --type seatschanged",
+                 "subledger log --after-seq 1000 --format json"},
+                kExitQuery);
+  log_cmd->add_option("--after-seq", after_seq_text, "only events after this sequence number")
+      ->type_name("N");
+  log_cmd->add_option("--limit", limit_text, "at most this many events (0, the default: all)")
+      ->type_name("N");
+  id_option(log_cmd, "--customer", log.customer, "only this customer's events");
+  log_cmd
+      ->add_option("--type", log.type, "only events of this type, in any case (e.g. SeatsChanged)")
+      ->transform(CLI::IsMember(subledger::event_type_names(), CLI::ignore_case))
+      ->type_name("TYPE");
+  format_option(log_cmd, log.format);
+  c.run(log_cmd, [&c] {
+    log.db = c.db;
+    if (!parse_u64(after_seq_text, log.after_seq))
+      return cli::fail("--after-seq must be a whole number from 0 to 18446744073709551615; got '" +
+                       after_seq_text + "'");
+    if (!parse_u64(limit_text, log.limit))
+      return cli::fail("--limit must be a whole number from 0 to 18446744073709551615; got '" +
+                       limit_text + "'");
+    return cli::log(log, std::cout);
+  });
+}
+
+void add_listings(Cli& c) {
+  static cli::ListOptions o;
+  auto listing = [&c](const std::string& name, const std::string& description,
+                      const std::vector<std::string>& examples,
+                      int (*fn)(const cli::ListOptions&, std::ostream&)) {
+    CLI::App* sub = c.command(name, description, examples, kExitQuery);
+    format_option(sub, o.format);
+    c.run(sub, [&c, fn] {
+      o.db = c.db;
+      return fn(o, std::cout);
+    });
     return sub;
   };
-  int status = cli::kExitOk;
+  auto* customers =
+      listing("customers", "customers by partner, then id",
+              {"subledger customers", "subledger customers --partner P1"}, cli::customers);
+  id_option(customers, "--partner", o.partner, "only this partner's customers");
+  auto* subs = listing("subscriptions", "subscriptions in the order they were created",
+                       {"subledger subscriptions --customer C1",
+                        "subledger subscriptions --status active --offer E3"},
+                       cli::subscriptions);
+  id_option(subs, "--customer", o.customer, "only this customer's subscriptions");
+  subs->add_option("--status", o.status,
+                   "only those in this status: trial, active, cancelled "
+                   "or expired")
+      ->check(CLI::IsMember(std::vector<std::string>{"trial", "active", "cancelled", "expired"}))
+      ->type_name("STATUS");
+  id_option(subs, "--offer", o.offer, "only subscriptions of this offer");
+  listing("offers", "the offers of the catalog, by id", {"subledger offers"}, cli::offers);
+  auto* prices =
+      listing("prices",
+              "published monthly prices by offer and currency, each with the date it is "
+              "effective from",
+              {"subledger prices", "subledger prices --offer E3 --as-of 2025-06-01"}, cli::prices);
+  id_option(prices, "--offer", o.offer, "only this offer's prices");
+  date_option(prices, "--as-of", o.as_of, "only the price in force on this date");
+  auto* trials =
+      listing("trials",
+              "subscriptions in their free trial, with the day each trial ends (partners get "
+              "no notice: this is how to track them)",
+              {"subledger trials", "subledger trials --expiring-before 2025-07-01"}, cli::trials);
+  date_option(trials, "--expiring-before", o.expiring_before,
+              "only trials ending before this date");
+}
 
-  cli::ApplyOptions apply;
-  auto* apply_cmd =
-      with_db(app.add_subcommand("apply", "append JSON-lines commands from FILE or -"));
-  apply_cmd->add_option("file", apply.input, "command file, or - for stdin");
-  apply_cmd->add_option("--batch", apply.batch_commands_max, "commands per synced write")
-      ->check(CLI::Range(1, 1 << 20));
-  apply_cmd->callback([&] {
-    apply.db = db;
-    status = cli::apply(apply, std::cout);
-  });
-
-  cli::BillOptions bill;
-  auto* bill_cmd = with_db(app.add_subcommand("bill", "run the billing through a date"));
-  bill_cmd->add_option("--through", bill.through, "bill through DATE")->required();
-  bill_cmd->add_flag("--dry-run", bill.dry_run, "preview: compute and print, record nothing");
-  auto* bill_request_id =
-      bill_cmd->add_option("--request-id", bill.request_id, "idempotency key of this run");
-  bill_cmd->callback([&] {
-    bill.db = db;
-    // Given, it must be an id: an empty one would silently mean the default key.
-    if (bill_request_id->count() > 0 && bill.request_id.empty()) {
-      status = cli::fail(subledger::id_error("--request-id", ""));
-      return;
-    }
-    status = cli::bill(bill, std::cout);
-  });
-
-  cli::InvoicesOptions inv;
-  auto* inv_cmd = with_db(app.add_subcommand("invoices", "issued invoices, by date then id"));
-  inv_cmd->add_option("--customer", inv.customer);
-  inv_cmd->add_option("--partner", inv.partner);
-  inv_cmd->add_option("--from", inv.from);
-  inv_cmd->add_option("--to", inv.to);
-  inv_cmd->add_option("--format", inv.format, "json or csv");
-  inv_cmd->callback([&] {
-    inv.db = db;
-    status = cli::invoices(inv, std::cout);
-  });
-
-  cli::InvoicesOptions rec;
-  auto* rec_cmd = with_db(app.add_subcommand("reconcile", "the reconciliation CSV"));
-  rec_cmd->add_option("--from", rec.from)->required();
-  rec_cmd->add_option("--to", rec.to)->required();
-  rec_cmd->add_option("--partner", rec.partner);
-  rec_cmd->callback([&] {
-    rec.db = db;
-    status = cli::reconcile(rec, std::cout);
-  });
-
-  std::string sub_id, as_of;
-  auto* state_cmd = with_db(app.add_subcommand("state", "a subscription's state"));
-  state_cmd->add_option("subscription_id", sub_id)->required();
-  state_cmd->add_option("--as-of", as_of, "as it stood at the end of DATE");
-  state_cmd->callback([&] { status = cli::state(db, sub_id, as_of, std::cout); });
-
-  auto* history_cmd = with_db(app.add_subcommand("history", "every event of a subscription"));
-  history_cmd->add_option("subscription_id", sub_id)->required();
-  history_cmd->callback([&] { status = cli::history(db, sub_id, std::cout); });
-
-  cli::LogOptions log;
-  auto* log_cmd = with_db(app.add_subcommand("log", "the activity log in sequence order"));
-  std::string after_seq_text = "0", limit_text = "0";
-  log_cmd->add_option("--after-seq", after_seq_text, "events after this sequence number");
-  log_cmd->add_option("--limit", limit_text, "at most this many events (0: all)");
-  log_cmd->add_option("--customer", log.customer);
-  log_cmd->add_option("--type", log.type, "event type, e.g. SeatsChanged")
-      ->check(CLI::IsMember(subledger::event_type_names()));
-  log_cmd->callback([&] {
-    log.db = db;
-    if (!parse_u64(after_seq_text, log.after_seq)) {
-      status = cli::fail("--after-seq must be a whole number from 0 to 18446744073709551615; got '" +
-                         after_seq_text + "'");
-      return;
-    }
-    if (!parse_u64(limit_text, log.limit)) {
-      status = cli::fail("--limit must be a whole number from 0 to 18446744073709551615; got '" +
-                         limit_text + "'");
-      return;
-    }
-    status = cli::log(log, std::cout);
-  });
-
-  std::string from, to;
-  auto* ren_cmd = with_db(app.add_subcommand("renewals", "terms ending in a range"));
-  ren_cmd->add_option("--from", from)->required();
-  ren_cmd->add_option("--to", to)->required();
-  ren_cmd->callback([&] { status = cli::renewals(db, from, to, std::cout); });
-
-  std::string invoice_id;
-  auto* explain_cmd = with_db(app.add_subcommand("explain", "why each line of an invoice"));
-  explain_cmd->add_option("invoice_id", invoice_id)->required();
-  explain_cmd->callback([&] { status = cli::explain(db, invoice_id, std::cout); });
-
-  bool verify = false;
-  std::string what_if_file, from_hex;
-  size_t workers = 2;
-  auto* replay_cmd = with_db(app.add_subcommand("replay", "rebuild projections from the log"));
+void add_replay(Cli& c) {
+  static bool verify = false;
+  static std::string what_if_file, from_hex;
+  static size_t workers = 2;
+  auto* replay_cmd = c.command(
+      "replay",
+      "fold the whole log into fresh state in memory and report (writes nothing); "
+      "--verify proves every invoice and row, --what-if shows how invoices would change",
+      {"subledger replay --verify", "subledger replay --what-if late-cancel.jsonl"},
+      "Exit status: 0 success; 1 a --what-if command would be rejected; 2 a mismatch, a damaged "
+      "log, usage or I/O error (one line on stderr, beginning 'subledger:').");
   auto* verify_flag = replay_cmd->add_flag(
       "--verify", verify,
       "regenerate every issued invoice and compare hashes; check the stored projection rows");
@@ -147,85 +341,138 @@ int main(int argc, char** argv) {
       ->add_option("--what-if", what_if_file,
                    "decide the history again with the commands of FILE merged in by date and "
                    "print how each invoice would change (writes nothing)")
-      ->excludes(verify_flag);
+      ->excludes(verify_flag)
+      ->type_name("FILE");
   replay_cmd
       ->add_option("--workers", workers,
-                   "lanes that fold customers in parallel (1: one thread does everything)")
+                   "lanes that fold customers in parallel (1 to 64; 1: one thread does all)")
       ->check(CLI::Range(1, 64));
-  replay_cmd->add_option("--from-hex", from_hex,
-                         "fold event values read from FILE (- for stdin), one hex value per line "
-                         "(what `export` writes; used by bench/run to scan other stores)");
-  replay_cmd->callback([&] {
-    if (!from_hex.empty())
-      status = cli::replay_from_hex(from_hex, std::cout);
-    else if (!what_if_file.empty())
-      status = cli::replay_what_if(db, what_if_file, std::cout);
-    else
-      status = cli::replay(db, verify, workers, std::cout);
+  replay_cmd
+      ->add_option("--from-hex", from_hex,
+                   "fold event values read from FILE (- for stdin), one hex value per line (what "
+                   "`export` writes; used by bench/run to scan other stores)")
+      ->type_name("FILE");
+  c.run(replay_cmd, [&c] {
+    if (!from_hex.empty()) return cli::replay_from_hex(from_hex, std::cout);
+    if (!what_if_file.empty()) return cli::replay_what_if(c.db, what_if_file, std::cout);
+    return cli::replay(c.db, verify, workers, std::cout);
   });
 
-  auto* export_cmd = with_db(app.add_subcommand(
-      "export",
-      "every stored event as seq, stream and hex value, tab-separated (for other stores)"));
-  export_cmd->callback([&] { status = cli::export_events(db, std::cout); });
+  auto* export_cmd =
+      c.command("export",
+                "every stored event as seq, stream and hex value, tab-separated (for other "
+                "stores; writes nothing)",
+                {"subledger export > events.tsv"}, kExitWrite);
+  c.run(export_cmd, [&c] { return cli::export_events(c.db, std::cout); });
+}
 
-  std::string dir;
-  auto* backup_cmd = with_db(app.add_subcommand("backup", "back up the ledger to DIR"));
-  backup_cmd->add_option("dir", dir)->required();
-  backup_cmd->callback([&] { status = cli::backup(db, dir, std::cout); });
-  auto* backups_cmd = app.add_subcommand("backups", "list the backups in DIR (JSON, one a line)");
-  backups_cmd->add_option("dir", dir)->required();
-  backups_cmd->callback([&] { status = cli::backups(dir, std::cout); });
-  cli::RestoreOptions restore;
-  auto* restore_cmd = with_db(app.add_subcommand(
-      "restore", "restore a backup from DIR into a ledger that no process holds"));
-  restore_cmd->add_option("dir", restore.dir)->required();
+void add_maintenance(Cli& c) {
+  static std::string dir;
+  auto* backup_cmd =
+      c.command("backup", "back up the ledger into DIR (also while another process writes to it)",
+                {"subledger backup /var/backups/subledger"}, kExitWrite);
+  backup_cmd->add_option("dir", dir, "backup directory")->required()->type_name("DIR");
+  c.run(backup_cmd, [&c] { return cli::backup(c.db, dir, std::cout); });
+  auto* backups_cmd = c.command("backups", "list the backups in DIR (JSON, one a line)",
+                                {"subledger backups /var/backups/subledger"}, kExitWrite, false);
+  backups_cmd->add_option("dir", dir, "backup directory")->required()->type_name("DIR");
+  c.run(backups_cmd, [] { return cli::backups(dir, std::cout); });
+
+  static cli::RestoreOptions restore;
+  auto* restore_cmd = c.command(
+      "restore", "restore a backup from DIR into a ledger that no process holds (creates it)",
+      {"subledger restore /var/backups/subledger --db ./ledger",
+       "subledger restore /var/backups/subledger --backup-id 3 --force"},
+      kExitWrite);
+  restore_cmd->add_option("dir", restore.dir, "backup directory")->required()->type_name("DIR");
   restore_cmd->add_option("--backup-id", restore.backup_id, "which backup (default: the latest)")
       ->check(CLI::Range(1u, 0xffffffffu));
   restore_cmd->add_flag("--force", restore.force, "replace a ledger directory that is not empty");
-  restore_cmd->callback([&] {
-    restore.db = db;
-    status = cli::restore(restore, std::cout);
+  c.run(restore_cmd, [&c] {
+    restore.db = c.db;
+    return cli::restore(restore, std::cout);
   });
-  auto* rebuild_cmd = with_db(app.add_subcommand(
-      "rebuild", "rewrite every projection row from the log (for damaged rows)"));
-  rebuild_cmd->callback([&] { status = cli::rebuild(db, std::cout); });
-  auto* migrate_cmd = with_db(app.add_subcommand(
-      "migrate", "bring a ledger of an older on-disk format to this one (rebuilds what is "
-                 "derived from the log)"));
-  migrate_cmd->callback([&] { status = cli::migrate(db, std::cout); });
+  auto* rebuild_cmd =
+      c.command("rebuild",
+                "rewrite every projection row and index from the log (for damaged rows; needs "
+                "an existing ledger)",
+                {"subledger rebuild --db ./ledger"}, kExitWrite);
+  c.run(rebuild_cmd, [&c] { return cli::rebuild(c.db, std::cout); });
+  auto* migrate_cmd =
+      c.command("migrate",
+                "bring a ledger of an older on-disk format to this one (rebuilds what is "
+                "derived from the log; needs an existing ledger)",
+                {"subledger migrate --db ./ledger"}, kExitWrite);
+  c.run(migrate_cmd, [&c] { return cli::migrate(c.db, std::cout); });
+}
 
-  cli::DemoOptions demo;
-  auto* demo_cmd = with_db(app.add_subcommand("demo", "a year of billing on the embedded demo"));
-  demo_cmd->add_option("--csv", demo.csv_path, "where to write the reconciliation CSV");
-  demo_cmd->add_option("--customers", demo.customers)->check(CLI::Range(1, 100000));
-  demo_cmd->add_option("--seed", demo.seed);
-  demo_cmd->callback([&] {
-    demo.db = db;
-    status = cli::demo(demo, std::cout);
+void add_demo_and_gen(Cli& c) {
+  static cli::DemoOptions demo;
+  auto* demo_cmd =
+      c.command("demo",
+                "bill fourteen months of the embedded demo (one partner, a few dozen customers) "
+                "into a new ledger, verify it, write its reconciliation CSV and end with a summary",
+                {"subledger demo --db ./subledger-demo", "subledger demo --customers 200 --seed 7"},
+                kExitCommands);
+  demo_cmd
+      ->add_option("--csv", demo.csv_path,
+                   "where to write the reconciliation CSV (default: DB-reconciliation.csv)")
+      ->type_name("FILE");
+  demo_cmd->add_option("--customers", demo.customers, "how many customers (1 to 100000; 36)")
+      ->check(CLI::Range(1, 100000));
+  demo_cmd->add_option("--seed", demo.seed, "seed of the generated activity (2017)");
+  c.run(demo_cmd, [&c] {
+    demo.db = c.db;
+    return cli::demo(demo, std::cout);
   });
 
-  cli::GenOptions gen;
-  auto* gen_cmd = app.add_subcommand("gen", "write a deterministic workload command file");
-  gen_cmd->add_option("--subscriptions", gen.subscriptions)
+  static cli::GenOptions gen;
+  auto* gen_cmd =
+      c.command("gen", "write a deterministic workload command file (what bench/run applies)",
+                {"subledger gen --subscriptions 1000 -o workload.jsonl"}, kExitWrite, false);
+  gen_cmd->add_option("--subscriptions", gen.subscriptions, "how many (1 to 100000000)")
       ->required()
       ->check(CLI::Range(uint64_t{1}, uint64_t{100'000'000}));
-  gen_cmd->add_option("--seed", gen.seed);
-  gen_cmd->add_option("--months", gen.months)->check(CLI::Range(1, 120));
-  gen_cmd->add_option("--output,-o", gen.output, "file, or - for stdout");
-  gen_cmd->callback([&] { status = cli::gen(gen, std::cout); });
+  gen_cmd->add_option("--seed", gen.seed, "seed of the generated activity (1)");
+  gen_cmd->add_option("--months", gen.months, "months of activity (1 to 120; 12)")
+      ->check(CLI::Range(1, 120));
+  gen_cmd->add_option("--output,-o", gen.output, "file, or - for standard output (default)")
+      ->type_name("FILE");
+  c.run(gen_cmd, [] { return cli::gen(gen, std::cout); });
+}
 
-  cli::add_server_commands(app, db, status);
+// `keys` and `serve` come with their own options (app/server_commands.cpp): here they get the
+// help footers and, for `keys`, -q/-v like every other subcommand.
+void finish_server_commands(Cli& c) {
+  CLI::App* keys = c.app.get_subcommand("keys");
+  for (CLI::App* sub : keys->get_subcommands([](CLI::App*) { return true; })) {
+    c.add_verbosity(sub);
+    Cli::help_footer(
+        sub,
+        {"subledger keys add --file keys.json --partner CONTOSO",
+         "subledger keys list --file keys.json", "subledger keys revoke --file keys.json KEY_ID"},
+        kExitWrite);
+  }
+  c.add_verbosity(keys);
+  Cli::help_footer(keys, {"subledger keys add --file keys.json --operator"}, kExitWrite);
+  Cli::help_footer(c.app.get_subcommand("serve"),
+                   {"subledger serve --keys keys.json --listen 127.0.0.1:8080",
+                    "subledger serve --keys keys.json --tls-cert cert.pem --tls-key key.pem -q"},
+                   kExitWrite);
+}
 
+int parse(Cli& c, int argc, char** argv) {
   // Help and --version print to standard output: a write that fails is an error there too.
-  auto exit_printing = [&app](const CLI::Error& e) {
-    int code = app.exit(e);
+  auto exit_printing = [&c](const CLI::Error& e) {
+    int code = c.app.exit(e);
     std::cout.flush();
     if (!std::cout) return cli::fail("cannot write to standard output");
     return code;
   };
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (int bad = cli::check_arguments(c.app, args)) return bad;
   try {
-    app.parse(argc, argv);
+    c.app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return exit_printing(e);
   } catch (const CLI::CallForAllHelp& e) {
@@ -233,15 +480,46 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return exit_printing(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return cli::kExitError;
+    return cli::report_parse_error(c.app, e);
   } catch (const std::exception& e) {
     return cli::fail(std::string("internal error: ") + e.what());
   }
+  return -1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::ios::sync_with_stdio(false);
+  static Cli c;
+  c.app.require_subcommand(1);
+  c.app.set_version_flag("--version", std::string("subledger ") + subledger::kVersion);
+  c.app
+      .add_option("--db", c.db,
+                  "ledger directory (default: $SUBLEDGER_DB, else "
+                  "./subledger-data)")
+      ->type_name("DIR");
+  c.app.footer(
+      "Examples:\n  subledger demo --db ./demo\n  subledger invoices --db ./demo\n"
+      "  subledger summary --db ./demo --from 2025-01-01 --to 2025-12-31\n"
+      "  subledger COMMAND --help\n\n"
+      "Exit status: 0 success; 1 at least one command was rejected; 2 usage, I/O or corruption "
+      "error (one line on stderr, beginning 'subledger:').");
+  add_apply_and_bill(c);
+  add_invoice_queries(c);
+  add_subscription_queries(c);
+  add_log(c);
+  add_listings(c);
+  add_replay(c);
+  add_maintenance(c);
+  add_demo_and_gen(c);
+  cli::add_server_commands(c.app, c.db, c.status);
+  finish_server_commands(c);
+  if (int code = parse(c, argc, argv); code >= 0) return code;
   // Output that cannot be written (a full disk, a closed pipe) is an error, whatever the
   // subcommand: checked once here, after the last flush.
   std::cout.flush();
-  if (!std::cout && status != cli::kExitError)
+  if (!std::cout && c.status != cli::kExitError)
     return cli::fail("cannot write to standard output");
-  return status;
+  return c.status;
 }

@@ -26,25 +26,48 @@ struct BillOptions {
 int bill(const BillOptions& o, std::ostream& out);
 
 struct InvoicesOptions {
-  std::string db, customer, from, to, format = "json", partner;
+  std::string db, customer, from, to, format, partner;  // format "": table on a terminal, else JSON
+  bool reconciliation = false;                          // the line-level CSV of `reconcile`
 };
 int invoices(const InvoicesOptions& o, std::ostream& out);
 int reconcile(const InvoicesOptions& o, std::ostream& out);
 
+// `format` (here and below): "table", "json", "csv", or "" for table on a terminal, else JSON.
 int state(const std::string& db, const std::string& subscription_id, const std::string& as_of,
-          std::ostream& out);
-int history(const std::string& db, const std::string& subscription_id, std::ostream& out);
+          const std::string& format, std::ostream& out);
+int history(const std::string& db, const std::string& subscription_id, const std::string& format,
+            std::ostream& out);
 
 struct LogOptions {
-  std::string db, customer, type;
+  std::string db, customer, type, format;
   uint64_t after_seq = 0;
   uint64_t limit = 0;  // 0: no limit
 };
 int log(const LogOptions& o, std::ostream& out);
 
 int renewals(const std::string& db, const std::string& from, const std::string& to,
-             std::ostream& out);
-int explain(const std::string& db, const std::string& invoice_id, std::ostream& out);
+             const std::string& format, std::ostream& out);
+int explain(const std::string& db, const std::string& invoice_id, const std::string& format,
+            std::ostream& out);
+// The listings (app/listings.cpp); each filter naming an id that does not exist is exit 2.
+struct ListOptions {
+  std::string db, format;
+  std::string partner;                  // customers
+  std::string customer, status, offer;  // subscriptions (offer: prices too)
+  std::string as_of;                    // prices: the price in force on that date
+  std::string expiring_before;          // trials
+};
+int customers(const ListOptions& o, std::ostream& out);
+int subscriptions(const ListOptions& o, std::ostream& out);
+int offers(const ListOptions& o, std::ostream& out);
+int prices(const ListOptions& o, std::ostream& out);
+int trials(const ListOptions& o, std::ostream& out);
+
+struct SummaryOptions {
+  std::string db, from, to, by = "month", currency, format;
+};
+int summary(const SummaryOptions& o, std::ostream& out);
+
 int replay(const std::string& db, bool verify, size_t workers, std::ostream& out);
 int replay_from_hex(const std::string& file, std::ostream& out);
 int export_events(const std::string& db, std::ostream& out);

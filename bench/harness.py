@@ -83,15 +83,15 @@ def parse_gen_stats(stderr):
 
 
 def parse_bill_speed(stderr):
-    """'billed 1000 subscriptions in 0.5 s (2000 subscriptions/s, ...)' -> (subs, seconds)."""
-    m = re.search(r"billed (\d+) subscriptions in ([0-9.e+-]+) s", stderr)
+    """`bill -v`: 'billing run over 1000 subscriptions in 0.5 s (...)' -> (subs, seconds)."""
+    m = re.search(r"billing run over (\d+) subscriptions in ([0-9.e+-]+) s", stderr)
     if not m:
         raise ValueError(f"unexpected bill output: {stderr!r}")
     return int(m.group(1)), float(m.group(2))
 
 
 def parse_apply_speed(stderr):
-    """apply's summary line -> (commands, events, seconds in process, seconds opening)."""
+    """`apply -v`'s figures -> (commands, events, seconds in process, seconds opening)."""
     m = re.search(r"applied (\d+) commands, (\d+) events in ([0-9.e+-]+) s .*opening the ledger "
                   r"took ([0-9.e+-]+) s", stderr)
     if not m:
@@ -241,7 +241,7 @@ def measure_subledger(binary, work, scale, seed, months, samples, log):
         results = chunk + ".results"
         n = sum(1 for _ in open(chunk))
         if n:
-            s = timed([binary, "apply", "--db", db, chunk], stdout_path=results, check=False)
+            s = timed([binary, "apply", "-v", "--db", db, chunk], stdout_path=results, check=False)
             if s.status not in (0, 1):
                 raise RuntimeError(f"apply failed: {s.stderr[-2000:]}")
             rejected = count_rejected(results)
@@ -259,7 +259,7 @@ def measure_subledger(binary, work, scale, seed, months, samples, log):
             last_seq = max(last_seq, seq)
             apply_rss = max(apply_rss, s.peak_rss_kb)
         if through:
-            s = timed([binary, "bill", "--db", db, "--through", through, "--request-id",
+            s = timed([binary, "bill", "-v", "--db", db, "--through", through, "--request-id",
                        request_id])
             summary = json.loads(s.stdout.strip().splitlines()[-1])
             subs, run_seconds = parse_bill_speed(s.stderr)
@@ -331,7 +331,7 @@ def measure_subledger(binary, work, scale, seed, months, samples, log):
     for attempt in range(3):
         path = os.path.join(work, f"small-{attempt}.jsonl")
         write_small_apply(os.path.join(work, "commands.jsonl"), path, f"bench{attempt}")
-        s = run_step([binary, "apply", "--db", db, path])
+        s = run_step([binary, "apply", "-v", "--db", db, path])
         small.append((s.seconds, parse_open_seconds(s.stderr)))
     f["small_apply"] = {"seconds": statistics.median(x[0] for x in small),
                         "open_seconds": statistics.median(x[1] for x in small)}

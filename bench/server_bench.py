@@ -165,7 +165,7 @@ def _run(binary, out_dir, log, seconds, work):
     apply_db = os.path.join(work, "apply-db")
     shutil.copytree(db, apply_db)
     t0 = time.monotonic()
-    res = subprocess.run([binary, "apply", "--db", apply_db, cmds], stdout=subprocess.DEVNULL,
+    res = subprocess.run([binary, "apply", "-v", "--db", apply_db, cmds], stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, text=True)
     wall = time.monotonic() - t0
     m = re.search(r"applied (\d+) commands, \d+ events in ([\d.e+-]+) s", res.stderr)

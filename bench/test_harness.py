@@ -77,7 +77,7 @@ class OwnOutputsTest(unittest.TestCase):
             self.assertEqual(lines + 3, stats["commands"], "every command is in one chunk")
             db = os.path.join(tmp, "db")
             results = os.path.join(tmp, "r.jsonl")
-            applied = harness.run_step([BIN, "apply", "--db", db, chunks[0][0]],
+            applied = harness.run_step([BIN, "apply", "-v", "--db", db, chunks[0][0]],
                                        stdout_path=results)
             self.assertEqual(harness.count_rejected(results), 0)
             seq = harness.last_seq_of_results(results)
@@ -86,7 +86,7 @@ class OwnOutputsTest(unittest.TestCase):
             self.assertEqual(commands, sum(1 for _ in open(chunks[0][0])))
             self.assertEqual(events, seq)
             self.assertGreaterEqual(opening, 0)
-            bill = harness.run_step([BIN, "bill", "--db", db, "--through", chunks[0][1],
+            bill = harness.run_step([BIN, "bill", "-v", "--db", db, "--through", chunks[0][1],
                                      "--request-id", chunks[0][2]])
             subs, seconds = harness.parse_bill_speed(bill.stderr)
             self.assertIsNotNone(harness.parse_open_seconds(bill.stderr))
@@ -102,7 +102,7 @@ class OwnOutputsTest(unittest.TestCase):
             small = os.path.join(tmp, "small.jsonl")
             harness.write_small_apply(os.path.join(tmp, "c.jsonl"), small, "t")
             small_results = os.path.join(tmp, "small.results")
-            s = harness.run_step([BIN, "apply", "--db", db, small], stdout_path=small_results)
+            s = harness.run_step([BIN, "apply", "-v", "--db", db, small], stdout_path=small_results)
             self.assertEqual(harness.count_rejected(small_results), 0)
             self.assertEqual(sum(1 for _ in open(small_results)), 10)
             self.assertIsNotNone(harness.parse_open_seconds(s.stderr))

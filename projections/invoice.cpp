@@ -186,4 +186,10 @@ void append_reconciliation_rows(std::string& out, const Invoice& inv) {
   }
 }
 
+std::string csv_cell(const std::string& value, bool text) {
+  std::string out;
+  csv_field(out, text ? neutralised(value) : value);
+  return out;
+}
+
 }  // namespace subledger

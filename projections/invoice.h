@@ -39,6 +39,9 @@ std::string invoice_json(const Invoice& invoice);
 // The reconciliation file (INTERFACE.md): RFC 4180 CSV, one row per invoice line.
 std::string reconciliation_header();
 void append_reconciliation_rows(std::string& out, const Invoice& invoice);
+// One RFC 4180 cell (quoted when it must be); a `text` cell that a spreadsheet would take for a
+// formula is protected as the reconciliation file's are.
+std::string csv_cell(const std::string& value, bool text);
 
 // Minimal JSON string escaping for the hand-written canonical form.
 void append_json_string(std::string& out, const std::string& value);

@@ -216,6 +216,10 @@ std::string subscription_json(const Subscription& s, Date as_of) {
 
 std::string customer_json(const CustomerCreated& def) { return PayloadJson{}(def).dump(); }
 
+std::string payload_json(const EventPayload& payload) {
+  return std::visit(PayloadJson{}, payload).dump();
+}
+
 std::string agreement_json(const std::string& customer_id, const Agreement& a, bool with_contact) {
   Json j = PayloadJson{}(AgreementAccepted{customer_id, a.agreement_type, a.date_agreed,
                                            a.first_name, a.last_name, a.email});

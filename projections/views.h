@@ -14,6 +14,8 @@ namespace subledger {
 std::string subscription_json(const Subscription& sub, Date as_of = Date());
 // `history` / `log`: one event with its full envelope (actor, request id, dates).
 std::string event_json(const Event& event);
+// An event's data member alone (`offers`, `prices`).
+std::string payload_json(const EventPayload& payload);
 // A customer as created (the CustomerCreated fields).
 std::string customer_json(const CustomerCreated& def);
 // One accepted agreement; the contact (personal data) only when `with_contact`.

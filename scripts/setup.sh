@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PACKAGES=(build-essential cmake pkg-config librocksdb-dev capnproto libcapnp-dev libspdlog-dev
-          libgtest-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libssl-dev libabsl-dev libboost-dev
+          libgtest-dev libbenchmark-dev libcli11-dev libfmt-dev nlohmann-json3-dev libssl-dev libabsl-dev libboost-dev
           python3 clang clang-14 libclang-rt-14-dev
           help2man man-db dpkg-dev file zsh python3-jsonschema)
 # help2man: the man page; man-db, dpkg-dev (dpkg-shlibdeps) and file: the .deb and its check
