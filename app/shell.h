@@ -44,7 +44,8 @@ enum class Mode {
   kWrite,          // must exist
   kCreateOrWrite,  // apply, demo: may start a ledger
 };
-absl::StatusOr<std::unique_ptr<Ledger>> open_ledger(const std::string& db, Mode mode);
+absl::StatusOr<std::unique_ptr<Ledger>> open_ledger(const std::string& db, Mode mode,
+                                                    uint32_t rows_every_commits = 1);
 
 int fail_status(const absl::Status& status);
 

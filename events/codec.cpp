@@ -443,6 +443,7 @@ std::string encode_event(const Event& e) {
   b.setRequestId(text(e.request_id));
   std::visit(PayloadWriter{b.initPayload()}, e.payload);
   if (!e.prev_hash.empty()) b.setPrevHash(data(e.prev_hash));
+  if (!e.command_hash.empty()) b.setCommandHash(data(e.command_hash));
   auto words = capnp::messageToFlatArray(message);
   auto bytes = words.asBytes();
   std::string out;
@@ -490,6 +491,7 @@ std::string EventDecoder::decode(std::string_view stored, Event& out) {
     out.request_id = str(r.getRequestId());
     out.payload = read_payload(r.getPayload());
     out.prev_hash = read_digest(r.getPrevHash(), "prev_hash", true);
+    out.command_hash = read_digest(r.getCommandHash(), "command_hash", true);
     out.hash.assign(trailer);
   } catch (const kj::Exception& ex) {
     return std::string("malformed event: ") + ex.getDescription().cStr();

@@ -218,6 +218,10 @@ struct Event {
   std::string actor, request_id;
   EventPayload payload;
   std::string prev_hash;  // the previous event's hash ("" for the first event)
+  // On the first event of each command: the SHA-256 of the command's canonical payload, so the
+  // command's idempotency record can be derived from the log. "" on every other event (and on
+  // events written before on-disk format 3).
+  std::string command_hash;
   std::string hash;       // SHA-256 of this event's message: the stored trailer, not in the message
   friend bool operator==(const Event&, const Event&) = default;
 };

@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <tuple>
+#include <utility>
 
 #include "events/codec.h"
 #include "ledger/queries.h"
@@ -102,6 +104,79 @@ std::string CommandResult::to_json() const {
   return out;
 }
 
+void LoggedCommand::add(uint64_t seq, const Event& e) {
+  if (seq_first == 0) {
+    request_id = e.request_id;
+    command_hash = e.command_hash;
+    seq_first = seq;
+  }
+  seq_last = seq;
+  if (const auto* run = std::get_if<BillingRun>(&e.payload)) invoices_issued = run->invoices_issued;
+}
+
+std::string LoggedCommand::record(std::string_view payload_hash) const {
+  CommandResult result;
+  result.request_id = request_id;
+  result.ok = true;
+  result.seq_first = seq_first;
+  result.seq_last = seq_last;
+  if (invoices_issued)
+    result.extra_json = "\"invoices_issued\":" + std::to_string(*invoices_issued);
+  return std::string(payload_hash) + result.to_json();
+}
+
+namespace {
+
+// Writes the stream index entries and idempotency records of every event after the derived mark
+// (what a crash, or a close without a flush, left unwritten), without the WAL, and moves the mark.
+// Returns how many events it covered. Records are derived whole commands at a time, so the mark
+// never splits a command.
+absl::StatusOr<uint64_t> catch_up_index(Store& store) {
+  constexpr uint64_t kEventsPerWrite = 1 << 18;
+  auto mark = store.derived_mark();
+  if (!mark.ok()) return mark.status();
+  EventDecoder decoder;
+  Event e;
+  LoggedCommand span;
+  uint64_t events = 0, staged = 0;
+  absl::Status failed;
+  auto finish_span = [&]() -> bool {
+    if (span.seq_first == 0) return true;
+    if (span.command_hash.size() != 32) {
+      failed = absl::DataLossError("event " + std::to_string(span.seq_first) + " begins request '" +
+                                   span.request_id + "' without its command's payload hash");
+      return false;
+    }
+    store.stage_idempotency(span.request_id, span.record(span.command_hash), /*derivable=*/true);
+    store.stage_derived_mark(span.seq_last);
+    if (staged >= kEventsPerWrite) {
+      failed = store.commit(/*sync=*/false);
+      staged = 0;
+    }
+    span = LoggedCommand{};
+    return failed.ok();
+  };
+  absl::Status scan = store.scan_events(*mark, [&](uint64_t seq, std::string_view bytes) {
+    if (std::string bad = decoder.decode(bytes, e); !bad.empty()) {
+      failed = absl::DataLossError("event " + std::to_string(seq) + ": " + bad);
+      return false;
+    }
+    if (e.request_id != span.request_id && !finish_span()) return false;
+    span.add(seq, e);
+    store.stage_stream_entry(e.stream, e.stream_version, seq);
+    ++events;
+    ++staged;
+    return true;
+  });
+  if (!scan.ok()) return scan;
+  if (!failed.ok()) return failed;
+  if (!finish_span()) return failed;
+  if (absl::Status s = store.commit(/*sync=*/false); !s.ok()) return s;
+  return events;
+}
+
+}  // namespace
+
 std::string BillingSummary::to_json() const {
   nlohmann::ordered_json j;
   j["through"] = through.iso();
@@ -148,6 +223,14 @@ absl::StatusOr<std::unique_ptr<Ledger>> Ledger::open(std::unique_ptr<Store> stor
                                                      Options options) {
   options.preview |= store->read_only();
   std::unique_ptr<Ledger> ledger(new Ledger(std::move(store), std::move(options)));
+  if (!ledger->options_.preview) {
+    // Before any command is decided, the stream index and the idempotency records reach the end
+    // of the log again, so a command retried after a crash is answered as a duplicate. (Readers
+    // decide nothing; they fold the index entries they lack in memory, Store::stream_seqs.)
+    auto caught_up = catch_up_index(*ledger->store_);
+    if (!caught_up.ok()) return caught_up.status();
+    ledger->open_report_.index_caught_up = *caught_up;
+  }
   if (absl::Status s = ledger->load_or_reset_projections(); !s.ok()) return s;
   if (std::string error = ledger->catch_up(); !error.empty())
     return absl::DataLossError("the event log is damaged: " + error +
@@ -221,13 +304,13 @@ std::string Ledger::load_projections() {
   auto meta = store_->projection(kMetaRow);
   if (!meta.ok() || !meta_row_current(*meta)) return "projection rows of an older format";
   std::string error;
-  std::string read =
+  absl::Status read =
       store_->scan_projections("", [&](std::string_view key, std::string_view value) {
         if (key.starts_with(kInvoiceRowPrefix) || key == "checkpoint") return true;
         error = state_.load_row(key, value);
         return error.empty();
       });
-  if (!read.empty()) return read;
+  if (!read.ok()) return std::string(read.message());
   if (!error.empty()) return error;
   if (std::string bad = state_.finish_load(); !bad.empty()) return bad;
   if (state_.last_seq() != from_be64(*checkpoint)) return "checkpoint and meta row disagree";
@@ -243,7 +326,7 @@ std::string Ledger::catch_up() {
   EventDecoder decoder;
   Event event;
   std::string error;
-  std::string scan =
+  absl::Status scan =
       store_->scan_events(state_.last_seq(), [&](uint64_t seq, std::string_view bytes) {
         error = decoder.decode(bytes, event);
         if (error.empty() && event.seq != seq) error = "stored under the wrong sequence number";
@@ -252,11 +335,11 @@ std::string Ledger::catch_up() {
         if (error.empty() && ++open_report_.events_caught_up % kRowsEvery == 0 &&
             !options_.preview) {
           stage_projections();
-          error = store_->commit(/*sync=*/false);
+          error = std::string(store_->commit(/*sync=*/false).message());
         }
         return error.empty();
       });
-  if (!scan.empty()) return scan;
+  if (!scan.ok()) return std::string(scan.message());
   return error;
 }
 
@@ -315,6 +398,9 @@ CommandResult Ledger::submit_hashed(const Command& command, const std::string& h
     original.duplicate = true;
     return original;
   }
+  // The command's first event carries its payload hash: its idempotency record is then derived
+  // from the log (Store: format 3).
+  command_hash_ = hash;
   if (command.type == CommandType::kRunBilling) {
     // Issued invoices are read from their rows (`invoices`, the server's invoice routes): the
     // run's commit carries them, however far the rows may otherwise lag.
@@ -322,7 +408,10 @@ CommandResult Ledger::submit_hashed(const Command& command, const std::string& h
     return run_billing(command);
   }
   Decision decision = decide(command, state_);
-  if (decision.rejection) return rejected(command.request_id, *decision.rejection);
+  if (decision.rejection) {
+    command_hash_.clear();
+    return rejected(command.request_id, *decision.rejection);
+  }
   CommandResult result;
   result.request_id = command.request_id;
   result.ok = true;
@@ -443,14 +532,15 @@ absl::StatusOr<std::string> Ledger::request_record(const std::string& key) const
 }
 
 void Ledger::remember_record(const std::string& key, std::string record) {
-  store_->stage_idempotency(key, record);
+  store_->stage_idempotency(key, record, /*derivable=*/false);  // the log cannot say it
   pending_requests_[key] = std::move(record);
 }
 
 uint64_t Ledger::append(const Staged& staged, const Command& command, Invoice* prebuilt) {
   StampedEvent stamped = stamp_event(state_, staged.payload, staged.date,
                                      staged.by_system ? std::string(kSystemActor) : command.actor,
-                                     command.request_id, options_.clock());
+                                     command.request_id, options_.clock(),
+                                     std::exchange(command_hash_, std::string()));
   const Event& event = stamped.event;
   store_->stage_event(event.seq, event.stream, event.stream_version, stamped.bytes);
   if (std::string error = state_.apply(event, prebuilt); !error.empty())
@@ -461,7 +551,8 @@ uint64_t Ledger::append(const Staged& staged, const Command& command, Invoice* p
 void Ledger::remember(const Command& command, const std::string& hash,
                       const CommandResult& result) {
   std::string record = hash + result.to_json();
-  store_->stage_idempotency(command.request_id, record);
+  // A command accepted without an event leaves no trace in the log: its record is synced.
+  store_->stage_idempotency(command.request_id, record, /*derivable=*/result.seq_first != 0);
   pending_requests_[command.request_id] = std::move(record);
 }
 
@@ -503,13 +594,14 @@ std::string Ledger::write_rows() {
   stage_projections();
   commits_since_rows_ = 0;
   rows_behind_ = false;
-  return store_->commit(/*sync=*/options_.durable);
+  return std::string(store_->commit(/*sync=*/options_.durable).message());
 }
 
 std::string Ledger::wait_committed() {
   if (!in_flight_) return "";
   in_flight_ = false;
-  std::string error = store_->wait_written();  // the caller reports it (one line, exit 2)
+  // The caller reports it (one line, exit 2).
+  std::string error(store_->wait_written().message());
   in_flight_requests_.clear();
   return error;
 }

@@ -51,6 +51,18 @@ struct BillingSummary {
   std::string to_json() const;
 };
 
+// One accepted command as the log shows it: its events (a command's events are contiguous), the
+// payload hash its first event carries ("" on events written before on-disk format 3), and a
+// billing run's invoice count. Enough to derive its idempotency record again.
+struct LoggedCommand {
+  std::string request_id, command_hash;
+  uint64_t seq_first = 0, seq_last = 0;
+  std::optional<uint32_t> invoices_issued;
+  void add(uint64_t seq, const Event& e);  // the next event of this command
+  // The record its acceptance stored: `payload_hash` then the result line it was answered with.
+  std::string record(std::string_view payload_hash) const;
+};
+
 // A command line parsed and its payload hashed, ahead of deciding it: both are pure, so another
 // thread may do them (apply's reader) while the ledger's thread decides the lines before it.
 struct PreparedCommand {
@@ -109,6 +121,7 @@ class Ledger {
     bool from_checkpoint = false;
     bool rows_rebuilt = false;  // stored rows were unreadable or of an older format
     uint64_t checkpoint = 0, events_caught_up = 0;
+    uint64_t index_caught_up = 0;  // events whose index entries and records were re-derived
   };
   const OpenReport& open_report() const { return open_report_; }
 
@@ -188,6 +201,7 @@ class Ledger {
   std::unordered_map<std::string, std::string> in_flight_requests_;  // of the batch being written
   bool in_flight_ = false;
   std::string io_failure_;
+  std::string command_hash_;  // of the command being decided, until its first event takes it
 };
 
 }  // namespace subledger

@@ -25,7 +25,7 @@ absl::StatusOr<std::vector<IssuedInvoice>> issued_invoices(const Store& store,
   std::string prefix = customer_id.empty() ? std::string(kInvoiceRowPrefix)
                                            : invoice_rows_prefix(customer_id + "-");
   absl::Status status;
-  std::string error =
+  absl::Status read =
       store.scan_projections(prefix, [&](std::string_view key, std::string_view value) {
         auto issued = decode_invoice_row(value);
         if (!issued) {
@@ -36,7 +36,7 @@ absl::StatusOr<std::vector<IssuedInvoice>> issued_invoices(const Store& store,
           out.push_back(std::move(*issued));
         return true;
       });
-  if (!error.empty()) return absl::DataLossError(error);
+  if (!read.ok()) return read;
   if (!status.ok()) return status;
   std::sort(out.begin(), out.end(), [](const IssuedInvoice& a, const IssuedInvoice& b) {
     return std::tie(a.invoice.invoice_date, a.invoice.invoice_id) <
@@ -109,7 +109,7 @@ absl::Status for_each_issued_invoice(const Store& store, const InvoiceSelection&
       break;
     absl::Status status;
     const uint64_t first = run_seq - run->invoices_issued;
-    std::string read = store.scan_events(first - 1, [&](uint64_t seq, std::string_view value) {
+    absl::Status read = store.scan_events(first - 1, [&](uint64_t seq, std::string_view value) {
       if (seq >= run_seq) return false;
       if (std::string bad = decoder.decode(value, e); !bad.empty()) {
         status = absl::DataLossError("event " + std::to_string(seq) + ": " + bad);
@@ -138,7 +138,7 @@ absl::Status for_each_issued_invoice(const Store& store, const InvoiceSelection&
         ids.push_back(issued->invoice_id);
       return true;
     });
-    if (!read.empty()) return absl::DataLossError(read);
+    if (!read.ok()) return read;
     if (!status.ok() || !more) return status;
   }
   return flush();

@@ -7,7 +7,8 @@
 namespace subledger {
 
 StampedEvent stamp_event(const LedgerState& state, EventPayload payload, Date effective_date,
-                         std::string actor, std::string request_id, int64_t recorded_at_micros) {
+                         std::string actor, std::string request_id, int64_t recorded_at_micros,
+                         std::string command_hash) {
   StampedEvent out;
   Event& event = out.event;
   event.seq = state.last_seq() + 1;
@@ -19,6 +20,7 @@ StampedEvent stamp_event(const LedgerState& state, EventPayload payload, Date ef
   event.request_id = std::move(request_id);
   event.payload = std::move(payload);
   event.prev_hash = state.chain_head();
+  event.command_hash = std::move(command_hash);
   if (auto* issued = std::get_if<InvoiceIssued>(&event.payload))
     issued->chain_head = event.prev_hash;
   if (std::string bad = check_event(event); !bad.empty())

@@ -20,8 +20,10 @@ struct StampedEvent {
 
 // The event that would follow `state`: seq = last_seq + 1, the stream's next version, prev_hash =
 // the chain head (also recorded in an InvoiceIssued payload), then encoded and hashed.
+// `command_hash`: the command's payload_hash on its first event, "" on the others.
 // Throws std::logic_error if the envelope is invalid (a decider bug, never user input).
 StampedEvent stamp_event(const LedgerState& state, EventPayload payload, Date effective_date,
-                         std::string actor, std::string request_id, int64_t recorded_at_micros);
+                         std::string actor, std::string request_id, int64_t recorded_at_micros,
+                         std::string command_hash = {});
 
 }  // namespace subledger

@@ -1,13 +1,13 @@
 #include "ledger/store.h"
 
-#include <rocksdb/db.h>
+#include "ledger/store_internal.h"
+
+#include <rocksdb/cache.h>
 #include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/sst_file_reader.h>
 #include <rocksdb/table.h>
-#include <rocksdb/utilities/backup_engine.h>
-#include <rocksdb/write_batch.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,11 +24,11 @@
 #include <future>
 #include <memory>
 
+#include "events/codec.h"
+
 namespace subledger {
 
 namespace fs = std::filesystem;
-
-namespace {
 
 // The one place a rocksdb::Status becomes ours. NotFound stays NotFound (a missing key); a
 // checksum or format failure is DataLoss; a full disk is ResourceExhausted; the rest Unavailable.
@@ -55,6 +55,14 @@ std::string to_error(const rocksdb::Status& s, std::string_view what) {
   return std::string(to_status(s, what).message());
 }
 
+rocksdb::ReadOptions checked_reads() {
+  rocksdb::ReadOptions ro;
+  ro.verify_checksums = true;  // every block read is checked: a flipped byte is an error
+  return ro;
+}
+
+namespace {
+
 // RocksDB's default info log is a file in the ledger's directory: readers must not write there,
 // and on a full disk its file logger aborts the process. The ledger reports its own errors (each
 // failing call returns one), so RocksDB's diagnostics are dropped.
@@ -74,6 +82,8 @@ constexpr const char* kColumnFamilies[] = {"default", "events", "streams", "idem
                                            "projections"};
 enum Cf { kDefault = 0, kEvents, kStreams, kIdempotency, kProjections, kCfCount };
 constexpr const char* kFormatKey = "format";
+// How far the stream index and the idempotency records reach (written with them, without the WAL).
+constexpr const char* kDerivedKey = "derived";
 // Present while the stream index and idempotency records are being rewritten (rewrite_index).
 constexpr const char* kIndexRebuildKey = "index_rebuild_in_progress";
 
@@ -83,11 +93,25 @@ std::string stream_prefix(const Stream& s) {
   return key;
 }
 
-rocksdb::ColumnFamilyOptions table_options(std::string_view cf_name) {
+// Who opens: a writer (apply, bill, serve...) or a reader (a query: one process, a few reads).
+enum class Role { kWriter, kReader };
+
+// Readers' table reads go through one small block cache that also holds the index and filter
+// blocks of the tables they open (a writer keeps them in the table cache, outside any bound).
+constexpr size_t kReaderBlockCacheBytes = 32 << 20;
+// Table files a reader keeps open at once (each holds its index and filter in the block cache).
+constexpr int kReaderOpenFiles = 256;
+
+std::shared_ptr<rocksdb::Cache> reader_block_cache() {
+  static std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(kReaderBlockCacheBytes);
+  return cache;
+}
+
+rocksdb::ColumnFamilyOptions table_options(std::string_view cf_name, Role role = Role::kWriter) {
   rocksdb::ColumnFamilyOptions cf_options;
   cf_options.compression = rocksdb::kLZ4Compression;
   cf_options.write_buffer_size = 64 << 20;
-  if (cf_name == kColumnFamilies[kIdempotency]) {
+  if (cf_name == kColumnFamilies[kIdempotency] && role == Role::kWriter) {
     // Every command looks its request id up before it is decided, and a new one is nearly always
     // absent: a whole-key Bloom filter over the memtable answers that without a skip-list search
     // (it was 8% of the deciding thread's time in apply). Memory: 2% of the write buffer.
@@ -99,14 +123,15 @@ rocksdb::ColumnFamilyOptions table_options(std::string_view cf_name) {
   // Every new request id is looked up before it is decided and is nearly always absent: a Bloom
   // filter answers those lookups without reading table blocks (also sub/ and inv/ row reads).
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  if (role == Role::kReader) {
+    // A reader opens a few tables for a few reads: their index and filter blocks are loaded into
+    // the (bounded) block cache when first needed, not held for every table it ever touches.
+    table.block_cache = reader_block_cache();
+    table.cache_index_and_filter_blocks = true;
+    table.pin_l0_filter_and_index_blocks_in_cache = true;
+  }
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   return cf_options;
-}
-
-rocksdb::ReadOptions checked_reads() {
-  rocksdb::ReadOptions ro;
-  ro.verify_checksums = true;  // every block read is checked: a flipped byte is an error
-  return ro;
 }
 
 // What is in `dir` before opening: nothing (a ledger may be created), a ledger (CURRENT names its
@@ -169,42 +194,27 @@ uint64_t from_be64(std::string_view s) {
   return v;
 }
 
-struct Store::Impl {
-  std::unique_ptr<rocksdb::DB> db;
-  std::vector<rocksdb::ColumnFamilyHandle*> cfs;
-  rocksdb::WriteBatch batch;
-  size_t staged = 0, staged_at_mark = 0;
-  std::string dir;
-  std::string secondary_dir;  // a reader beside a writer: its own files, outside the ledger
-  bool read_only = false;
-  int format = kLedgerFormat;
-  std::map<std::string, std::string, std::less<>> overlay;  // readers' caught-up rows
-  bool overlay_only = false;  // stored rows ignored (unreadable; folded in memory instead)
-  std::future<std::string> in_flight;  // the batch being written by commit_async
-  bool wrote = false;
-
-  ~Impl() {
-    if (in_flight.valid()) in_flight.wait();
-    // A writer leaves its memtables flushed: the next process to open the ledger (a query, a
-    // replay, the next month's bill) then starts at once instead of replaying the WAL into memory.
-    if (wrote && db && !read_only) db->Flush(rocksdb::FlushOptions(), cfs).PermitUncheckedError();
-    for (auto* cf : cfs) db->DestroyColumnFamilyHandle(cf);
-    db.reset();
-    if (!secondary_dir.empty()) {
-      std::error_code ignored;
-      fs::remove_all(secondary_dir, ignored);
-    }
+Store::Impl::~Impl() {
+  if (in_flight.valid()) in_flight.wait();
+  // A writer leaves its memtables flushed: the next process to open the ledger (a query, a
+  // replay, the next month's bill) then starts at once instead of replaying the WAL into memory.
+  if (wrote && db && !read_only) db->Flush(rocksdb::FlushOptions(), cfs).PermitUncheckedError();
+  for (auto* cf : cfs) db->DestroyColumnFamilyHandle(cf);
+  db.reset();
+  if (!secondary_dir.empty()) {
+    std::error_code ignored;
+    fs::remove_all(secondary_dir, ignored);
   }
-};
+}
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Store::~Store() = default;
 
 namespace {
 
-std::vector<rocksdb::ColumnFamilyDescriptor> descriptors() {
+std::vector<rocksdb::ColumnFamilyDescriptor> descriptors(Role role = Role::kWriter) {
   std::vector<rocksdb::ColumnFamilyDescriptor> out;
-  for (const char* name : kColumnFamilies) out.emplace_back(name, table_options(name));
+  for (const char* name : kColumnFamilies) out.emplace_back(name, table_options(name, role));
   return out;
 }
 
@@ -217,6 +227,10 @@ rocksdb::DBOptions db_options() {
   // losing acknowledged events and letting new ones reuse their sequence numbers. Only an
   // incomplete last record (a write torn by a crash, never acknowledged) is dropped.
   options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+  // What is derived from the log is written without the WAL: column families flush together, so
+  // a crash leaves the derived ones (and their "derived" and "checkpoint" marks) at one
+  // consistent point, never the index of one batch beside the rows of another.
+  options.atomic_flush = true;
   options.IncreaseParallelism(2);
   return options;
 }
@@ -247,8 +261,8 @@ absl::Status open_reader(Store::Impl& impl) {
   rocksdb::DBOptions options = db_options();
   // Table files are opened when first read, not all at open: a query reads a few of them, and a
   // writer's read-only look before it opens for writing reads only the log's.
-  options.max_open_files = 4096;
-  auto s = rocksdb::DB::OpenForReadOnly(options, impl.dir, descriptors(), &impl.cfs, &db,
+  options.max_open_files = kReaderOpenFiles;
+  auto s = rocksdb::DB::OpenForReadOnly(options, impl.dir, descriptors(Role::kReader), &impl.cfs, &db,
                                         /*error_if_wal_file_exists=*/false);
   if (s.ok()) {
     impl.db.reset(db);
@@ -261,7 +275,7 @@ absl::Status open_reader(Store::Impl& impl) {
   impl.cfs.clear();
   options.max_open_files = -1;  // hold every table file open while the primary compacts
   auto secondary = rocksdb::DB::OpenAsSecondary(options, impl.dir, impl.secondary_dir,
-                                                descriptors(), &impl.cfs, &db);
+                                                descriptors(Role::kReader), &impl.cfs, &db);
   if (!secondary.ok()) return to_status(s, "cannot open the ledger in " + impl.dir);
   impl.db.reset(db);
   return to_status(db->TryCatchUpWithPrimary(), "cannot read the ledger in " + impl.dir);
@@ -463,23 +477,38 @@ int Store::format() const { return impl_->format; }
 void Store::stage_event(uint64_t seq, const Stream& stream, uint64_t version,
                         std::string_view bytes) {
   impl_->batch.Put(impl_->cfs[kEvents], be64(seq), rocksdb::Slice(bytes.data(), bytes.size()));
-  impl_->batch.Put(impl_->cfs[kStreams], stream_prefix(stream) + be64(version), be64(seq));
+  stage_stream_entry(stream, version, seq);
+  stage_derived_mark(seq);
   ++impl_->staged;
 }
 
-void Store::stage_idempotency(const std::string& request_id, std::string_view record) {
-  impl_->batch.Put(impl_->cfs[kIdempotency], key_component(request_id),
-                   rocksdb::Slice(record.data(), record.size()));
+void Store::stage_stream_entry(const Stream& stream, uint64_t version, uint64_t seq) {
+  impl_->derived.Put(impl_->cfs[kStreams], stream_prefix(stream) + be64(version), be64(seq));
+}
+
+void Store::stage_derived_mark(uint64_t seq) {
+  // Written once per batch: the last Put of a key in a batch wins, so the mark is overwritten in
+  // place rather than added per event.
+  impl_->derived_mark = seq;
+}
+
+void Store::stage_idempotency(const std::string& request_id, std::string_view record,
+                              bool derivable) {
+  (derivable ? impl_->derived : impl_->batch)
+      .Put(impl_->cfs[kIdempotency], key_component(request_id),
+           rocksdb::Slice(record.data(), record.size()));
 }
 
 void Store::stage_projection(std::string_view key, std::string_view value) {
-  impl_->batch.Put(impl_->cfs[kProjections], rocksdb::Slice(key.data(), key.size()),
-                   rocksdb::Slice(value.data(), value.size()));
+  impl_->derived.Put(impl_->cfs[kProjections], rocksdb::Slice(key.data(), key.size()),
+                     rocksdb::Slice(value.data(), value.size()));
 }
 
 void Store::mark_staged() {
   impl_->batch.SetSavePoint();
+  impl_->derived.SetSavePoint();
   impl_->staged_at_mark = impl_->staged;
+  impl_->derived_mark_at_mark = impl_->derived_mark;
 }
 
 // Both fail only without a save point (a caller's bug, not a storage error); they run in
@@ -487,52 +516,82 @@ void Store::mark_staged() {
 void Store::drop_staged_since_mark() noexcept {
   [[maybe_unused]] rocksdb::Status s = impl_->batch.RollbackToSavePoint();
   assert(s.ok());
+  s = impl_->derived.RollbackToSavePoint();
+  assert(s.ok());
   impl_->staged = impl_->staged_at_mark;
+  impl_->derived_mark = impl_->derived_mark_at_mark;
 }
 
 void Store::keep_staged_since_mark() noexcept {
   [[maybe_unused]] rocksdb::Status s = impl_->batch.PopSavePoint();
   assert(s.ok());
+  s = impl_->derived.PopSavePoint();
+  assert(s.ok());
 }
 
-size_t Store::staged_bytes() const { return impl_->batch.GetDataSize(); }
+size_t Store::staged_bytes() const {
+  return impl_->batch.GetDataSize() + impl_->derived.GetDataSize();
+}
 size_t Store::staged_count() const { return impl_->staged; }
 
-std::string Store::commit(bool sync) {
+absl::Status Store::commit(bool sync) {
   commit_async(sync);
   return wait_written();
 }
 
 void Store::commit_async(bool sync) {
-  wait_written();  // at most one batch in flight; its error was the caller's to collect
-  auto batch = std::make_shared<rocksdb::WriteBatch>(std::move(impl_->batch));
+  // At most one batch in flight; its error was the caller's to collect (wait_written).
+  wait_written().IgnoreError();
+  struct Batches {
+    rocksdb::WriteBatch log, derived;
+  };
+  auto batches = std::make_shared<Batches>();
+  batches->log = std::move(impl_->batch);
+  batches->derived = std::move(impl_->derived);
   impl_->batch = rocksdb::WriteBatch();
+  impl_->derived = rocksdb::WriteBatch();
   impl_->staged = 0;
+  if (impl_->derived_mark != impl_->derived_mark_written && !impl_->read_only) {
+    batches->derived.Put(impl_->cfs[kDefault], kDerivedKey, be64(impl_->derived_mark));
+    impl_->derived_mark_written = impl_->derived_mark;
+  }
   if (impl_->read_only) {
     // REQUIRES: writers only. A reader that staged something has a bug: refuse, never write.
-    impl_->in_flight = std::async(std::launch::deferred, [batch] {
-      return batch->Count() == 0 ? std::string()
-                                 : std::string("internal error: a reader tried to write");
+    impl_->in_flight = std::async(std::launch::deferred, [batches] {
+      return batches->log.Count() + batches->derived.Count() == 0
+                 ? absl::OkStatus()
+                 : absl::InternalError("internal error: a reader tried to write");
     });
     return;
   }
   rocksdb::DB* db = impl_->db.get();
   impl_->wrote = true;
-  impl_->in_flight = std::async(std::launch::async, [db, batch, sync] {
-    if (batch->Count() == 0) return std::string();
-    rocksdb::WriteOptions wo;
-    wo.sync = sync;
-    return to_error(db->Write(wo, batch.get()), "write to the ledger failed");
+  impl_->in_flight = std::async(std::launch::async, [db, batches, sync] {
+    // The log first, synced: once it is durable, everything else is derivable from it. The
+    // derived batch after it (never before: a flush could otherwise persist rows or records of
+    // events a crash then loses) skips the WAL; it reaches disk with the next (atomic) flush.
+    if (batches->log.Count() > 0) {
+      rocksdb::WriteOptions wo;
+      wo.sync = sync;
+      if (absl::Status s = to_status(db->Write(wo, &batches->log), "write to the ledger failed");
+          !s.ok())
+        return s;
+    }
+    if (batches->derived.Count() == 0) return absl::OkStatus();
+    rocksdb::WriteOptions derived;
+    derived.disableWAL = true;
+    return to_status(db->Write(derived, &batches->derived), "write to the ledger failed");
   });
 }
 
-std::string Store::wait_written() {
-  if (!impl_->in_flight.valid()) return "";
+absl::Status Store::wait_written() {
+  if (!impl_->in_flight.valid()) return absl::OkStatus();
   return impl_->in_flight.get();
 }
 
 void Store::discard_staged() {
   impl_->batch.Clear();
+  impl_->derived.Clear();
   impl_->staged = 0;
 }
 
@@ -552,19 +611,29 @@ absl::StatusOr<std::string> Store::event_bytes(uint64_t seq) const {
   return value;
 }
 
-std::string Store::scan_events(uint64_t after_seq,
-                               const std::function<bool(uint64_t, std::string_view)>& fn) const {
-  if (after_seq == UINT64_MAX) return "";  // nothing can follow the largest sequence number
+absl::Status Store::scan_events(uint64_t after_seq,
+                                const std::function<bool(uint64_t, std::string_view)>& fn) const {
+  // Nothing can follow the largest sequence number.
+  if (after_seq == UINT64_MAX) return absl::OkStatus();
   rocksdb::ReadOptions ro = checked_reads();
   ro.readahead_size = 4 << 20;
   ro.fill_cache = false;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cfs[kEvents]));
   for (it->Seek(be64(after_seq + 1)); it->Valid(); it->Next()) {
-    if (it->key().size() != 8) return "event key of unexpected size";
+    if (it->key().size() != 8) return absl::DataLossError("event key of unexpected size");
     uint64_t seq = from_be64(std::string_view(it->key().data(), 8));
     if (!fn(seq, std::string_view(it->value().data(), it->value().size()))) break;
   }
-  return to_error(it->status(), "reading the event log failed");
+  return to_status(it->status(), "reading the event log failed");
+}
+
+absl::StatusOr<uint64_t> Store::derived_mark() const {
+  std::string value;
+  auto s = impl_->db->Get(checked_reads(), impl_->cfs[kDefault], kDerivedKey, &value);
+  if (s.IsNotFound()) return 0;
+  if (!s.ok()) return to_status(s, "reading how far the index reaches");
+  if (value.size() != 8) return absl::DataLossError("the ledger's derived mark is malformed");
+  return from_be64(value);
 }
 
 namespace {
@@ -612,8 +681,8 @@ std::string Store::check_events_readable(uint64_t& first_bad_seq) const {
   return "";
 }
 
-std::string Store::verify_checksums() const {
-  return to_error(impl_->db->VerifyChecksum(checked_reads()), "the ledger's tables are damaged");
+absl::Status Store::verify_checksums() const {
+  return to_status(impl_->db->VerifyChecksum(checked_reads()), "the ledger's tables are damaged");
 }
 
 void Store::ignore_stored_projections() {
@@ -625,7 +694,7 @@ void Store::overlay_projection(std::string_view key, std::string_view value) {
   impl_->overlay.insert_or_assign(std::string(key), std::string(value));
 }
 
-std::string Store::scan_projections(
+absl::Status Store::scan_projections(
     std::string_view prefix,
     const std::function<bool(std::string_view, std::string_view)>& fn) const {
   rocksdb::ReadOptions ro = checked_reads();
@@ -652,7 +721,7 @@ std::string Store::scan_projections(
     if (!fn(key, std::string_view(it->value().data(), it->value().size()))) break;
     it->Next();
   }
-  return to_error(it->status(), "reading the projections failed");
+  return to_status(it->status(), "reading the projections failed");
 }
 
 namespace {
@@ -667,6 +736,7 @@ absl::Status rebuild_hint(absl::Status status, const std::string& dir) {
 }  // namespace
 
 absl::StatusOr<std::vector<uint64_t>> Store::stream_seqs(const Stream& stream) const {
+  if (absl::Status s = build_stream_overlay(); !s.ok()) return s;
   std::vector<uint64_t> out;
   std::string prefix = stream_prefix(stream);
   std::unique_ptr<rocksdb::Iterator> it(
@@ -678,7 +748,33 @@ absl::StatusOr<std::vector<uint64_t>> Store::stream_seqs(const Stream& stream) c
   }
   if (!it->status().ok())
     return rebuild_hint(to_status(it->status(), "reading the stream index failed"), impl_->dir);
+  // Entries of events after the derived mark (a reader's overlay) follow the stored ones.
+  for (auto e = impl_->stream_overlay.lower_bound(prefix);
+       e != impl_->stream_overlay.end() && std::string_view(e->first).starts_with(prefix); ++e)
+    out.push_back(e->second);
   return out;
+}
+
+absl::Status Store::build_stream_overlay() const {
+  if (!impl_->read_only || impl_->stream_overlay_built) return absl::OkStatus();
+  impl_->stream_overlay_built = true;
+  auto mark = derived_mark();
+  if (!mark.ok()) return mark.status();
+  EventDecoder decoder;
+  Event e;
+  std::string error;
+  absl::Status scan = scan_events(*mark, [&](uint64_t seq, std::string_view bytes) {
+    error = decoder.decode(bytes, e);
+    if (!error.empty()) {
+      error = "event " + std::to_string(seq) + ": " + error;
+      return false;
+    }
+    impl_->stream_overlay.insert_or_assign(stream_prefix(e.stream) + be64(e.stream_version), seq);
+    return true;
+  });
+  if (!scan.ok()) return scan;
+  if (!error.empty()) return absl::DataLossError(error);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> Store::idempotency(const std::string& request_id) const {
@@ -747,7 +843,8 @@ absl::Status Store::drop_and_recreate(int cf) {
 }
 
 absl::Status Store::rewrite_index(const std::vector<StreamEntry>& streams,
-                                  const std::map<std::string, std::string>& records) {
+                                  const std::map<std::string, std::string>& records,
+                                  uint64_t through_seq) {
   if (impl_->read_only) return absl::InternalError("internal error: a reader tried to write");
   rocksdb::WriteOptions synced;
   synced.sync = true;
@@ -765,6 +862,7 @@ absl::Status Store::rewrite_index(const std::vector<StreamEntry>& streams,
     batch.Put(impl_->cfs[kStreams], stream_prefix(e.stream) + be64(e.version), be64(e.seq));
   for (const auto& [id, record] : records)
     batch.Put(impl_->cfs[kIdempotency], key_component(id), record);
+  batch.Put(impl_->cfs[kDefault], kDerivedKey, be64(through_seq));
   batch.Put(impl_->cfs[kDefault], kFormatKey, std::to_string(kLedgerFormat));
   batch.Delete(impl_->cfs[kDefault], kIndexRebuildKey);
   s = impl_->db->Write(synced, &batch);
@@ -814,287 +912,6 @@ std::string Store::delete_raw_for_test(const std::string& cf, std::string_view k
   return to_error(impl_->db->Delete(wo, impl_->cfs[static_cast<size_t>(i)],
                                     rocksdb::Slice(key.data(), key.size())),
                   "delete failed");
-}
-
-std::string Store::backup(const std::string& backup_dir) {
-  rocksdb::BackupEngine* engine = nullptr;
-  auto s = rocksdb::BackupEngine::Open(rocksdb::Env::Default(),
-                                       rocksdb::BackupEngineOptions(backup_dir), &engine);
-  if (!s.ok()) return to_error(s, "cannot open backup directory " + backup_dir);
-  std::unique_ptr<rocksdb::BackupEngine> owned(engine);
-  // The backup's metadata records its last sequence number (listed by `backups`).
-  return to_error(owned->CreateNewBackupWithMetadata(impl_->db.get(), std::to_string(last_seq()),
-                                                     /*flush_before_backup=*/true),
-                  "backup failed");
-}
-
-namespace {
-
-// Holds RocksDB's own lock file of a ledger directory, so no process opens the ledger meanwhile
-// and none is using it now (RocksDB takes the same lock on open).
-class LedgerLock {
- public:
-  static absl::StatusOr<std::unique_ptr<LedgerLock>> take(const std::string& dir) {
-    auto lock = std::unique_ptr<LedgerLock>(new LedgerLock);
-    auto s = rocksdb::Env::Default()->LockFile((fs::path(dir) / "LOCK").string(), &lock->lock_);
-    if (!s.ok()) {
-      absl::Status status = to_status(s, "lock");
-      if (!absl::IsFailedPrecondition(status))
-        return absl::Status(status.code(), "cannot lock the ledger in " + dir + " (" +
-                                               std::string(status.message()) + ")");
-      return absl::FailedPreconditionError(
-          "the ledger in " + dir + " is in use by another process; stop it first (" +
-          std::string(status.message()) + ")");
-    }
-    return lock;
-  }
-  ~LedgerLock() {
-    if (lock_) rocksdb::Env::Default()->UnlockFile(lock_).PermitUncheckedError();
-  }
-
- private:
-  LedgerLock() = default;
-  rocksdb::FileLock* lock_ = nullptr;
-};
-
-}  // namespace
-
-namespace {
-
-// What a directory named as a restore target or a backup directory holds. Restore replaces only
-// a ledger and backup writes only into a backup directory: anything else is someone's files.
-enum class Target { kMissing, kEmpty, kLedger, kBackups, kOther };
-
-bool is_rocksdb_file(const std::string& name) {
-  auto ends = [&](std::string_view suffix) { return name.ends_with(suffix); };
-  return name == "CURRENT" || name == "IDENTITY" || name == "LOCK" || name.starts_with("LOG") ||
-         name.starts_with("MANIFEST-") || name.starts_with("OPTIONS-") || ends(".sst") ||
-         ends(".log") || ends(".blob") || ends(".dbtmp");
-}
-
-// `first_other` names an entry that made it kOther (for the message).
-absl::StatusOr<Target> classify(const std::string& dir, std::string& first_other) {
-  std::error_code ec;
-  auto st = fs::status(dir, ec);
-  if (!fs::exists(st)) return Target::kMissing;
-  if (!fs::is_directory(st)) {
-    first_other = dir + " is a file";
-    return Target::kOther;
-  }
-  bool any = false, marker = false, rocks = true, backups = true, meta = false;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    std::string name = e.path().filename().string();
-    if (name == "LOCK") continue;  // left by a lock taken on an empty directory
-    any = true;
-    if (name == "CURRENT" || name == "IDENTITY" || name.starts_with("MANIFEST-")) marker = true;
-    if (name == "meta") meta = true;
-    bool backup_entry = e.is_directory() && (name == "meta" || name == "private" ||
-                                             name == "shared" || name == "shared_checksum");
-    if (!is_rocksdb_file(name)) rocks = false;
-    if (!backup_entry) backups = false;
-    if (!is_rocksdb_file(name) && !backup_entry && first_other.empty()) first_other = name;
-  }
-  if (ec) return absl::UnavailableError("cannot read " + dir + ": " + ec.message());
-  if (!any) return Target::kEmpty;
-  if (rocks && marker) return Target::kLedger;
-  if (backups && meta) return Target::kBackups;
-  if (first_other.empty()) first_other = "files of an incomplete ledger or backup";
-  return Target::kOther;
-}
-
-// True if `a` and `b` are the same directory or one lies inside the other.
-bool overlap(const std::string& a, const std::string& b) {
-  std::error_code ec;
-  fs::path x = fs::weakly_canonical(fs::absolute(a), ec), y = fs::weakly_canonical(fs::absolute(b), ec);
-  auto inside = [](const fs::path& inner, const fs::path& outer) {
-    auto o = outer.begin(), i = inner.begin();
-    for (; o != outer.end(); ++o, ++i) {
-      if (o->empty()) continue;  // a trailing separator
-      if (i == inner.end() || *i != *o) return false;
-    }
-    return true;
-  };
-  return inside(x, y) || inside(y, x);
-}
-
-// A new empty directory beside `target` (same file system, so a rename can swap them).
-absl::StatusOr<std::string> staging_beside(const std::string& target, const std::string& what) {
-  std::error_code ec;
-  fs::path t = fs::weakly_canonical(fs::absolute(target), ec);
-  if (t.filename().empty()) t = t.parent_path();
-  fs::path parent = t.parent_path();
-  fs::create_directories(parent, ec);
-  std::string tmpl = (parent / ("." + t.filename().string() + "." + what + "-XXXXXX")).string();
-  if (!mkdtemp(tmpl.data()))
-    return absl::UnavailableError("cannot create a staging directory beside " + target + ": " +
-                                  std::strerror(errno));
-  return tmpl;
-}
-
-void sync_dir(const fs::path& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
-}  // namespace
-
-std::string Store::backup_of(const std::string& db_dir, const std::string& backup_dir,
-                             bool& was_in_use, uint64_t& last_seq) {
-  if (db_dir.empty()) return "--db is empty: name the ledger's directory";
-  if (backup_dir.empty()) return "the backup directory is empty: name a directory";
-  if (overlap(db_dir, backup_dir))
-    return "the backup directory " + backup_dir + " and the ledger's directory " + db_dir +
-           " are the same or one is inside the other: back up into a directory outside the ledger";
-  {
-    std::string other;
-    auto target = classify(backup_dir, other);
-    if (!target.ok()) return std::string(target.status().message());
-    if (*target == Target::kLedger)
-      return backup_dir + " is a ledger, not a backup directory: back up into an empty or new "
-             "directory, or one that holds backups";
-    if (*target == Target::kOther)
-      return backup_dir + " is not empty and not a backup directory (it holds " + other +
-             "): back up into an empty or new directory, or one that holds backups";
-  }
-  // Backing up only reads the ledger, so it never writes into its directory (not even a flush),
-  // in use or not: the ledger is read through a read-only (or secondary) instance, which sees
-  // every batch a writer has made durable and never half of one; that state is copied into a
-  // staging database outside the ledger, and the staging database is backed up.
-  was_in_use = !LedgerLock::take(db_dir).ok();
-  auto made = staging_beside(backup_dir, "staging");
-  if (!made.ok()) return std::string(made.status().message());
-  const std::string staging_dir = *made;
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() {
-      std::error_code ignored;
-      fs::remove_all(dir, ignored);
-    }
-  } cleanup{staging_dir};
-  auto reader = Store::open(db_dir, OpenOptions{Access::kRead, /*any_format=*/true,
-                                                /*repairing_index=*/true});
-  if (!reader.ok()) return std::string(reader.status().message());
-  auto staging = Store::open(staging_dir, OpenOptions{Access::kCreateOrWrite, true});
-  if (!staging.ok()) return std::string(staging.status().message());
-  Impl& from = *(*reader)->impl_;
-  Impl& to = *(*staging)->impl_;
-  rocksdb::Status s;
-  for (size_t cf = 0; cf < from.cfs.size() && s.ok(); ++cf) {
-    std::unique_ptr<rocksdb::Iterator> it(from.db->NewIterator(checked_reads(), from.cfs[cf]));
-    rocksdb::WriteBatch batch;
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      batch.Put(to.cfs[cf], it->key(), it->value());
-      if (batch.GetDataSize() > (32 << 20)) {
-        s = to.db->Write(rocksdb::WriteOptions(), &batch);
-        batch.Clear();
-        if (!s.ok()) break;
-      }
-    }
-    if (s.ok()) s = it->status();
-    if (s.ok()) s = to.db->Write(rocksdb::WriteOptions(), &batch);
-  }
-  std::string error;
-  if (s.ok()) {
-    last_seq = (*staging)->last_seq();
-    error = (*staging)->backup(backup_dir);
-  }
-  reader->reset();
-  staging->reset();
-  if (!s.ok()) return to_error(s, "copying the ledger in use failed");
-  return error;
-}
-
-absl::StatusOr<std::vector<Store::BackupInfo>> Store::list_backups(const std::string& backup_dir) {
-  std::error_code ec;
-  if (!fs::is_directory(backup_dir, ec) || !fs::exists(fs::path(backup_dir) / "meta", ec))
-    return absl::NotFoundError("no backups in " + backup_dir);
-  rocksdb::BackupEngineReadOnly* engine = nullptr;
-  auto s = rocksdb::BackupEngineReadOnly::Open(rocksdb::Env::Default(),
-                                               rocksdb::BackupEngineOptions(backup_dir), &engine);
-  if (!s.ok()) return to_status(s, "cannot open backup directory " + backup_dir);
-  std::unique_ptr<rocksdb::BackupEngineReadOnly> owned(engine);
-  std::vector<rocksdb::BackupInfo> infos;
-  owned->GetBackupInfo(&infos);
-  std::vector<BackupInfo> out;
-  for (const auto& i : infos)
-    out.push_back(BackupInfo{i.backup_id, i.timestamp, i.size, i.number_files});
-  return out;
-}
-
-absl::Status Store::restore(const std::string& backup_dir, const std::string& db_dir,
-                            uint32_t backup_id, bool force) {
-  if (db_dir.empty()) return absl::InvalidArgumentError("--db is empty: name the ledger's directory");
-  if (backup_dir.empty())
-    return absl::InvalidArgumentError("the backup directory is empty: name a directory");
-  if (overlap(db_dir, backup_dir))
-    return absl::InvalidArgumentError(
-        "the ledger's directory " + db_dir + " and the backup directory " + backup_dir +
-        " are the same or one is inside the other: restore into a directory outside the backups");
-  auto backups = list_backups(backup_dir);
-  if (!backups.ok()) return backups.status();
-  if (backups->empty()) return absl::NotFoundError("no backups in " + backup_dir);
-  if (backup_id != 0 &&
-      std::none_of(backups->begin(), backups->end(),
-                   [&](const BackupInfo& b) { return b.id == backup_id; }))
-    return absl::NotFoundError("no backup " + std::to_string(backup_id) + " in " + backup_dir +
-                               " (`subledger backups " + backup_dir + "` lists them)");
-  std::string other;
-  auto target = classify(db_dir, other);
-  if (!target.ok()) return target.status();
-  if (*target == Target::kOther || *target == Target::kBackups)
-    return absl::FailedPreconditionError(
-        db_dir + " is not empty and not a ledger (it holds " +
-        (*target == Target::kBackups ? std::string("backups") : other) +
-        "): restore replaces only a ledger, even with --force; restore into an empty or new "
-        "directory");
-  if (*target == Target::kLedger && !force)
-    return absl::FailedPreconditionError(
-        db_dir + " is not empty: restoring replaces the ledger in it; pass --force to do that");
-  // The ledger (or empty directory) stays untouched and locked until the backup is restored in
-  // full beside it; only then the two are swapped by one rename. A failure (a full disk) leaves
-  // it as it was and removes the half-restored copy.
-  std::unique_ptr<LedgerLock> lock;
-  if (*target != Target::kMissing) {
-    auto taken = LedgerLock::take(db_dir);
-    if (!taken.ok()) return taken.status();
-    lock = std::move(*taken);
-  }
-  auto made = staging_beside(db_dir, "restoring");
-  if (!made.ok()) return made.status();
-  const std::string staging = *made;
-  auto discard = [&](absl::Status status) {
-    std::error_code ignored;
-    fs::remove_all(staging, ignored);
-    return status;
-  };
-  rocksdb::BackupEngineReadOnly* engine = nullptr;
-  auto s = rocksdb::BackupEngineReadOnly::Open(rocksdb::Env::Default(),
-                                               rocksdb::BackupEngineOptions(backup_dir), &engine);
-  if (!s.ok()) return discard(to_status(s, "cannot open backup directory " + backup_dir));
-  std::unique_ptr<rocksdb::BackupEngineReadOnly> owned(engine);
-  s = backup_id == 0 ? owned->RestoreDBFromLatestBackup(staging, staging)
-                     : owned->RestoreDBFromBackup(backup_id, staging, staging);
-  if (!s.ok())
-    return discard(to_status(s, "restore failed; " + db_dir + " was left as it was"));
-  sync_dir(staging);
-  std::error_code ec;
-  fs::path target_path = fs::weakly_canonical(fs::absolute(db_dir), ec);
-  if (target_path.filename().empty()) target_path = target_path.parent_path();
-  int rc = 0;
-  if (*target == Target::kMissing) {
-    rc = ::rename(staging.c_str(), target_path.c_str());
-  } else {
-    rc = ::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, target_path.c_str(), RENAME_EXCHANGE);
-  }
-  if (rc != 0)
-    return discard(absl::UnavailableError("restore failed: cannot move the restored ledger into " +
-                                          db_dir + ": " + std::strerror(errno) + "; " + db_dir +
-                                          " was left as it was"));
-  sync_dir(target_path.parent_path());
-  lock.reset();
-  return discard(absl::OkStatus());  // the old ledger, now at the staging path
 }
 
 uint64_t Store::disk_bytes() const {

@@ -2,14 +2,24 @@
 //
 // Column families (every key built from an id goes through key_component(), so no id's keys can
 // be a prefix of another id's keys, whatever bytes a future id grammar admits):
-//   default      "format" -> the on-disk format (kLedgerFormat), written when the ledger is created
+//   default      "format" -> the on-disk format (kLedgerFormat), written when the ledger is created;
+//                "derived" -> the last sequence number the stream index and the idempotency
+//                records cover (written with them)
 //   events       big-endian sequence number -> Cap'n Proto event (the log; gap-free)
 //   streams      stream kind, key_component(id), big-endian version -> big-endian sequence number
 //   idempotency  key_component(request id) -> payload hash (32 bytes) + the original result line
 //   projections  the LedgerState as rows (projections/projection_rows.h) and "checkpoint" -> the
 //                last applied sequence, always written in the batch that makes them true
-// Everything one command writes goes into one WriteBatch; commit() writes it atomically with the
-// write-ahead log synced, so nothing acknowledged after commit() returns is ever lost.
+//
+// Durability (format 3): a commit is two writes. The log batch (the events, and the few records
+// that cannot be derived from the log: the server's HTTP answers, a command accepted without an
+// event) is written with the write-ahead log synced: nothing acknowledged after commit() returns
+// is ever lost. Then the derived batch (stream index entries, idempotency records, projection
+// rows, and "derived"/"checkpoint" saying how far they reach) is written without the WAL: it
+// reaches disk only with a flush, and all column families flush together (atomic_flush), so what
+// a crash leaves of it is a consistent prefix, as of its own "derived" and "checkpoint". Opening
+// catches the rest up from the log (Ledger::open, before any command is decided; readers in
+// memory, see stream_seqs).
 //
 // Readers open read-only: they never create, lock or change a file of the ledger (no WAL, no
 // info LOG), work beside a writer (through a secondary instance whose files live outside the
@@ -38,8 +48,11 @@
 namespace subledger {
 
 // The on-disk format this build reads and writes. Format 1 (no "format" key) keyed streams as
-// kind + id + '\0' + version and request ids and row ids raw. DO NOT reuse a number.
-inline constexpr int kLedgerFormat = 2;
+// kind + id + '\0' + version and request ids and row ids raw. Format 2 wrote every key of a
+// command in its synced batch; format 3 syncs only the log and writes what is derived from it
+// without the WAL (the "derived" mark says how far it reaches; events carry their command's
+// payload hash). DO NOT reuse a number.
+inline constexpr int kLedgerFormat = 3;
 
 class Store {
  public:
@@ -78,20 +91,28 @@ class Store {
   int format() const;
 
   // ---- writes: staged, then committed together ----
+  // The event goes to the log batch, its stream index entry to the derived batch.
   void stage_event(uint64_t seq, const Stream& stream, uint64_t version, std::string_view bytes);
-  void stage_idempotency(const std::string& request_id, std::string_view record);
+  // An entry of the stream index alone (derived; catching the index up from the log).
+  void stage_stream_entry(const Stream& stream, uint64_t version, uint64_t seq);
+  // `derivable`: the record can be derived again from the log (an accepted command with events,
+  // whose first event carries its payload hash): it goes to the derived batch; else (the server's
+  // HTTP answers, a command accepted without an event) to the synced log batch.
+  void stage_idempotency(const std::string& request_id, std::string_view record, bool derivable);
   void stage_projection(std::string_view key, std::string_view value);
+  // The stream index and idempotency records now reach `seq` (written with the derived batch).
+  void stage_derived_mark(uint64_t seq);
   size_t staged_bytes() const;
   size_t staged_count() const;
-  // Writes everything staged as one atomic batch; sync: the WAL is fsynced first. "" on success.
-  std::string commit(bool sync = true);
+  // Writes the log batch (sync: the WAL is fsynced first), then the derived batch without the WAL.
+  [[nodiscard]] absl::Status commit(bool sync = true);
   // Hands everything staged to a background thread and returns at once, so the caller can stage
   // the next batch while this one is written (pipelined group commit on the second core). At most
   // one batch is in flight: this first waits for the previous one. wait_written() blocks until the
-  // batch in flight is durable and returns its error ("" when none is in flight). Reads made
+  // batch in flight is durable and returns its error (OK when none is in flight). Reads made
   // meanwhile may not see the batch in flight.
   void commit_async(bool sync = true);
-  std::string wait_written();
+  [[nodiscard]] absl::Status wait_written();
   void discard_staged();
   // A mark in what is staged (at most one at a time): drop what was staged after it, or keep it.
   void mark_staged();
@@ -102,17 +123,21 @@ class Store {
   uint64_t last_seq() const;  // 0 for an empty log (or an unreadable last key: see scan_events)
   [[nodiscard]] absl::StatusOr<std::string> event_bytes(uint64_t seq) const;
   // Calls fn(seq, bytes) for each event after `after_seq`, in order, until fn returns false.
-  // Returns "" or a read error.
-  std::string scan_events(uint64_t after_seq,
-                          const std::function<bool(uint64_t, std::string_view)>& fn) const;
+  [[nodiscard]] absl::Status scan_events(
+      uint64_t after_seq, const std::function<bool(uint64_t, std::string_view)>& fn) const;
+  // How far the stored stream index and idempotency records reach (0: nowhere yet).
+  [[nodiscard]] absl::StatusOr<uint64_t> derived_mark() const;
+  // The sequence numbers of a stream's events, in order. A reader whose stored index lags the
+  // log (a writer beside it, or a crash before the index was flushed) first folds the index
+  // entries of the events after the derived mark into memory, once.
   [[nodiscard]] absl::StatusOr<std::vector<uint64_t>> stream_seqs(const Stream& stream) const;
   // NotFound: a new request id. Any other error must fail the command (never "new").
   [[nodiscard]] absl::StatusOr<std::string> idempotency(const std::string& request_id) const;
   // A projection row (the overlay first, then the stored one). NotFound when absent.
   [[nodiscard]] absl::StatusOr<std::string> projection(std::string_view key) const;
   // Calls fn(key, value) for each projection row whose key starts with `prefix`, in key order,
-  // until fn returns false (overlay rows replace stored ones). Returns "" or a read error.
-  std::string scan_projections(
+  // until fn returns false (overlay rows replace stored ones).
+  [[nodiscard]] absl::Status scan_projections(
       std::string_view prefix,
       const std::function<bool(std::string_view, std::string_view)>& fn) const;
   // Rows held in memory in front of the stored ones (readers' catch-up); never written.
@@ -121,8 +146,8 @@ class Store {
   // unreadable and folds the whole log in memory instead).
   void ignore_stored_projections();
 
-  // Every key of every table read once with its block checksums verified. "" or the error.
-  std::string verify_checksums() const;
+  // Every key of every table read once with its block checksums verified.
+  [[nodiscard]] absl::Status verify_checksums() const;
   // Checks every block of the log's table files against its checksum. Returns "" or the error,
   // with `first_bad_seq` the first sequence number that cannot be read.
   std::string check_events_readable(uint64_t& first_bad_seq) const;
@@ -132,7 +157,8 @@ class Store {
   // read-only store ignores the stored rows instead (ignore_stored_projections).
   [[nodiscard]] absl::Status reset_projections();
   // Replaces the stream index and the idempotency records with `streams` (stream, version, seq)
-  // and `records` (request id -> record), stamps kLedgerFormat. The old ones are dropped with
+  // and `records` (request id -> record), marks them derived through `through_seq` and stamps
+  // kLedgerFormat. The old ones are dropped with
   // their table files (damaged or not), then the new ones written in one synced batch; a marker
   // written first makes every open but `rebuild`/`migrate` refuse the ledger until that batch.
   struct StreamEntry {
@@ -140,7 +166,8 @@ class Store {
     uint64_t version = 0, seq = 0;
   };
   [[nodiscard]] absl::Status rewrite_index(const std::vector<StreamEntry>& streams,
-                                           const std::map<std::string, std::string>& records);
+                                           const std::map<std::string, std::string>& records,
+                                           uint64_t through_seq);
   // Every stored idempotency record, keyed by request id, of either format.
   [[nodiscard]] absl::StatusOr<std::map<std::string, std::string>> all_idempotency_records()
       const;
@@ -178,6 +205,7 @@ class Store {
 
  private:
   [[nodiscard]] absl::Status drop_and_recreate(int cf);
+  [[nodiscard]] absl::Status build_stream_overlay() const;
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Store>> open_once(const std::string& dir,
                                                                          OpenOptions options);
   explicit Store(std::unique_ptr<Impl> impl);

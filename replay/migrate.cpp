@@ -1,5 +1,6 @@
 #include "replay/migrate.h"
 
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -26,17 +27,13 @@ std::string MigrationReport::to_json() const {
 
 namespace {
 
-struct RequestSpan {
-  uint64_t seq_first = 0, seq_last = 0;
-};
-
 // The stream index entries and each request id's events, from the log.
 absl::Status read_log(const Store& store, std::vector<Store::StreamEntry>& streams,
-                      std::map<std::string, RequestSpan>& requests, uint64_t& events) {
+                      std::map<std::string, LoggedCommand>& requests, uint64_t& events) {
   EventDecoder decoder;
   Event e;
   std::string error;
-  std::string scan = store.scan_events(0, [&](uint64_t seq, std::string_view bytes) {
+  absl::Status scan = store.scan_events(0, [&](uint64_t seq, std::string_view bytes) {
     error = decoder.decode(bytes, e);
     if (!error.empty()) {
       error = "event " + std::to_string(seq) + ": " + error;
@@ -44,21 +41,30 @@ absl::Status read_log(const Store& store, std::vector<Store::StreamEntry>& strea
     }
     ++events;
     streams.push_back(Store::StreamEntry{e.stream, e.stream_version, seq});
-    RequestSpan& span = requests[e.request_id];
-    if (span.seq_first == 0) span.seq_first = seq;
-    span.seq_last = seq;
+    requests[e.request_id].add(seq, e);
     return true;
   });
-  if (!scan.empty()) return absl::DataLossError(scan);
+  if (!scan.ok()) return scan;
   if (!error.empty()) return absl::DataLossError(error);
   return absl::OkStatus();
 }
 
-// A record for each request id of the log that has none: the hash of the command recovered from
-// its events, and the result its events show. A retry with the same payload is then a duplicate;
-// with a payload the recovery does not reproduce exactly, a conflict: never a second application.
-absl::Status rederive_records(const Store& store, const std::map<std::string, RequestSpan>& spans,
+// A record for each request id of the log that has none. Its hash is the one the command's first
+// event carries (format 3: exact), else the hash of the command recovered from its events (older
+// events); its result line is the one its events show. A retry with the same payload is then a
+// duplicate; with a payload an older recovery does not reproduce exactly, a conflict: never a
+// second application.
+absl::Status rederive_records(const Store& store,
+                              const std::map<std::string, LoggedCommand>& spans,
                               std::map<std::string, std::string>& records, uint64_t& rederived) {
+  for (const auto& [id, span] : spans) {
+    if (records.count(id) || span.command_hash.empty()) continue;
+    records[id] = span.record(span.command_hash);
+    ++rederived;
+  }
+  if (std::all_of(spans.begin(), spans.end(),
+                  [&](const auto& span) { return records.count(span.first) > 0; }))
+    return absl::OkStatus();
   std::vector<Command> commands;
   if (std::string e = recover_commands(store, commands); !e.empty())
     return absl::DataLossError(e);
@@ -66,12 +72,7 @@ absl::Status rederive_records(const Store& store, const std::map<std::string, Re
     if (records.count(c.request_id)) continue;
     auto span = spans.find(c.request_id);
     if (span == spans.end()) continue;
-    CommandResult result;
-    result.request_id = c.request_id;
-    result.ok = true;
-    result.seq_first = span->second.seq_first;
-    result.seq_last = span->second.seq_last;
-    records[c.request_id] = payload_hash(c) + result.to_json();
+    records[c.request_id] = span->second.record(payload_hash(c));
     ++rederived;
   }
   return absl::OkStatus();
@@ -82,7 +83,7 @@ absl::Status rederive_records(const Store& store, const std::map<std::string, Re
 absl::StatusOr<IndexReport> rederive_index(Store& s) {
   IndexReport report;
   std::vector<Store::StreamEntry> streams;
-  std::map<std::string, RequestSpan> spans;
+  std::map<std::string, LoggedCommand> spans;
   if (absl::Status st = read_log(s, streams, spans, report.events); !st.ok()) return st;
   auto records = s.all_idempotency_records();
   if (absl::IsDataLoss(records.status())) {
@@ -93,7 +94,7 @@ absl::StatusOr<IndexReport> rederive_index(Store& s) {
   if (!records.ok()) return records.status();
   if (absl::Status st = rederive_records(s, spans, *records, report.records_rederived); !st.ok())
     return st;
-  if (absl::Status st = s.rewrite_index(streams, *records); !st.ok()) return st;
+  if (absl::Status st = s.rewrite_index(streams, *records, s.last_seq()); !st.ok()) return st;
   report.stream_entries = streams.size();
   report.idempotency_records = records->size();
   return report;

@@ -179,7 +179,7 @@ std::string recover_commands(const Store& store, std::vector<Command>& out) {
   std::string error, current_request;
   std::optional<Command> pending;  // the command of the request being read
   bool pending_is_billing = false;
-  std::string scan = store.scan_events(0, [&](uint64_t seq, std::string_view bytes) {
+  absl::Status scan = store.scan_events(0, [&](uint64_t seq, std::string_view bytes) {
     if (std::string bad = decoder.decode(bytes, e); !bad.empty()) {
       error = "event " + std::to_string(seq) + ": " + bad;
       return false;
@@ -201,7 +201,7 @@ std::string recover_commands(const Store& store, std::vector<Command>& out) {
     return true;
   });
   if (pending) out.push_back(std::move(*pending));
-  if (!scan.empty()) return scan;
+  if (!scan.ok()) return std::string(scan.message());
   return error;
 }
 

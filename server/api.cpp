@@ -1084,7 +1084,7 @@ void Api::dispatch(Call& call) {
       uint64_t last = after;
       bool more = false;
       std::string decode_error;
-      std::string scan = l.store().scan_events(after, [&](uint64_t seq, std::string_view bytes) {
+      absl::Status scan = l.store().scan_events(after, [&](uint64_t seq, std::string_view bytes) {
         decode_error = decoder.decode(bytes, e);
         if (!decode_error.empty()) return false;
         if (!type.empty() && event_type_name(e.payload) != type) return true;
@@ -1098,8 +1098,8 @@ void Api::dispatch(Call& call) {
         last = seq;
         return true;
       });
-      if (!scan.empty() || !decode_error.empty())
-        return error_response(500, "INTERNAL", scan + decode_error);
+      if (!scan.ok() || !decode_error.empty())
+        return error_response(500, "INTERNAL", std::string(scan.message()) + decode_error);
       Json j;
       j["items"] = std::move(items);
       Json links = Json::object();

@@ -232,7 +232,7 @@ void downgrade_to_format_1(const std::string& db, const std::vector<std::string>
                                 events.push_back(e);
                                 return true;
                               }),
-            "");
+            absl::OkStatus());
   for (const auto& e : events) {
     std::string kind(1, static_cast<char>(e.stream.kind));
     ASSERT_EQ(store.delete_raw_for_test(
@@ -311,6 +311,45 @@ TEST(HostileFormat, MigrateRederivesALostIdempotencyRecordFromTheEvents) {
   ASSERT_EQ(retry.status, 0) << retry.out;
   EXPECT_EQ(Json::parse(retry.out)["duplicate"], true) << retry.out;
   EXPECT_EQ(Json::parse(retry.out)["seq_first"], 7) << retry.out;
+}
+
+// Format 2 had the same keys as format 3 but wrote them all in the synced batch: a ledger of it has
+// a complete index and no "derived" mark.
+void downgrade_to_format_2(const std::string& db) {
+  auto opened = Store::open(db, Store::OpenOptions{Store::Access::kWrite, true});
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  ASSERT_EQ((*opened)->delete_raw_for_test("default", "derived"), "");
+  ASSERT_EQ((*opened)->put_raw_for_test("default", "format", "2"), "");
+}
+
+TEST(HostileFormat, AFormat2LedgerIsRefusedNamingMigrateAndMigrates) {
+  TempDir dir("hf-format2");
+  std::string db = dir / "db";
+  apply_scenario(db, "07-cancel-and-reactivate");
+  std::string invoices = run(bin() + " invoices --db " + db).out;
+  downgrade_to_format_2(db);
+  for (const std::string c : {"invoices", "history S1", "apply /dev/null"}) {
+    Both b = run_both(bin() + " " + c + " --db " + db);
+    EXPECT_EQ(b.status, 2) << c;
+    EXPECT_NE(b.err.find("subledger migrate"), std::string::npos) << c << ": " << b.err;
+  }
+  RunResult m = run(bin() + " migrate --db " + db);
+  ASSERT_EQ(m.status, 0) << m.out;
+  EXPECT_EQ(Json::parse(m.out)["from_format"], 2);
+  EXPECT_EQ(Json::parse(m.out)["format"], kLedgerFormat);
+  EXPECT_EQ(run(bin() + " invoices --db " + db).out, invoices);
+  {
+    auto store = Store::open(db, Store::OpenOptions{});
+    ASSERT_TRUE(store.ok()) << store.status();
+    auto mark = (*store)->derived_mark();
+    ASSERT_TRUE(mark.ok());
+    EXPECT_EQ(*mark, (*store)->last_seq()) << "migrate marks the index derived through the log";
+  }
+  RunResult again = run(bin() + " apply --db " + db + " " +
+                        scenario_path("07-cancel-and-reactivate") + " 2>/dev/null");
+  ASSERT_EQ(again.status, 0);
+  for (const auto& line : lines_of(again.out))
+    EXPECT_EQ(Json::parse(line)["duplicate"], true) << line;
 }
 
 TEST(HostileFormat, ANewLedgerRecordsTheCurrentFormat) {
@@ -747,7 +786,7 @@ TEST(HostileSeq, TheLibraryScanAfterTheLargestSequenceNumberVisitsNothing) {
                                       ++visited;
                                       return true;
                                     }),
-              "");
+              absl::OkStatus());
   EXPECT_EQ(visited, 0u);
   EXPECT_TRUE(absl::IsNotFound((*store)->event_bytes(UINT64_MAX).status()));
 }

@@ -164,7 +164,7 @@ TEST(Projections, UnreadableRowsAreRebuiltFromTheLog) {
     apply(*l, lines, 0, lines.size());
     before = rows_of(l->state());
     l->store().stage_projection("meta", "not msgpack");
-    ASSERT_EQ(l->store().commit(), "");
+    ASSERT_TRUE(l->store().commit().ok());
   }
   auto l = open(dir.str());
   ASSERT_TRUE(l);

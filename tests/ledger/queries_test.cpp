@@ -60,7 +60,7 @@ std::map<std::string, std::vector<uint64_t>> owners_by_scan(const Store& store) 
   EventDecoder decoder;
   Event e;
   std::string error;
-  std::string scan = store.scan_events(0, [&](uint64_t seq, std::string_view bytes) {
+  absl::Status scan = store.scan_events(0, [&](uint64_t seq, std::string_view bytes) {
     error = decoder.decode(bytes, e);
     if (!error.empty()) return false;
     if (const std::string* opener = opening_customer_of(e.payload))
@@ -70,7 +70,7 @@ std::map<std::string, std::vector<uint64_t>> owners_by_scan(const Store& store) 
       out[customer_of_subscription.at(e.stream.id)].push_back(seq);
     return true;
   });
-  EXPECT_EQ(scan, "");
+  EXPECT_TRUE(scan.ok()) << scan;
   EXPECT_EQ(error, "");
   return out;
 }

@@ -29,12 +29,13 @@ uint64_t seq_of_invoice(const Store& store, const std::string& invoice_id) {
   EventDecoder decoder;
   Event e;
   uint64_t target = 0;
-  store.scan_events(0, [&](uint64_t seq, std::string_view bytes) {
+  absl::Status read = store.scan_events(0, [&](uint64_t seq, std::string_view bytes) {
     if (!decoder.decode(bytes, e).empty()) return false;
     auto* inv = std::get_if<InvoiceIssued>(&e.payload);
     if (inv && inv->invoice_id == invoice_id) target = seq;
     return target == 0;
   });
+  EXPECT_TRUE(read.ok()) << read;
   return target;
 }
 
