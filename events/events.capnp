@@ -233,7 +233,7 @@ struct Event {
     customerUpdated @28 :CustomerUpdated;
   }
   prevHash @24 :Data;           # hash of the previous event's stored value (zero-length for seq 1)
-  commandHash @26 :Data;        # on the first event of each command: SHA-256 of its canonical
+  commandHash @29 :Data;        # on the first event of each command: SHA-256 of its canonical
                                 # payload (ledger/command.h payload_hash), zero-length on the rest;
                                 # the idempotency record is derived from it (format 3)
   # The stored value is this message followed by 32 bytes: SHA-256 of the message bytes. Each
