@@ -352,7 +352,8 @@ std::string read_field(Command& c, const FieldSpec& f, const json& v) {
       const IntRange range = int_range(name);
       bool in_range = false;
       if (v.is_number_unsigned())
-        in_range = v.get<uint64_t>() <= static_cast<uint64_t>(range.max);
+        in_range = v.get<uint64_t>() <= static_cast<uint64_t>(range.max) &&
+                   v.get<int64_t>() >= range.min;  // percent_off starts at 1
       else if (v.is_number_integer())
         in_range = v.get<int64_t>() >= range.min && v.get<int64_t>() <= range.max;
       else if (v.is_number_float() && std::fabs(v.get<double>()) >= 0x1p63)

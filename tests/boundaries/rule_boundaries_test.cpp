@@ -131,8 +131,13 @@ TEST_F(Boundaries, RegistrationNumberCharactersAtTheEdgesOfEachRange) {
 }
 
 TEST_F(Boundaries, TrialEligibilityBySegment) {
-  EXPECT_EQ(f.code(trial("G", "GOV", "2018-09-01")), "TRIAL_NOT_ELIGIBLE");
-  EXPECT_EQ(f.code(trial("N", "NPO", "2018-09-01")), "ACCEPTED");
+  // BILLING_RULES 13: a segment offer needs the customer's segment first (C1 is commercial).
+  EXPECT_EQ(f.code(trial("G", "GOV", "2018-09-01")), "SEGMENT_NOT_ELIGIBLE");
+  EXPECT_EQ(f.code(trial("N", "NPO", "2018-09-01")), "SEGMENT_NOT_ELIGIBLE");
+  f.given(CustomerCreated{"GOV1", "P1", "US", "USD", "", "", "", "", Segment::kGovernment});
+  f.given(CustomerCreated{"NPO1", "P1", "US", "USD", "", "", "", "", Segment::kNonprofit});
+  EXPECT_EQ(f.code(trial("G", "GOV", "2018-09-01", "GOV1")), "TRIAL_NOT_ELIGIBLE");
+  EXPECT_EQ(f.code(trial("N", "NPO", "2018-09-01", "NPO1")), "ACCEPTED");
   EXPECT_EQ(f.code(trial("E", "E3", "2018-09-01")), "ACCEPTED");
 }
 

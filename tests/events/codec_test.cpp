@@ -21,6 +21,9 @@ Event envelope(EventPayload payload) {
 TEST(Codec, EveryPayloadRoundTrips) {
   Term term{*Date::parse("2017-01-30"), *Date::parse("2017-02-01"), *Date::parse("2018-02-01"),
             12'345'000};
+  Term promoted = term;
+  promoted.promotion_id = "E1-MIDMARKET";
+  promoted.percent_off = 30;
   std::vector<EventPayload> payloads = {
       PartnerRegistered{"P1", "DE", "EUR", 1},
       CustomerCreated{"C1", "P1", "RU", "EUR", "Acme", "7707083893", "+7", "M"},
@@ -39,6 +42,14 @@ TEST(Codec, EveryPayloadRoundTrips) {
       BillingRun{*Date::parse("2017-01-31"), Date(), 4},
       InvoiceIssued{"C1-20170120", "C1", "P1", *Date::parse("2017-01-20"), "USD", -130192, 2,
                     std::string(32, '\x7f'), std::string(32, '\x01')},
+      // BILLING_RULES 12-15 (issue 18).
+      SubscriptionRenewed{"S1", false, promoted},
+      CustomerCreated{"C2", "P1", "US", "USD", "", "", "", "", Segment::kEducation},
+      OfferDefined{"PO36", "PO", Segment::kGovernment, false, {}, 0, 0, {"US", "CA"}, 36},
+      PromotionDefined{"BV-INTRO", {"BV", "E1"}, 100, *Date::parse("2020-11-01"),
+                       *Date::parse("2021-04-30"), true, false, {"BR"}, 500, true, {"AC"}, 3650},
+      OfferRetired{"PSA", *Date::parse("2020-11-01")},
+      CustomerUpdated{"C2", "Museum", "", "", "Q", Segment::kNonprofit},
   };
   EventDecoder decoder;
   for (const auto& p : payloads) {

@@ -623,7 +623,7 @@ TEST(HostileCsv, FormulaLikeTextCellsAreNeutralisedAndNumbersStayNumbers) {
   append_reconciliation_rows(csv, inv);
   EXPECT_EQ(csv,
             "\"'=HYPERLINK(\"\"http://x\"\")-20170120\",2017-01-20,'+P1,'@C1,'-S1,'\tE3,"
-            "CANCEL_FEE,2017-01-15,2017-02-15,10,20.00,-85.48,USD,monthly,2017-01-16,0\r\n");
+            "CANCEL_FEE,2017-01-15,2017-02-15,10,20.00,-85.48,USD,monthly,2017-01-16,0,\r\n");
 }
 
 }  // namespace

@@ -113,6 +113,17 @@ TEST(DefinePromotion, ChecksItsFieldsOffersAndWindow) {
                    R"("exclude_cancel_days":3651,)" +
                    window),
             "INVALID_ARGUMENT");
+  // Decisions where the text is silent: an unknown market is INVALID_ARGUMENT (section 12:
+  // "anything else"), and excluded offers must be defined like offer_ids.
+  EXPECT_EQ(define(R"("offer_ids":["BV"],"percent_off":10,"applies_to":["new"],)"
+                   R"("markets":["XX"],)" + window),
+            "INVALID_ARGUMENT");
+  EXPECT_EQ(define(R"("offer_ids":["BV"],"percent_off":10,"applies_to":["new"],)"
+                   R"("exclude_offers":["NOPE"],)" + window),
+            "UNKNOWN_OFFER");
+  EXPECT_EQ(f.code(R"({"cmd":"define_offer","request_id":"o","offer_id":"X","name":"x",)"
+                   R"("markets":["XX"]})"),
+            "INVALID_ARGUMENT");
   EXPECT_EQ(define(R"("offer_ids":["BV"],"percent_off":100,"applies_to":["new","renewal"],)"
                    R"("exclude_cancel_days":3650,"purchase_from":"2021-01-01",)"
                    R"("purchase_to":"2021-01-01")"),

@@ -105,7 +105,12 @@ TEST_F(Decide, TrialRules) {
     return R"({"cmd":"start_trial","request_id":"t","subscription_id":")" + id +
            R"(","customer_id":"C1","offer_id":")" + offer + R"(","date":")" + date + "\"}";
   };
-  EXPECT_EQ(f.code(trial("T1", "EDU", "2018-09-01")), "TRIAL_NOT_ELIGIBLE");
+  // BILLING_RULES 13: C1 is commercial, so the segment check comes first.
+  EXPECT_EQ(f.code(trial("T1", "EDU", "2018-09-01")), "SEGMENT_NOT_ELIGIBLE");
+  f.given(CustomerCreated{"EDU1", "P1", "US", "USD", "", "", "", "", Segment::kEducation});
+  EXPECT_EQ(f.code(R"({"cmd":"start_trial","request_id":"t","subscription_id":"T9",)"
+                   R"("customer_id":"EDU1","offer_id":"EDU","date":"2018-09-01"})"),
+            "TRIAL_NOT_ELIGIBLE");
   EXPECT_EQ(f.code(trial("T1", "ONE", "2018-09-01")), "TRIAL_NOT_ELIGIBLE");
   f.accept(create("S1", "BP", 3, "2018-08-01", kMonthly));
   EXPECT_EQ(f.code(trial("T1", "BP", "2018-09-01")), "OFFER_ALREADY_OWNED");
