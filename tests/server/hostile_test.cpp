@@ -310,8 +310,8 @@ TEST_F(ServerHostile, UnknownCustomersGetNoThrottleBucket) {
   for (int i = 0; i < 300; ++i)
     EXPECT_EQ(get("/v1/customers/U" + std::to_string(i) + "/subscriptions", p1_).status, 404);
   EXPECT_EQ(get("/v1/customers/C1/subscriptions", p1_).status, 200);
-  // P1's reads, P1's writes, and C1.
-  EXPECT_EQ(metric("subledger_throttle_buckets"), "3");
+  // P1's reads, P1's writes, and at most C1's (once the index knows it): none of the 300.
+  EXPECT_LE(std::stoi(metric("subledger_throttle_buckets")), 3);
 }
 
 TEST_F(ServerHostile, TheDescriptorBudgetIsCheckedAtStart) {
