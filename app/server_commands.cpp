@@ -6,8 +6,11 @@
 #include <optional>
 
 #include "app/subcommands.h"
+#include "ledger/ledger.h"
+#include "ledger/queries.h"
 #include "server/http_server.h"
 #include "server/keys.h"
+#include "server/throttle.h"
 
 namespace subledger::cli {
 
@@ -22,10 +25,34 @@ void add_server_commands(CLI::App& app, std::string& db, int& status) {
   auto* partner_opt = add->add_option("--partner", partner, "the partner the key acts for");
   auto* operator_opt = add->add_flag("--operator", operator_key, "a key for the operator routes");
   partner_opt->excludes(operator_opt);
-  add->callback([&status] {
+  auto* add_db = add->add_option(
+      "--db", db, "the ledger the partner must be registered in (checked when given)");
+  add->callback([&status, &db, add_db] {
     if (partner.empty() && !operator_key) {
       status = fail("keys add needs --partner P or --operator");
       return;
+    }
+    // A key for a partner the ledger does not know would authenticate and find nothing: refused
+    // when the ledger is named (--db) and readable. Without --db the key is added unchecked (keys
+    // are often made before the ledger exists).
+    if (!operator_key && add_db->count() > 0) {
+      auto store = Ledger::open_rows_for_reading(db);
+      if (!store.ok()) {
+        status = fail("cannot check --partner " + partner + " against the ledger: " +
+                      std::string(store.status().message()));
+        return;
+      }
+      auto state = catalog_only(**store);
+      if (!state.ok()) {
+        status = fail("cannot check --partner " + partner + " against the ledger: " +
+                      std::string(state.status().message()));
+        return;
+      }
+      if (!state->catalog().partner(partner)) {
+        status = fail("--partner " + partner + " is not registered in the ledger at " + db +
+                      " (register_partner it first): keys are for registered partners");
+        return;
+      }
     }
     std::string key;
     server::KeyRecord record;
@@ -80,15 +107,32 @@ void add_server_commands(CLI::App& app, std::string& db, int& status) {
   sv->add_option("--customer-rate", serve.customer_rate,
                  "requests per second per partner and customer (0: no limit)")
       ->check(CLI::Range(0.0, 1e9));
-  sv->add_option("--max-connections", serve.max_connections, "open connections at most")
-      ->check(CLI::Range(1, 1 << 20));
+  auto* max_connections =
+      sv->add_option("--max-connections", serve.max_connections, "open connections at most")
+          ->check(CLI::Range(1, 1 << 20));
+  sv->add_option("--unauthenticated-timeout", serve.unauthenticated_seconds,
+                 "seconds a connection may stay open without sending a key (default 5)")
+      ->check(CLI::Range(1, 3600));
   sv->add_option("--threads", serve.threads, "I/O threads")->check(CLI::Range(1, 64));
   sv->add_option("--batch", serve.batch_commands_max, "commands per synced write at most")
       ->check(CLI::Range(1, 1 << 20));
   sv->add_flag("-v,--verbose", verbose, "debug logging");
   sv->add_flag("-q,--quiet", quiet, "warnings only (no access log)");
-  sv->callback([&db, &status] {
+  sv->callback([&db, &status, max_connections] {
     serve.db = db;
+    serve.max_connections_given = max_connections->count() > 0;
+    // A bucket holds two seconds' worth and a request needs a whole token: a rate below 0.5 could
+    // never serve anything.
+    for (auto [name, rate] : {std::pair{"--read-rate", serve.read_rate},
+                              std::pair{"--write-rate", serve.write_rate},
+                              std::pair{"--customer-rate", serve.customer_rate}}) {
+      if (rate > 0 && rate < server::TokenBuckets::kRateMin) {
+        status = fail(std::string(name) + " " + std::to_string(rate) +
+                      " could never serve a request (a bucket holds two seconds' worth and a "
+                      "request takes one token): give 0 (no limit) or at least 0.5");
+        return;
+      }
+    }
     serve.verbosity = quiet ? -1 : verbose ? 1 : 0;
     status = server::serve(serve, std::cout);
   });

@@ -8,6 +8,9 @@ Runs (each bounded in time, loopback only, every write with a unique MS-RequestI
   5. paced writes, about 1,000 req/s, for latency
   6. noisy neighbour: partner B paced at 500 writes/s alone, then again while partner A floods at
      five times its write budget (500 writes/s)
+  7. noisy reader: partner B paced at 500 writes/s alone, then again while partner A floods
+     expensive reads (1000-record audit pages, order listings that read every subscription's
+     opening event) at its read budget (1000 requests/s, charged by cost), on one server
 Writes results.json and results.md to the output directory.
 """
 
@@ -83,6 +86,40 @@ request = function()
 end
 {delay}
 """
+
+
+def lua_expensive_reads(key):
+    return LUA_COMMON + f"""
+local n = 0
+local targets = {{"/v1/auditrecords?limit=1000", "/v1/auditrecords?type=SubscriptionCreated&limit=1000",
+                 "/v1/customers?limit=1000"}}
+request = function()
+  n = n + 1
+  local t = targets[(n + tid) % #targets + 1]
+  if n % 4 == 0 then t = "/v1/customers/C" .. (n % {CUSTOMERS}) .. "/orders?limit=1000" end
+  return wrk.format("GET", t, {{["Authorization"] = "Bearer {key}"}})
+end
+"""
+
+
+def run_background_wrk(port, script_text, work, name, connections, seconds):
+    path = os.path.join(work, name + ".lua")
+    with open(path, "w") as f:
+        f.write(script_text)
+    return subprocess.Popen(["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s",
+                             "--timeout", "5s", "-s", path, f"http://127.0.0.1:{port}"],
+                            stdout=subprocess.PIPE, text=True)
+
+
+def background_result(proc, seconds):
+    out, _ = proc.communicate(timeout=seconds + 60)
+    m = re.search(r"^RESULT (.*)$", out, re.M)
+    a = json.loads(m.group(1)) if m else {}
+    if a:
+        a["rate"] = a["requests"] / a["seconds"]
+        a["ok"] = sum(v for k, v in a["codes"].items() if k.startswith("2"))
+        a["ok_rate"] = a["ok"] / a["seconds"]
+    return a
 
 
 def run_wrk(port, script_text, work, name, connections, seconds, threads=1):
@@ -227,6 +264,26 @@ def _run(binary, out_dir, log, seconds, work):
     finally:
         server.stop()
 
+    # Noisy reader: the same write budget, reads at the default budget of 1000 requests/s charged
+    # by what they cost; A floods expensive reads while B's paced writes are measured.
+    server = Server(binary, db, keys, ["--write-rate", "500", "--read-rate", "1000",
+                                       "--customer-rate", "0"])
+    try:
+        runs = results["runs"]
+        runs["reader_b_alone_500"] = run_wrk(server.port, lua_writes(kb, "ra", 20), work,
+                                             "rb-alone", 12, seconds)
+        log(f"B alone: {runs['reader_b_alone_500']}")
+        flood = run_background_wrk(server.port, lua_expensive_reads(ka), work, "a-reads", 16,
+                                   seconds + 2)
+        time.sleep(1)
+        runs["reader_b_with_read_flood_500"] = run_wrk(server.port, lua_writes(kb, "rf", 20), work,
+                                                       "rb-flood", 12, seconds)
+        runs["reader_a_expensive_reads"] = background_result(flood, seconds)
+        log(f"B with A's expensive reads: {runs['reader_b_with_read_flood_500']}; "
+            f"A: {runs['reader_a_expensive_reads']}")
+    finally:
+        server.stop()
+
     r = results["runs"]
     results["goals"] = {
         "writes_saturated_ok_per_s": [r["writes_saturated_64"]["ok_rate"], ">= 20000"],
@@ -237,6 +294,8 @@ def _run(binary, out_dir, log, seconds, work):
                                 max(r["neighbour_b_alone_500"]["p99_ms"], 1e-9), "< 2"],
         "writes_saturated_over_apply": [r["writes_saturated_64"]["ok_rate"] / apply_rate, "ratio"],
         "neighbour_a_offered_over_budget": [r["neighbour_a_flood_5x"].get("rate", 0) / 500, ">= 5"],
+        "reader_p99_ratio": [r["reader_b_with_read_flood_500"]["p99_ms"] /
+                             max(r["reader_b_alone_500"]["p99_ms"], 1e-9), "< 1.5"],
     }
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "results.json"), "w") as f:

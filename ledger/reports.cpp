@@ -1,6 +1,7 @@
 #include "ledger/reports.h"
 
 #include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <tuple>
 
@@ -50,15 +51,10 @@ Json formula_json(const ChargeLine& line) {
 
 }  // namespace
 
-std::vector<std::string> renewal_lines(const LedgerState& state, Date from, Date to,
-                                       const std::function<bool(const Subscription&)>& keep) {
-  std::vector<const Subscription*> due;
-  for (const auto& id : state.subscription_ids()) {
-    const Subscription* s = state.subscription(id);
-    if (s->status == Status::kActive && s->term.end >= from && s->term.end <= to &&
-        (!keep || keep(*s)))
-      due.push_back(s);
-  }
+namespace {
+
+std::vector<std::string> renewal_lines_of(const LedgerState& state,
+                                          std::vector<const Subscription*> due) {
   std::sort(due.begin(), due.end(), [](const Subscription* a, const Subscription* b) {
     return std::tie(a->term.end, a->id) < std::tie(b->term.end, b->id);
   });
@@ -89,6 +85,31 @@ std::vector<std::string> renewal_lines(const LedgerState& state, Date from, Date
     out.push_back(j.dump());
   }
   return out;
+}
+
+bool renews_in(const Subscription& s, Date from, Date to) {
+  return s.status == Status::kActive && s.term.end >= from && s.term.end <= to;
+}
+
+}  // namespace
+
+std::vector<std::string> renewal_lines(const LedgerState& state, Date from, Date to,
+                                       const std::function<bool(const Subscription&)>& keep) {
+  std::vector<const Subscription*> due;
+  for (const auto& id : state.subscription_ids()) {
+    const Subscription* s = state.subscription(id);
+    if (renews_in(*s, from, to) && (!keep || keep(*s))) due.push_back(s);
+  }
+  return renewal_lines_of(state, std::move(due));
+}
+
+std::vector<std::string> renewal_lines(const LedgerState& state, Date from, Date to,
+                                       const std::vector<std::string>& subscription_ids) {
+  std::vector<const Subscription*> due;
+  for (const auto& id : subscription_ids)
+    if (const Subscription* s = state.subscription(id); s && renews_in(*s, from, to))
+      due.push_back(s);
+  return renewal_lines_of(state, std::move(due));
 }
 
 absl::StatusOr<std::vector<std::string>> explain_lines(const Store& store,
@@ -167,6 +188,29 @@ std::optional<OrderLine> order_line_of(const Event& opening) {
   if (const auto* e = std::get_if<TrialStarted>(&opening.payload))
     return OrderLine{e->subscription_id, e->offer_id, "", e->seats, std::nullopt, true};
   return std::nullopt;
+}
+
+absl::StatusOr<std::vector<Order>> orders_of(const Store& store,
+                                             const std::vector<std::string>& subscription_ids) {
+  std::vector<Order> orders;
+  std::map<std::string, size_t> index;  // order id -> its place in `orders`
+  EventDecoder decoder;
+  Event e;
+  for (const auto& id : subscription_ids) {
+    auto seqs = store.stream_seqs(Stream{StreamKind::kSubscription, id});
+    if (!seqs.ok() && !absl::IsNotFound(seqs.status())) return seqs.status();
+    if (!seqs.ok() || seqs->empty()) continue;  // not durable yet
+    auto bytes = store.event_bytes(seqs->front());
+    if (!bytes.ok() || !decoder.decode(*bytes, e).empty())
+      return absl::UnavailableError("event " + std::to_string(seqs->front()) + " cannot be read");
+    auto line = order_line_of(e);
+    if (!line) continue;
+    std::string order = e.request_id.substr(0, e.request_id.find('#'));
+    auto [it, fresh] = index.try_emplace(order, orders.size());
+    if (fresh) orders.push_back(Order{order, e.effective_date, {}});
+    orders[it->second].lines.push_back(*line);
+  }
+  return orders;
 }
 
 }  // namespace subledger

@@ -19,6 +19,9 @@ namespace subledger {
 std::vector<std::string> renewal_lines(
     const LedgerState& state, Date from, Date to,
     const std::function<bool(const Subscription&)>& keep = {});
+// The same among `subscription_ids` only (a partner's): the work grows with them, not the ledger.
+std::vector<std::string> renewal_lines(const LedgerState& state, Date from, Date to,
+                                       const std::vector<std::string>& subscription_ids);
 
 // `explain`: each line of the invoice with the event that caused it and the formula's inputs.
 // Unavailable when a causing event cannot be read.
@@ -37,5 +40,17 @@ std::string order_json(const std::string& id, const std::string& customer_id, Da
                        const std::vector<OrderLine>& lines);
 // The order line an opening event (SubscriptionCreated, TrialStarted) records; nullopt otherwise.
 std::optional<OrderLine> order_line_of(const Event& opening);
+// The orders that opened `subscription_ids` (a customer's, in the order it opened them): grouped
+// by the request that opened them (a group member's request id is `<id>#<n>`), in order of their
+// first line, read from the subscriptions' opening events through the stream index. A
+// subscription whose opening event is not durable yet is left out. Unavailable when an event
+// cannot be read.
+struct Order {
+  std::string id;  // the request id that opened its subscriptions
+  Date date;
+  std::vector<OrderLine> lines;
+};
+[[nodiscard]] absl::StatusOr<std::vector<Order>> orders_of(
+    const Store& store, const std::vector<std::string>& subscription_ids);
 
 }  // namespace subledger

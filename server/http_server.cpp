@@ -14,13 +14,15 @@
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <list>
+#include <map>
 #include <optional>
+#include <sys/resource.h>
 #include <thread>
 #include <vector>
 
-#include "ledger/command_stream.h"
-#include "ledger/ledger.h"
 #include "server/api.h"
+#include "server/ledger_host.h"
 #include "server/keys.h"
 #include "server/metrics.h"
 
@@ -34,6 +36,65 @@ using tcp = net::ip::tcp;
 
 namespace {
 
+// A connection that has not authenticated yet, as the listener sees it: the first to go when
+// connections run out (SERVER.md: idle sockets with no key must not lock partners out).
+class Evictable {
+ public:
+  virtual ~Evictable() = default;
+  virtual void evict() = 0;  // closes the connection (from any thread)
+};
+
+// The connections that have not authenticated yet, oldest first, with their client addresses.
+class Unauthenticated {
+ public:
+  uint64_t add(const std::string& address, std::weak_ptr<Evictable> session) {
+    std::lock_guard lock(mutex_);
+    uint64_t id = ++next_;
+    entries_.emplace(id, Entry{address, std::move(session)});
+    ++per_address_[address];
+    return id;
+  }
+  void remove(uint64_t id) {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return;
+    if (--per_address_[it->second.address] == 0) per_address_.erase(it->second.address);
+    entries_.erase(it);
+  }
+  size_t from(const std::string& address) const {
+    std::lock_guard lock(mutex_);
+    auto it = per_address_.find(address);
+    return it == per_address_.end() ? 0 : it->second;
+  }
+  // Closes the oldest unauthenticated connection (of `address` when not ""). False when none.
+  bool evict_oldest(const std::string& address = "") {
+    std::shared_ptr<Evictable> victim;
+    {
+      std::lock_guard lock(mutex_);
+      for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+        if (!address.empty() && it->second.address != address) continue;
+        victim = it->second.session.lock();
+        if (--per_address_[it->second.address] == 0) per_address_.erase(it->second.address);
+        entries_.erase(it);
+        break;
+      }
+    }
+    if (!victim) return false;
+    victim->evict();
+    return true;
+  }
+
+ private:
+  struct Entry {
+    std::string address;
+    std::weak_ptr<Evictable> session;
+  };
+  mutable std::mutex mutex_;
+  uint64_t next_ = 0;
+  std::map<uint64_t, Entry> entries_;  // by accept order
+  std::map<std::string, size_t> per_address_;
+};
+
 struct Shared {
   Api& api;
   Metrics& metrics;
@@ -41,32 +102,126 @@ struct Shared {
   std::shared_ptr<spdlog::logger> access;
   std::atomic<int> in_flight{0};
   std::atomic<bool> draining{false};
+  Unauthenticated unauthenticated;
 };
+
+// RFC 9112 6.3: a request's Transfer-Encoding must end in `chunked` (applied once); a coding this
+// server does not decode before it is 501. "" when acceptable, else the status and why.
+std::pair<int, std::string> transfer_encoding_error(std::string_view field) {
+  std::vector<std::string> codings;
+  while (true) {
+    size_t comma = field.find(',');
+    std::string c(field.substr(0, comma));
+    c.erase(0, c.find_first_not_of(" \t"));
+    c.erase(c.find_last_not_of(" \t") + 1);
+    std::transform(c.begin(), c.end(), c.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    if (!c.empty()) codings.push_back(c);
+    if (comma == std::string_view::npos) break;
+    field = field.substr(comma + 1);
+  }
+  if (codings.empty() || codings.back() != "chunked")
+    return {400, "Transfer-Encoding must end in chunked (RFC 9112 6.3)"};
+  if (codings.size() > 1) {
+    if (std::count(codings.begin(), codings.end(), "chunked") > 1)
+      return {400, "chunked must be applied once (RFC 9112 7)"};
+    return {501, "only the chunked transfer coding is accepted"};
+  }
+  return {0, ""};
+}
 
 bool is_http_error(const beast::error_code& ec) {
   return ec.category() == make_error_code(http::error::end_of_stream).category();
 }
 
 template <class Derived>
-class Session {
+class Session : public Evictable {
  public:
-  explicit Session(Shared& shared) : shared_(shared) { shared_.metrics.connection_opened(); }
-  ~Session() { shared_.metrics.connection_closed(); }
+  explicit Session(Shared& shared)
+      : shared_(shared),
+        unauthenticated_until_(std::chrono::steady_clock::now() +
+                               std::chrono::seconds(shared.options.unauthenticated_seconds)) {
+    shared_.metrics.connection_opened();
+  }
+  ~Session() override {
+    if (registered_) shared_.unauthenticated.remove(registration_);
+    shared_.metrics.connection_closed();
+  }
+  // Counted among the unauthenticated connections until a request authenticates.
+  void register_unauthenticated(const std::string& address) {
+    registration_ = shared_.unauthenticated.add(address, derived().weak_from_this());
+    registered_ = true;
+  }
+  void evict() override {
+    net::post(derived().stream().get_executor(), [self = derived().shared_from_this()] {
+      beast::error_code ignored;
+      beast::get_lowest_layer(self->stream()).socket().close(ignored);
+    });
+  }
 
   void do_read() {
     parser_.emplace();
     parser_->body_limit(shared_.options.body_bytes_max);
     parser_->header_limit(static_cast<std::uint32_t>(shared_.options.header_bytes_max));
-    beast::get_lowest_layer(derived().stream())
-        .expires_after(std::chrono::seconds(shared_.options.timeout_seconds));
-    http::async_read(derived().stream(), buffer_, *parser_,
-                     beast::bind_front_handler(&Session::on_read, derived().shared_from_this()));
+    // A connection without a key gets a short deadline from its accept, which requests without a
+    // key (/healthz) do not renew.
+    auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(shared_.options.timeout_seconds);
+    if (!authenticated_) deadline = std::min(deadline, unauthenticated_until_);
+    beast::get_lowest_layer(derived().stream()).expires_at(deadline);
+    http::async_read_header(
+        derived().stream(), buffer_, *parser_,
+        beast::bind_front_handler(&Session::on_header, derived().shared_from_this()));
   }
 
  protected:
   Derived& derived() { return static_cast<Derived&>(*this); }
 
  private:
+  // The header is in: check the framing before reading a body, answer Expect: 100-continue.
+  void on_header(beast::error_code ec, std::size_t) {
+    if (ec) return on_read(ec, 0);
+    auto& req = parser_->get();
+    version_ = req.version();
+    auto refuse = [&](int status, const std::string& why) {
+      started_ = std::chrono::steady_clock::now();
+      keep_alive_ = false;  // what follows the header cannot be framed: the connection ends
+      shared_.in_flight.fetch_add(1);
+      send(error_response(status, status == 501 ? "NOT_IMPLEMENTED" : "INVALID_ARGUMENT", why));
+    };
+    if (auto te = req[http::field::transfer_encoding]; !te.empty() ||
+                                                       req.count(http::field::transfer_encoding)) {
+      if (req.count(http::field::transfer_encoding) > 1)
+        return refuse(400, "Transfer-Encoding must be sent once");
+      auto [status, why] = transfer_encoding_error(std::string_view(te.data(), te.size()));
+      if (status) return refuse(status, why);
+      if (req.count(http::field::content_length))
+        return refuse(400, "a request has Transfer-Encoding or Content-Length, not both "
+                           "(RFC 9112 6.3)");
+    }
+    if (req.count(http::field::authorization) > 1)
+      return refuse(400, "send one Authorization header");
+    auto expect = req[http::field::expect];
+    if (!expect.empty() && !parser_->is_done()) {
+      if (!beast::iequals(expect, "100-continue"))
+        return refuse(417, "the only expectation served is 100-continue");
+      // RFC 9110 10.1.1: the client waits for this before it sends the body.
+      auto interim = std::make_shared<http::response<http::empty_body>>(http::status::continue_,
+                                                                        version_);
+      return http::async_write(
+          derived().stream(), *interim,
+          [self = derived().shared_from_this(), interim](beast::error_code e, std::size_t) {
+            if (e) return;
+            self->read_body();
+          });
+    }
+    read_body();
+  }
+
+  void read_body() {
+    http::async_read(derived().stream(), buffer_, *parser_,
+                     beast::bind_front_handler(&Session::on_read, derived().shared_from_this()));
+  }
+
   void on_read(beast::error_code ec, std::size_t) {
     if (ec == http::error::end_of_stream) return derived().do_eof();
     started_ = std::chrono::steady_clock::now();
@@ -103,6 +258,7 @@ class Session {
     shared_.in_flight.fetch_add(1);
     auto self = derived().shared_from_this();
     shared_.api.handle(std::move(request), [self](HttpResponse response) {
+      if (!response.key_id.empty()) self->authenticated_ = true;
       auto executor = self->stream().get_executor();
       net::post(executor, [self, response = std::move(response)]() mutable {
         self->send(std::move(response));
@@ -111,6 +267,11 @@ class Session {
   }
 
   void send(HttpResponse r) {
+    if (authenticated_ && registered_) {
+      shared_.unauthenticated.remove(registration_);
+      registered_ = false;
+    }
+    if (r.stream) return send_streamed(std::move(r));
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(r.status), version_);
     res->set(http::field::server, "subledger");
@@ -120,15 +281,84 @@ class Session {
     res->keep_alive(keep_alive_ && !shared_.draining.load());
     res->body() = std::move(r.body);
     res->prepare_payload();
+    log_response(r);
+    response_ = res;
+    beast::get_lowest_layer(derived().stream())
+        .expires_after(std::chrono::seconds(shared_.options.timeout_seconds));
+    http::async_write(derived().stream(), *res,
+                      beast::bind_front_handler(&Session::on_write, derived().shared_from_this(),
+                                                res->need_eof()));
+  }
+
+  void log_response(const HttpResponse& r) {
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
     shared_.metrics.request(r.route, r.status, seconds);
     shared_.access->info("{} {} {} {:.3f}ms key={}", method_, r.route, r.status, seconds * 1e3,
                          r.key_id.empty() ? "-" : r.key_id);
-    response_ = res;
-    http::async_write(derived().stream(), *res,
-                      beast::bind_front_handler(&Session::on_write, derived().shared_from_this(),
-                                                res->need_eof()));
+  }
+
+  // A body produced piece by piece: chunked, each piece made only after the one before it was
+  // written, so a client that does not read holds one piece until the write times out.
+  void send_streamed(HttpResponse r) {
+    auto res = std::make_shared<http::response<http::empty_body>>(
+        static_cast<http::status>(r.status), version_);
+    res->set(http::field::server, "subledger");
+    res->set(http::field::content_type, r.content_type);
+    if (!correlation_.empty()) res->set("MS-CorrelationId", correlation_);
+    for (const auto& [name, value] : r.headers) res->set(name, value);
+    res->keep_alive(keep_alive_ && !shared_.draining.load());
+    res->chunked(true);
+    log_response(r);
+    auto serializer = std::make_shared<http::response_serializer<http::empty_body>>(*res);
+    producer_ = std::move(r.stream);
+    auto first = std::make_shared<std::string>(std::move(r.body));
+    bool close = res->need_eof();
+    beast::get_lowest_layer(derived().stream())
+        .expires_after(std::chrono::seconds(shared_.options.timeout_seconds));
+    http::async_write_header(
+        derived().stream(), *serializer,
+        [self = derived().shared_from_this(), res, serializer, first, close](beast::error_code ec,
+                                                                             std::size_t) {
+          if (ec) return self->abort_stream();
+          self->write_piece(first, close);
+        });
+  }
+
+  void write_piece(std::shared_ptr<std::string> piece, bool close) {
+    while (piece->empty()) {
+      auto more = producer_(*piece);
+      if (!more.ok()) {
+        shared_.access->warn("a streamed answer failed: {}", std::string(more.status().message()));
+        return abort_stream();
+      }
+      if (!*more) {
+        beast::get_lowest_layer(derived().stream())
+            .expires_after(std::chrono::seconds(shared_.options.timeout_seconds));
+        return net::async_write(derived().stream(), http::make_chunk_last(),
+                                [self = derived().shared_from_this(), close](
+                                    beast::error_code ec, std::size_t n) {
+                                  self->producer_ = nullptr;
+                                  self->on_write(close, ec, n);
+                                });
+      }
+    }
+    beast::get_lowest_layer(derived().stream())
+        .expires_after(std::chrono::seconds(shared_.options.timeout_seconds));
+    net::async_write(derived().stream(), http::make_chunk(net::buffer(*piece)),
+                     [self = derived().shared_from_this(), piece, close](beast::error_code ec,
+                                                                         std::size_t) {
+                       if (ec) return self->abort_stream();
+                       piece->clear();
+                       self->write_piece(piece, close);
+                     });
+  }
+
+  void abort_stream() {
+    producer_ = nullptr;
+    shared_.in_flight.fetch_sub(1);
+    beast::error_code ignored;
+    beast::get_lowest_layer(derived().stream()).socket().close(ignored);
   }
 
   void on_write(bool close, beast::error_code ec, std::size_t) {
@@ -140,6 +370,10 @@ class Session {
   }
 
   Shared& shared_;
+  std::chrono::steady_clock::time_point unauthenticated_until_;
+  bool authenticated_ = false, registered_ = false;
+  uint64_t registration_ = 0;
+  std::function<absl::StatusOr<bool>(std::string&)> producer_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<http::response<http::string_body>> response_;
@@ -195,7 +429,7 @@ class TlsSession : public Session<TlsSession>, public std::enable_shared_from_th
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
   Listener(net::io_context& ioc, tcp::acceptor& acceptor, Shared& shared, ssl::context* tls)
-      : ioc_(ioc), acceptor_(acceptor), shared_(shared), tls_(tls) {}
+      : ioc_(ioc), acceptor_(acceptor), shared_(shared), tls_(tls), retry_(ioc) {}
   void accept() {
     acceptor_.async_accept(net::make_strand(ioc_),
                            beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
@@ -204,17 +438,42 @@ class Listener : public std::enable_shared_from_this<Listener> {
  private:
   void on_accept(beast::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
-    if (!ec) {
-      if (static_cast<size_t>(shared_.metrics.open_connections()) >=
-          shared_.options.max_connections) {
-        beast::error_code ignored;
-        socket.close(ignored);  // over the connection limit: refused at once
+    if (ec) {
+      // Out of descriptors (or another accept error): retrying at once would spin on the same
+      // error; wait, doubling up to a second, while connections close.
+      backoff_ = std::min(std::chrono::milliseconds(1000),
+                          backoff_.count() ? backoff_ * 2 : std::chrono::milliseconds(10));
+      if (!warned_) shared_.access->warn("accept failed ({}): retrying in up to 1 s", ec.message());
+      warned_ = true;
+      retry_.expires_after(backoff_);
+      retry_.async_wait([self = shared_from_this()](beast::error_code e) {
+        if (!e) self->accept();
+      });
+      return;
+    }
+    backoff_ = std::chrono::milliseconds(0);
+    warned_ = false;
+    beast::error_code ignored;
+    std::string address = socket.remote_endpoint(ignored).address().to_string();
+    const size_t max = shared_.options.max_connections;
+    // Connections without a key make room: the oldest of this address beyond its share, and the
+    // oldest of all when every connection is taken.
+    if (shared_.unauthenticated.from(address) >= std::max<size_t>(1, max / 2))
+      shared_.unauthenticated.evict_oldest(address);
+    bool room = static_cast<size_t>(shared_.metrics.open_connections()) < max ||
+                shared_.unauthenticated.evict_oldest();
+    if (!room) {
+      socket.close(ignored);  // every connection is an authenticated client's: refused at once
+    } else {
+      socket.set_option(tcp::no_delay(true), ignored);
+      if (tls_) {
+        auto session = std::make_shared<TlsSession>(std::move(socket), *tls_, shared_);
+        session->register_unauthenticated(address);
+        session->start();
       } else {
-        socket.set_option(tcp::no_delay(true), ec);
-        if (tls_)
-          std::make_shared<TlsSession>(std::move(socket), *tls_, shared_)->start();
-        else
-          std::make_shared<PlainSession>(std::move(socket), shared_)->start();
+        auto session = std::make_shared<PlainSession>(std::move(socket), shared_);
+        session->register_unauthenticated(address);
+        session->start();
       }
     }
     accept();
@@ -223,6 +482,9 @@ class Listener : public std::enable_shared_from_this<Listener> {
   tcp::acceptor& acceptor_;
   Shared& shared_;
   ssl::context* tls_;
+  net::steady_timer retry_;
+  std::chrono::milliseconds backoff_{0};
+  bool warned_ = false;
 };
 
 int fail(const std::string& message) {
@@ -249,9 +511,40 @@ std::string parse_listen(const std::string& text, tcp::endpoint& out) {
   return "";
 }
 
+// The descriptors the server may need: its connections, plus an allowance for the ledger's files,
+// the reader threads' and a dry run's. Raises the soft limit when it is lower (up to the hard
+// one). "" or why the server cannot start (or, when `may_lower`, lowers max_connections to fit).
+std::string check_descriptor_budget(size_t& max_connections, bool may_lower,
+                                    const std::shared_ptr<spdlog::logger>& log) {
+  constexpr size_t kAllowance = 256;
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return "";
+  const rlim_t needed = static_cast<rlim_t>(max_connections + kAllowance);
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < needed) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max == RLIM_INFINITY ? needed : std::min(needed, limit.rlim_max);
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= needed) return "";
+  const size_t fits = limit.rlim_cur > kAllowance + 16 ? limit.rlim_cur - kAllowance : 0;
+  if (may_lower && fits > 0) {
+    log->warn("the descriptor limit is {} (hard {}): serving at most {} connections", limit.rlim_cur,
+              limit.rlim_max, fits);
+    max_connections = fits;
+    return "";
+  }
+  return "--max-connections " + std::to_string(max_connections) + " needs about " +
+         std::to_string(needed) + " file descriptors (" + std::to_string(kAllowance) +
+         " for the ledger's files), but the limit is " + std::to_string(limit.rlim_cur) +
+         " (hard " + std::to_string(limit.rlim_max) + "): raise it (ulimit -n) or pass " +
+         (fits > 0 ? "--max-connections " + std::to_string(fits) + " or less"
+                   : "a higher limit");
+}
+
 }  // namespace
 
-int serve(const ServeOptions& o, std::ostream& out) {
+int serve(const ServeOptions& options, std::ostream& out) {
+  ServeOptions o = options;
   tcp::endpoint endpoint;
   if (std::string e = parse_listen(o.listen, endpoint); !e.empty()) return fail(e);
   const bool tls = !o.tls_cert.empty() || !o.tls_key.empty();
@@ -284,32 +577,36 @@ int serve(const ServeOptions& o, std::ostream& out) {
                  : o.verbosity > 0 ? spdlog::level::debug
                                    : spdlog::level::info);
 
-  Ledger::Options ledger_options;
-  ledger_options.logger = log;
-  // Batches here are small (what arrived during one synced write) and a busy customer's row is
-  // re-encoded whole with each: rows every 64 batches, and whenever the stream goes idle, cost a
-  // catch-up of at most 64 batches at the next open or in a reader beside the server.
-  ledger_options.projection_every_commits = 64;
-  std::string error;
-  auto ledger = Ledger::open(o.db, std::move(ledger_options), error);
-  if (!ledger) return fail(error);
+  if (std::string e = check_descriptor_budget(o.max_connections, !o.max_connections_given, log);
+      !e.empty())
+    return fail(e);
 
   Metrics metrics;
-  metrics.batch(0, ledger->state().last_seq());
-  CommandStream::Options stream_options;
-  stream_options.batch_commands_max = o.batch_commands_max;
-  Ledger* owned = ledger.get();
-  stream_options.on_batch = [&metrics, owned](size_t n) {
-    metrics.batch(n, owned->state().last_seq());
-  };
-  auto stream = std::make_unique<CommandStream>(*ledger, std::move(stream_options));
+  LedgerHost::Options host_options;
+  host_options.dir = o.db;
+  host_options.logger = log;
+  host_options.batch_commands_max = o.batch_commands_max;
+  host_options.on_batch = [&metrics](size_t n, uint64_t last_seq) { metrics.batch(n, last_seq); };
+  std::string error;
+  auto host = LedgerHost::open(std::move(host_options), error);
+  if (!host) return fail(error);
+  metrics.batch(0, host->current()->ledger->state().last_seq());
+  // A failed writer is replaced by a read-only ledger, and that by a writer once the disk takes
+  // writes again: checked beside the I/O threads.
+  std::atomic<bool> supervising{true};
+  std::thread supervisor([&] {
+    while (supervising) {
+      host->supervise();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
   ApiOptions api_options;
   api_options.read_rate = o.read_rate;
   api_options.write_rate = o.write_rate;
   api_options.customer_rate = o.customer_rate;
   api_options.db_dir = o.db;
-  auto api = std::make_unique<Api>(*stream, keys, metrics, api_options);
-  Shared shared{*api, metrics, o, log};
+  auto api = std::make_unique<Api>(*host, keys, metrics, api_options);
+  Shared shared{*api, metrics, o, log, {0}, {false}, {}};
 
   auto ioc = std::make_unique<net::io_context>(o.threads);
   {  // the I/O objects go before their io_context
@@ -320,7 +617,8 @@ int serve(const ServeOptions& o, std::ostream& out) {
     if (!ec) acceptor.bind(endpoint, ec);
     if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
     if (ec) {
-      stream->stop();
+      supervising = false;
+      supervisor.join();
       return fail("cannot listen on " + o.listen + ": " + ec.message());
     }
     tcp::endpoint bound = acceptor.local_endpoint();
@@ -379,13 +677,12 @@ int serve(const ServeOptions& o, std::ostream& out) {
     api->join_background();  // a dry run posts its answer to this io_context
   }
   // Everything queued is decided, written and acknowledged; then the rows and the checkpoint.
-  stream->stop();
-  std::string failure = stream->failure();
+  supervising = false;
+  supervisor.join();
+  std::string failure = host->stop();
   ioc.reset();  // sessions go before what they refer to
   api.reset();
-  stream.reset();
-  if (failure.empty()) failure = ledger->commit();
-  ledger.reset();
+  host.reset();
   if (!failure.empty()) return fail("the last write failed: " + failure);
   log->warn("stopped");
   return 0;

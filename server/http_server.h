@@ -16,6 +16,12 @@ struct ServeOptions {
   // Requests per second; a bucket holds two seconds' worth; 0 turns a limit off (SERVER.md).
   double read_rate = 1000, write_rate = 500, customer_rate = 100;
   size_t max_connections = 1024;
+  // Not given: lowered to fit the descriptor limit (with a warning); given: refused when it
+  // does not fit.
+  bool max_connections_given = false;
+  // A connection that has not authenticated is closed this long after its accept (requests
+  // without a key do not renew it), and goes first when connections run out.
+  int unauthenticated_seconds = 5;
   size_t body_bytes_max = 1 << 20;    // 413 beyond
   size_t header_bytes_max = 16 << 10;  // 431 beyond
   int timeout_seconds = 30;  // for a whole request to arrive, counted from the previous answer

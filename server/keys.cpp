@@ -100,6 +100,16 @@ std::string key_record_json(const KeyRecord& r) {
   return j.dump();
 }
 
+std::string partner_id_error(const std::string& partner_id) {
+  const std::string accepted = "a partner id is an id (" + id_grammar_text() +
+                               ") without ':' (it separates a partner's scope from its ids); the "
+                               "operator's key has partner_id null";
+  if (partner_id.empty() || !id_error("partner_id", partner_id).empty() ||
+      partner_id.find(':') != std::string::npos)
+    return "partner_id '" + partner_id + "' is not accepted: " + accepted;
+  return "";
+}
+
 std::string key_file_mode_error(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return "cannot read " + path + ": " + std::strerror(errno);
@@ -123,7 +133,11 @@ std::string read_keys(const std::string& path, std::vector<KeyRecord>& out) {
       Json j = Json::parse(line);
       KeyRecord r;
       r.key_id = j.at("key_id").get<std::string>();
-      if (!j.at("partner_id").is_null()) r.partner_id = j.at("partner_id").get<std::string>();
+      if (!j.at("partner_id").is_null()) {
+        r.partner_id = j.at("partner_id").get<std::string>();
+        // An empty or malformed partner id must never read as the operator, nor as a scope.
+        if (std::string e = partner_id_error(*r.partner_id); !e.empty()) return where + e;
+      }
       r.sha256_hex = j.at("sha256").get<std::string>();
       r.created = j.at("created").get<std::string>();
       const Json& revoked = j.at("revoked");
@@ -144,11 +158,8 @@ std::string read_keys(const std::string& path, std::vector<KeyRecord>& out) {
 
 std::string add_key(const std::string& path, const std::optional<std::string>& partner_id,
                     std::string& key, KeyRecord& record) {
-  if (partner_id) {
-    if (std::string e = id_error("--partner", *partner_id); !e.empty()) return e;
-    if (partner_id->find(':') != std::string::npos)
-      return "--partner must not contain ':' (it separates a partner's scope from its ids)";
-  }
+  if (partner_id)
+    if (std::string e = partner_id_error(*partner_id); !e.empty()) return "--partner: " + e;
   std::vector<KeyRecord> records;
   if (::access(path.c_str(), F_OK) == 0) {
     if (std::string e = key_file_mode_error(path); !e.empty()) return e;

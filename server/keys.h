@@ -23,6 +23,8 @@ struct KeyRecord {
   std::string revoked;                    // "" while valid, else when it was revoked
 };
 
+// "" or why `partner_id` cannot be a key's partner (empty, outside the id grammar, with ':').
+std::string partner_id_error(const std::string& partner_id);
 // "" or why `path` must not be used: it is readable or writable by group or others.
 std::string key_file_mode_error(const std::string& path);
 // Reads every record; "" or what is wrong (naming the line).

@@ -69,6 +69,10 @@ std::string Metrics::render() const {
   out << "# HELP subledger_open_connections Connections open now.\n"
          "# TYPE subledger_open_connections gauge\nsubledger_open_connections "
       << connections_.load() << '\n';
+  if (buckets_)
+    out << "# HELP subledger_throttle_buckets Token buckets held now (active partners and "
+           "customers).\n# TYPE subledger_throttle_buckets gauge\nsubledger_throttle_buckets "
+        << buckets_() << '\n';
   return out.str();
 }
 

@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -22,6 +23,8 @@ class Metrics {
   void connection_closed() { connections_.fetch_sub(1, std::memory_order_relaxed); }
   int64_t open_connections() const { return connections_.load(std::memory_order_relaxed); }
   std::string render() const;
+  // Where the number of token buckets held comes from (set once, before serving).
+  void set_buckets(std::function<size_t()> count) { buckets_ = std::move(count); }
 
  private:
   static constexpr std::array<double, 14> kLatencyBounds = {
@@ -37,6 +40,7 @@ class Metrics {
   uint64_t batch_count_ = 0;
   std::atomic<uint64_t> last_seq_{0}, throttled_{0};
   std::atomic<int64_t> connections_{0};
+  std::function<size_t()> buckets_;
 };
 
 }  // namespace subledger::server

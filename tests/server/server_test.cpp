@@ -1,7 +1,6 @@
 // `subledger serve` as a client sees it: the real binary on an ephemeral loopback port, driven by a
-// real HTTP client (Boost.Beast, tests/support/http_client.h, which checks every response against
-// server/openapi.json). Every route and status of SERVER.md, partner isolation on every route,
-// idempotent replay, If-Match, limits, throttling, SIGTERM and kill -9 under a burst.
+// real HTTP client (Boost.Beast). Every route and status of SERVER.md, partner isolation on every
+// route, idempotent replay, If-Match, limits, throttling, SIGTERM and kill -9 under a burst.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -10,73 +9,26 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
-#include "support/http_client.h"
 #include "support/process.h"
+#include "support/server_client.h"
 
 namespace subledger::testing {
 namespace {
 
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
 using Json = nlohmann::json;
-
-std::string add_key(const std::string& file, const std::string& who) {
-  RunResult r = run(bin() + " keys add --file " + file + " " + who);
-  EXPECT_EQ(r.status, 0);
-  return r.out.substr(0, r.out.find('\n'));
-}
-
-// The server as a child process; stdout's first line says where it listens.
-class Server {
- public:
-  Server(const std::string& db, const std::string& keys, const std::vector<std::string>& extra = {}) {
-    int pipefd[2];
-    EXPECT_EQ(pipe(pipefd), 0);
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(pipefd[1], STDOUT_FILENO);
-      close(pipefd[0]);
-      std::vector<std::string> args = {bin(), "serve", "--db", db, "--keys", keys,
-                                       "--listen", "127.0.0.1:0", "-q"};
-      args.insert(args.end(), extra.begin(), extra.end());
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    close(pipefd[1]);
-    std::string line;
-    char ch;
-    while (read(pipefd[0], &ch, 1) == 1 && ch != '\n') line += ch;
-    close(pipefd[0]);
-    Json j = Json::parse(line, nullptr, false);
-    if (j.is_object() && j.contains("listening")) {
-      std::string where = j["listening"];
-      port_ = std::stoi(where.substr(where.rfind(':') + 1));
-    }
-  }
-  ~Server() {
-    if (pid_ > 0) stop(SIGKILL);
-  }
-  int port() const { return port_; }
-  // Sends `signal` and returns the exit status (-signal when killed by it).
-  int stop(int signal = SIGTERM) {
-    kill(pid_, signal);
-    int raw = 0;
-    waitpid(pid_, &raw, 0);
-    pid_ = -1;
-    return WIFEXITED(raw) ? WEXITSTATUS(raw) : -WTERMSIG(raw);
-  }
-
- private:
-  pid_t pid_ = -1;
-  int port_ = 0;
-};
 
 const char* kCatalog =
     R"({"cmd":"register_partner","request_id":"p1","partner_id":"P1","country":"US","currency":"USD","billing_day":20}
@@ -207,49 +159,6 @@ TEST_F(ServerTest, AuthenticationAndOperatorRoutes) {
             std::string::npos);
   EXPECT_NE(metrics.body.find("subledger_open_connections"), std::string::npos);
   EXPECT_NE(metrics.body.find("subledger_commit_batch_commands_count"), std::string::npos);
-}
-
-TEST_F(ServerTest, ServesItsOpenApiDocumentWithoutAKey) {
-  start();
-  Reply r = get("/openapi.json", "");
-  ASSERT_EQ(r.status, 200);
-  EXPECT_EQ(r.headers["Content-Type"], "application/json");
-  EXPECT_EQ(r.json(), Json::parse(read_file(SUBLEDGER_OPENAPI_DOCUMENT)));
-  EXPECT_EQ(r.json()["openapi"], "3.1.0");
-}
-
-// The check behind every request of this file: a body or a status the document does not declare
-// is refused (so a test passing means its responses matched).
-TEST(OpenApiCheck, RefusesWhatTheDocumentDoesNotDeclare) {
-  auto problems = [](const std::string& method, const std::string& target, int status,
-                     const std::string& body,
-                     std::map<std::string, std::string> headers = {{"Content-Type",
-                                                                    "application/json"}}) {
-    return OpenApiCheck::instance().problems(method, target, Reply{status, body, headers});
-  };
-  const std::string customer =
-      R"({"customer_id":"C1","partner_id":"P1","country":"US","currency":"USD","company_name":"",)"
-      R"("organization_registration_number":"","phone":"","middle_name":""})";
-  EXPECT_EQ(problems("GET", "/v1/customers/C1", 200, customer), "");
-  EXPECT_NE(problems("GET", "/v1/customers/C1", 200, R"({"customer_id":"C1"})"), "");
-  EXPECT_NE(problems("GET", "/v1/customers/C1", 200,
-                     customer.substr(0, customer.size() - 1) + R"(,"extra":1})"),
-            "");
-  EXPECT_NE(problems("GET", "/v1/customers/C1", 500, R"({"code":"INTERNAL","description":"x"})"),
-            "");
-  EXPECT_NE(problems("GET", "/v1/customers/C1", 404, R"({"code":"THROTTLED","description":"x"})"),
-            "");
-  EXPECT_NE(problems("POST", "/v1/customers", 429, R"({"code":"THROTTLED","description":"x"})"),
-            "")
-      << "429 without Retry-After";
-  EXPECT_EQ(problems("GET", "/v1/nothing", 404, R"({"code":"NOT_FOUND","description":"x"})"), "");
-  EXPECT_NE(problems("GET", "/v1/nothing", 200, "{}"), "");
-  EXPECT_EQ(problems("DELETE", "/v1/customers", 405,
-                     R"({"code":"METHOD_NOT_ALLOWED","description":"x"})"),
-            "");
-  EXPECT_NE(problems("GET", "/v1/reconciliation?from=2017-01-01&to=2017-01-31", 200, "a,b\r\n"),
-            "")
-      << "CSV declared as text/csv, not JSON";
 }
 
 TEST_F(ServerTest, RevokedKeyStopsWorkingWithinASecond) {
@@ -736,6 +645,49 @@ TEST_F(ServerTest, KillNineUnderABurstLosesNoAcknowledgedWriteAndAppliesNoneTwic
   EXPECT_EQ(server_->stop(SIGTERM), 0);
   RunResult verify = run(bin() + " replay --verify --db " + db_ + " 2>/dev/null");
   EXPECT_EQ(verify.status, 0) << verify.out;
+}
+
+TEST_F(ServerTest, ServesItsOpenApiDocumentWithoutAKey) {
+  start();
+  Reply r = get("/openapi.json", "");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["Content-Type"], "application/json");
+  EXPECT_EQ(r.json(), Json::parse(read_file(SUBLEDGER_OPENAPI_DOCUMENT)));
+  EXPECT_EQ(r.json()["openapi"], "3.1.0");
+}
+
+// The check behind every request of this file: a body or a status the document does not declare
+// is refused (so a test passing means its responses matched).
+TEST(OpenApiCheck, RefusesWhatTheDocumentDoesNotDeclare) {
+  auto problems = [](const std::string& method, const std::string& target, int status,
+                     const std::string& body,
+                     std::map<std::string, std::string> headers = {{"Content-Type",
+                                                                    "application/json"}}) {
+    return OpenApiCheck::instance().problems(method, target, Reply{status, body, headers});
+  };
+  const std::string customer =
+      R"({"customer_id":"C1","partner_id":"P1","country":"US","currency":"USD","company_name":"",)"
+      R"("organization_registration_number":"","phone":"","middle_name":""})";
+  EXPECT_EQ(problems("GET", "/v1/customers/C1", 200, customer), "");
+  EXPECT_NE(problems("GET", "/v1/customers/C1", 200, R"({"customer_id":"C1"})"), "");
+  EXPECT_NE(problems("GET", "/v1/customers/C1", 200,
+                     customer.substr(0, customer.size() - 1) + R"(,"extra":1})"),
+            "");
+  EXPECT_NE(problems("GET", "/v1/customers/C1", 500, R"({"code":"INTERNAL","description":"x"})"),
+            "");
+  EXPECT_NE(problems("GET", "/v1/customers/C1", 404, R"({"code":"THROTTLED","description":"x"})"),
+            "");
+  EXPECT_NE(problems("POST", "/v1/customers", 429, R"({"code":"THROTTLED","description":"x"})"),
+            "")
+      << "429 without Retry-After";
+  EXPECT_EQ(problems("GET", "/v1/nothing", 404, R"({"code":"NOT_FOUND","description":"x"})"), "");
+  EXPECT_NE(problems("GET", "/v1/nothing", 200, "{}"), "");
+  EXPECT_EQ(problems("DELETE", "/v1/customers", 405,
+                     R"({"code":"METHOD_NOT_ALLOWED","description":"x"})"),
+            "");
+  EXPECT_NE(problems("GET", "/v1/reconciliation?from=2017-01-01&to=2017-01-31", 200, "a,b\r\n"),
+            "")
+      << "CSV declared as text/csv, not JSON";
 }
 
 }  // namespace

@@ -1,0 +1,197 @@
+#include "ledger/activity_index.h"
+
+#include <algorithm>
+#include <tuple>
+
+#include "events/codec.h"
+
+namespace subledger {
+
+namespace {
+
+bool before(const ActivityIndex::InvoiceRef& a, const ActivityIndex::InvoiceRef& b) {
+  return std::tie(a.date, a.invoice_id) < std::tie(b.date, b.invoice_id);
+}
+
+// Inserts in listing order; invoices arrive nearly in that order, so this is an append.
+void insert_sorted(std::vector<ActivityIndex::InvoiceRef>& list,
+                   const ActivityIndex::InvoiceRef& ref) {
+  list.insert(std::upper_bound(list.begin(), list.end(), ref, before), ref);
+}
+
+// The partner a scoped id names ("P1:C1" -> "P1"), "" for an unscoped one.
+std::string scope_of(const std::string& id) {
+  size_t colon = id.find(':');
+  return colon == std::string::npos ? "" : id.substr(0, colon);
+}
+
+}  // namespace
+
+uint64_t ActivityIndex::indexed_through() const {
+  absl::MutexLock lock(&mutex_);
+  return through_;
+}
+
+void ActivityIndex::add(PartnerLog& log, uint64_t seq, size_t type) {
+  log.seqs.push_back(seq);
+  log.by_type[type].push_back(log.seqs.size());
+}
+
+absl::Status ActivityIndex::catch_up(const Store& store) {
+  absl::MutexLock lock(&mutex_);
+  EventDecoder decoder;
+  Event e;
+  std::string error;
+  std::string scan = store.scan_events(through_, [&](uint64_t seq, std::string_view bytes) {
+    error = decoder.decode(bytes, e);
+    if (!error.empty()) {
+      error = "event " + std::to_string(seq) + ": " + error;
+      return false;
+    }
+    const size_t type = e.payload.index();
+    std::string owner;
+    switch (e.stream.kind) {
+      case StreamKind::kPartner: {
+        auto [it, fresh] = partners_.try_emplace(e.stream.id);
+        if (fresh)
+          for (const auto& [catalog_seq, catalog_type] : catalog_) add(it->second, catalog_seq, catalog_type);
+        owner = e.stream.id;
+        break;
+      }
+      case StreamKind::kOffer:
+        catalog_.emplace_back(seq, type);
+        for (auto& [partner, log] : partners_) add(log, seq, type);
+        break;
+      case StreamKind::kCustomer:
+        if (const auto* created = std::get_if<CustomerCreated>(&e.payload);
+            created && scope_of(created->customer_id) == created->partner_id)
+          customer_owner_[created->customer_id] = created->partner_id;
+        if (auto it = customer_owner_.find(e.stream.id); it != customer_owner_.end())
+          owner = it->second;
+        if (const auto* issued = std::get_if<InvoiceIssued>(&e.payload)) {
+          InvoiceRef ref{issued->invoice_date, issued->invoice_id, issued->customer_id,
+                         issued->partner_id};
+          insert_sorted(all_invoices_, ref);
+          insert_sorted(by_customer_[issued->customer_id], ref);
+          if (owner == issued->partner_id) insert_sorted(by_partner_[owner], ref);
+        }
+        break;
+      case StreamKind::kSubscription:
+        if (const std::string* customer = opening_customer_of(e.payload))
+          if (auto it = customer_owner_.find(*customer); it != customer_owner_.end())
+            subscription_owner_[e.stream.id] = it->second;
+        if (auto it = subscription_owner_.find(e.stream.id); it != subscription_owner_.end())
+          owner = it->second;
+        break;
+      default:
+        break;  // billing runs sum every partner: nobody's activity
+    }
+    if (!owner.empty())
+      if (auto it = partners_.find(owner); it != partners_.end()) add(it->second, seq, type);
+    through_ = seq;
+    return true;
+  });
+  if (!scan.empty()) return absl::UnavailableError("reading the log failed: " + scan);
+  if (!error.empty()) return absl::DataLossError(error);
+  return absl::OkStatus();
+}
+
+ActivityIndex::ActivityPage ActivityIndex::activity(const std::string& partner, uint64_t after,
+                                                    std::optional<size_t> type,
+                                                    size_t limit) const {
+  absl::MutexLock lock(&mutex_);
+  ActivityPage page;
+  auto it = partners_.find(partner);
+  if (it == partners_.end()) return page;
+  const PartnerLog& log = it->second;
+  if (!type) {
+    for (uint64_t p = after + 1; p <= log.seqs.size(); ++p) {
+      if (page.items.size() == limit) {
+        page.more = true;
+        break;
+      }
+      page.items.push_back(Activity{p, log.seqs[p - 1]});
+    }
+    return page;
+  }
+  auto of_type = log.by_type.find(*type);
+  if (of_type == log.by_type.end()) return page;
+  const auto& positions = of_type->second;
+  for (auto p = std::upper_bound(positions.begin(), positions.end(), after); p != positions.end();
+       ++p) {
+    if (page.items.size() == limit) {
+      page.more = true;
+      break;
+    }
+    page.items.push_back(Activity{*p, log.seqs[*p - 1]});
+  }
+  return page;
+}
+
+bool ActivityIndex::owns_customer(const std::string& partner,
+                                  const std::string& customer_id) const {
+  absl::MutexLock lock(&mutex_);
+  auto it = customer_owner_.find(customer_id);
+  return it != customer_owner_.end() && it->second == partner;
+}
+
+const std::vector<ActivityIndex::InvoiceRef>* ActivityIndex::invoice_list(
+    const InvoiceSelection& selection) const {
+  static const std::vector<InvoiceRef> kNone;
+  if (!selection.customer_id.empty()) {
+    if (!selection.partner_id.empty()) {
+      auto owner = customer_owner_.find(selection.customer_id);
+      if (owner == customer_owner_.end() || owner->second != selection.partner_id) return &kNone;
+    }
+    auto it = by_customer_.find(selection.customer_id);
+    return it == by_customer_.end() ? &kNone : &it->second;
+  }
+  if (selection.partner_id.empty()) return &all_invoices_;
+  auto it = by_partner_.find(selection.partner_id);
+  return it == by_partner_.end() ? &kNone : &it->second;
+}
+
+namespace {
+
+// The part of `list` whose dates are in [from, to] (open ends when none).
+std::pair<size_t, size_t> date_range(const std::vector<ActivityIndex::InvoiceRef>& list,
+                                     Date from, Date to) {
+  auto first = from.is_none() ? list.begin()
+                              : std::partition_point(list.begin(), list.end(),
+                                                     [&](const auto& r) { return r.date < from; });
+  auto last = to.is_none() ? list.end()
+                           : std::partition_point(first, list.end(),
+                                                  [&](const auto& r) { return r.date <= to; });
+  return {static_cast<size_t>(first - list.begin()), static_cast<size_t>(last - list.begin())};
+}
+
+}  // namespace
+
+size_t ActivityIndex::invoices(const InvoiceSelection& selection, size_t offset, size_t limit,
+                               std::vector<InvoiceRef>& page) const {
+  absl::MutexLock lock(&mutex_);
+  page.clear();
+  const std::vector<InvoiceRef>* list = invoice_list(selection);
+  auto [first, last] = date_range(*list, selection.from, selection.to);
+  for (size_t i = first + offset; i < last && page.size() < limit; ++i) page.push_back((*list)[i]);
+  return last - first;
+}
+
+std::vector<ActivityIndex::InvoiceRef> ActivityIndex::invoices_after(
+    const InvoiceSelection& selection, const std::optional<std::pair<Date, std::string>>& after,
+    size_t limit) const {
+  absl::MutexLock lock(&mutex_);
+  std::vector<InvoiceRef> out;
+  const std::vector<InvoiceRef>* list = invoice_list(selection);
+  auto [first, last] = date_range(*list, selection.from, selection.to);
+  if (after) {
+    InvoiceRef mark{after->first, after->second, "", ""};
+    first = std::max(first, static_cast<size_t>(std::upper_bound(list->begin(), list->end(),
+                                                                  mark, before) -
+                                                 list->begin()));
+  }
+  for (size_t i = first; i < last && out.size() < limit; ++i) out.push_back((*list)[i]);
+  return out;
+}
+
+}  // namespace subledger
