@@ -125,6 +125,19 @@ TEST(PromotionAmounts, HundredPercentGivesZeroNeverNegativeZero) {
   }
 }
 
+TEST(PromotionAmounts, OnePercentIsTheSmallestDiscount) {
+  Fold f;
+  catalog(f);
+  f.accept(R"({"cmd":"define_promotion","request_id":"pm","promotion_id":"ONE",)"
+           R"("offer_ids":["BV"],"percent_off":1,"purchase_from":"2020-11-01",)"
+           R"("purchase_to":"2020-11-30","applies_to":["new"]})");
+  f.accept(create("S1", "BV", 5, "2020-11-10"));
+  auto inv = f.invoice("C1", D("2020-11-20"));
+  ASSERT_TRUE(inv);
+  // 15.00 x 5 = 75.00, x 99 / 100 = 74.25.
+  EXPECT_EQ(amounts(*inv), std::vector<std::string>{"74.25"});
+}
+
 TEST(PromotionChoice, HighestPercentThenLowestIdInByteOrder) {
   Fold f;
   catalog(f);

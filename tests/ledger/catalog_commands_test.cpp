@@ -56,6 +56,20 @@ TEST(UpdateCustomer, NullAndAbsentAreOnePayloadAndEmptyIsAnother) {
   EXPECT_NE(hash(absent), hash(empty_name));
 }
 
+TEST(UpdateCustomer, GivenFieldsReplaceAndTheNextUpdateIsScreenedWithThem) {
+  Fold f;
+  customers(f);
+  f.accept(R"({"cmd":"update_customer","request_id":"u","customer_id":"RU1",)"
+           R"("organization_registration_number":"770708389","company_name":"Romashka LLC"})");
+  const CustomerCreated& ru1 = f.state.catalog().customer("RU1")->def;
+  EXPECT_EQ(ru1.organization_registration_number, "770708389");
+  EXPECT_EQ(ru1.company_name, "Romashka LLC");
+  EXPECT_EQ(ru1.phone, "+74951234567") << "a field not given keeps its value";
+  EXPECT_EQ(f.code(R"({"cmd":"update_customer","request_id":"v","customer_id":"RU1",)"
+                   R"("phone":"+74957654321"})"),
+            "ACCEPTED");
+}
+
 TEST(UpdateCustomer, PartnerCountryAndCurrencyAreUnknownFields) {
   Fold f;
   customers(f);
