@@ -42,7 +42,7 @@ absl::Status ActivityIndex::catch_up(const Store& store) {
   EventDecoder decoder;
   Event e;
   std::string error;
-  std::string scan = store.scan_events(through_, [&](uint64_t seq, std::string_view bytes) {
+  absl::Status scan = store.scan_events(through_, [&](uint64_t seq, std::string_view bytes) {
     error = decoder.decode(bytes, e);
     if (!error.empty()) {
       error = "event " + std::to_string(seq) + ": " + error;
@@ -59,6 +59,7 @@ absl::Status ActivityIndex::catch_up(const Store& store) {
         break;
       }
       case StreamKind::kOffer:
+      case StreamKind::kPromotion:  // the catalog: every partner sees it
         catalog_.emplace_back(seq, type);
         for (auto& [partner, log] : partners_) add(log, seq, type);
         break;
@@ -91,7 +92,7 @@ absl::Status ActivityIndex::catch_up(const Store& store) {
     through_ = seq;
     return true;
   });
-  if (!scan.empty()) return absl::UnavailableError("reading the log failed: " + scan);
+  if (!scan.ok()) return absl::UnavailableError("reading the log failed: " + std::string(scan.message()));
   if (!error.empty()) return absl::DataLossError(error);
   return absl::OkStatus();
 }

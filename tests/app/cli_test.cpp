@@ -97,14 +97,14 @@ TEST_F(Cli, PipedQueriesPrintTheLibrarysJsonLinesByteForByte) {
 
   std::vector<std::string> events, s2_events;
   EventDecoder decoder;
-  std::string scanned = (*store)->scan_events(0, [&](uint64_t, std::string_view bytes) {
+  absl::Status scanned = (*store)->scan_events(0, [&](uint64_t, std::string_view bytes) {
     Event e;
     EXPECT_EQ(decoder.decode(bytes, e), "");
     events.push_back(event_json(e));
     if (e.stream.id == "S2") s2_events.push_back(events.back());
     return true;
   });
-  ASSERT_EQ(scanned, "");
+  ASSERT_TRUE(scanned.ok()) << scanned;
   EXPECT_EQ(cli("log").out, library_lines(events));
   EXPECT_EQ(cli("history S2").out, library_lines(s2_events));
 
