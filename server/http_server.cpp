@@ -1,5 +1,6 @@
 #include "server/http_server.h"
 
+#include <array>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -396,10 +397,24 @@ class PlainSession : public Session<PlainSession>,
   void do_eof() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    // A lingering close: what the client still sends (a refused body) is read and dropped, bounded
+    // in time and bytes, so that closing with unread data does not reset the connection before
+    // the client has read the answer (a 413 is sent while the body is still arriving).
+    stream_.expires_after(std::chrono::seconds(kLingerSeconds));
+    drain(0);
   }
 
  private:
+  static constexpr int kLingerSeconds = 2;
+  static constexpr size_t kLingerBytesMax = 4 << 20;
+  void drain(size_t drained) {
+    stream_.async_read_some(
+        net::buffer(discard_), [self = shared_from_this(), drained](beast::error_code ec, size_t n) {
+          if (!ec && drained + n <= kLingerBytesMax) self->drain(drained + n);
+        });
+  }
   beast::tcp_stream stream_;
+  std::array<char, 16384> discard_{};
 };
 
 class TlsSession : public Session<TlsSession>, public std::enable_shared_from_this<TlsSession> {
