@@ -323,7 +323,19 @@ TEST_F(ServerHostile, TheDescriptorBudgetIsCheckedAtStart) {
 }
 
 TEST_F(ServerHostile, AcceptErrorsBackOffInsteadOfSpinning) {
+  // In the sanitizer run, UBSan proves an object's dynamic type by reading it through a pipe
+  // (clang 14's IsAccessibleMemoryRange); with descriptors out on purpose that pipe cannot be
+  // made, and every first virtual call reads as "invalid vptr". This one server runs without the
+  // vptr check; every other check stays on, and every other test keeps it.
+  const char* ubsan = std::getenv("UBSAN_OPTIONS");
+  const std::string options = ubsan ? ubsan : "";
+  if (ubsan) {
+    std::string supp = *dir_ / "no-vptr.supp";
+    std::ofstream(supp) << "vptr:*\n";
+    ::setenv("UBSAN_OPTIONS", (options + ":suppressions=" + supp).c_str(), 1);
+  }
   start();
+  if (ubsan) ::setenv("UBSAN_OPTIONS", options.c_str(), 1);
   // Descriptors run out under the running server: accept fails (EMFILE) while sockets wait.
   ASSERT_EQ(run("prlimit --pid " + std::to_string(server_->pid()) + " --nofile=48:48").status, 0);
   net::io_context ioc;
@@ -569,7 +581,8 @@ TEST_F(ServerHostile, CustomersCreatedByTheCliAreListedExactlyWhenFetchable) {
 )");
   start();
   std::set<std::string> listed;
-  for (const auto& c : get("/v1/customers", p1_).json()["items"]) listed.insert(c["customer_id"]);
+  const Json customers = get("/v1/customers", p1_).json();  // owned: the loop reads into it
+  for (const auto& c : customers["items"]) listed.insert(c["customer_id"]);
   EXPECT_EQ(listed.count("C9"), 0u) << "listed but not fetchable";
   EXPECT_EQ(get("/v1/customers/C9", p1_).status, 404);
   EXPECT_EQ(get("/v1/customers/C9/subscriptions", p1_).status, 404);
