@@ -379,8 +379,19 @@ int state(const std::string& db, const std::string& id, const std::string& as_of
         if (!date) return record_text(subscription_json(*latest), format);
         auto catalog = catalog_only(store);
         if (!catalog.ok()) return catalog.status();
+        // A renewal the log does not hold yet takes its promotion against the whole state.
+        std::unique_ptr<Ledger> whole;
+        if (previews_promoted_renewal(*latest, catalog->catalog(), *date)) {
+          Ledger::Options options;
+          options.preview = true;
+          options.create_if_missing = false;
+          auto opened = Ledger::open(db, std::move(options));
+          if (!opened.ok()) return opened.status();
+          whole = std::move(*opened);
+        }
         std::string error;
-        auto sub = subscription_as_of(store, catalog->catalog(), id, *date, error);
+        auto sub = subscription_as_of(store, catalog->catalog(), id, *date, error,
+                                      whole ? &whole->state() : nullptr);
         if (!error.empty()) return absl::DataLossError(error);
         if (!sub)
           return absl::NotFoundError("subscription '" + id + "' did not exist yet on " +

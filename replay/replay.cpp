@@ -108,8 +108,8 @@ void check_rows(const Store& store,
   Found rows = rebuilt_rows.get();
   // Rows that cannot be read are not rows that match: the audit fails naming why.
   if (!read.ok())
-    note_row_mismatch(report, "* (the stored rows cannot be read: " +
-                                  std::string(read.message()) + ")");
+    note_row_mismatch(report,
+                      "* (the stored rows cannot be read: " + std::string(read.message()) + ")");
   report.rows_compared = rows.rows;
   report.invoice_rows_checked = invoices.rows;
   for (auto& key : rows.differing) note_row_mismatch(report, std::move(key));
@@ -431,7 +431,7 @@ std::vector<Event> stream_events(const Store& store, const Stream& stream, std::
     Event e;
     if (!bytes.ok()) {
       error = absl::IsNotFound(bytes.status()) ? "event " + std::to_string(seq) + " is missing"
-                                                : std::string(bytes.status().message());
+                                               : std::string(bytes.status().message());
       return {};
     }
     if (std::string bad = decoder.decode(*bytes, e); !bad.empty()) {
@@ -445,7 +445,7 @@ std::vector<Event> stream_events(const Store& store, const Stream& stream, std::
 
 std::optional<Subscription> subscription_as_of(const Store& store, const Catalog& catalog,
                                                const std::string& subscription_id, Date as_of,
-                                               std::string& error) {
+                                               std::string& error, const LedgerState* state) {
   std::vector<Event> events =
       stream_events(store, Stream{StreamKind::kSubscription, subscription_id}, error);
   if (events.empty()) return std::nullopt;
@@ -459,8 +459,14 @@ std::optional<Subscription> subscription_as_of(const Store& store, const Catalog
     exists = true;
   }
   if (!exists) return std::nullopt;
-  evolve_copy(sub, due_transitions(sub, as_of, catalog));
+  evolve_copy(sub,
+              state ? due_transitions(sub, as_of, *state) : due_transitions(sub, as_of, catalog));
   return sub;
+}
+
+bool previews_promoted_renewal(const Subscription& latest, const Catalog& catalog, Date as_of) {
+  return !catalog.promotions().empty() && latest.status == Status::kActive && latest.auto_renew &&
+         latest.term.end <= as_of;
 }
 
 }  // namespace subledger

@@ -56,9 +56,17 @@ ReplayReport replay_hex_values(std::istream& in, const ReplayProgress& progress 
 
 // The subscription as it stood at the end of `as_of`, from its own events dated on or before that
 // date, plus what time had brought by then (BILLING_RULES 5), judged with today's price list.
+// A renewal not yet in the log takes the promotion a billing run would choose for it now
+// (BILLING_RULES 12), judged against `state`, which must then hold the customer and its
+// subscriptions; with `state` nullptr (only the catalog is known) it takes none:
+// previews_promoted_renewal() says when that would differ.
 std::optional<Subscription> subscription_as_of(const Store& store, const Catalog& catalog,
                                                const std::string& subscription_id, Date as_of,
-                                               std::string& error);
+                                               std::string& error,
+                                               const LedgerState* state = nullptr);
+// Whether subscription_as_of(..., as_of) of `latest` (its newest row) previews an automatic
+// renewal while the catalog defines a promotion: then it needs the whole state.
+bool previews_promoted_renewal(const Subscription& latest, const Catalog& catalog, Date as_of);
 
 // Every event of a stream, decoded, in version order.
 std::vector<Event> stream_events(const Store& store, const Stream& stream, std::string& error);

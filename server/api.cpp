@@ -1049,7 +1049,8 @@ void Api::get_subscription(Call& call) {
       return not_found("subscription", call.param("sid"));
     if (!as_of) return subscription_response(v.state(), sid, call.prefix);
     std::string error;
-    auto sub = subscription_as_of(v.store(), v.state().catalog(), sid, *as_of, error);
+    auto sub =
+        subscription_as_of(v.store(), v.state().catalog(), sid, *as_of, error, &v.state());
     v.cost = 1;
     if (!error.empty()) return error_response(500, "INTERNAL", error);
     if (!sub)

@@ -164,6 +164,33 @@ TEST(Replay, StateAsOfAnswersFromTheEvents) {
   EXPECT_NE(history.out.find("\"request_id\":\"x1\""), std::string::npos);
 }
 
+// BILLING_RULES 12: a renewal takes the promotion chosen when it happens. `state --as-of` past a
+// term end the log has not reached previews that renewal with the promotion a billing run would
+// choose now, so the preview equals what the billing run then records.
+TEST(Replay, StateAsOfPreviewsARenewalWithItsPromotion) {
+  TempDir dir("asof-promotion");
+  std::string db = dir / "db";
+  write_file(dir / "commands.jsonl", R"({"cmd":"register_partner","request_id":"p1","partner_id":"P1","country":"US","currency":"USD","billing_day":20}
+{"cmd":"define_offer","request_id":"o2","offer_id":"BV","name":"Microsoft 365 Business Voice"}
+{"cmd":"publish_price","request_id":"pr2","offer_id":"BV","currency":"USD","monthly_price":"15.00","effective_from":"2019-01-01"}
+{"cmd":"create_customer","request_id":"c4","customer_id":"US2","partner_id":"P1","country":"US","currency":"USD"}
+{"cmd":"create_subscription","request_id":"s11","subscription_id":"S11","customer_id":"US2","offer_id":"BV","seats":4,"billing_frequency":"annual","date":"2020-02-15"}
+{"cmd":"define_promotion","request_id":"pm2","promotion_id":"BV-INTRO","offer_ids":["BV"],"percent_off":25,"purchase_from":"2020-11-01","purchase_to":"2021-04-30","applies_to":["new","renewal"]}
+)");
+  ASSERT_EQ(run(bin() + " apply --db " + db + " " + (dir / "commands.jsonl")).status, 0);
+  RunResult preview = run(bin() + " state S11 --as-of 2021-03-01 --db " + db);
+  ASSERT_EQ(preview.status, 0);
+  Json previewed = Json::parse(preview.out);
+  EXPECT_EQ(previewed["promotion_id"], "BV-INTRO") << preview.out;
+  // Before the term end, the term bought without a promotion.
+  RunResult before = run(bin() + " state S11 --as-of 2021-02-14 --db " + db);
+  EXPECT_FALSE(Json::parse(before.out).contains("promotion_id")) << before.out;
+
+  ASSERT_EQ(run(bin() + " bill --through 2021-03-20 --db " + db).status, 0);
+  RunResult recorded = run(bin() + " state S11 --as-of 2021-03-01 --db " + db);
+  EXPECT_EQ(Json::parse(recorded.out), previewed);
+}
+
 TEST(Replay, ExplainShowsTheCausingEventAndFormula) {
   TempDir dir("explain");
   std::string db = dir / "db";
