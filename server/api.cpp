@@ -508,7 +508,14 @@ void Api::handle(HttpRequest request, Done done) {
     }
   }
   const std::string& method = call->request.method;
-  // Unauthenticated operations routes.
+  // Unauthenticated operations routes: GET only (RFC 9110 15.5.6: a 405 lists what is allowed).
+  if (method != "GET" && (call->path == "/healthz" || call->path == "/openapi.json" ||
+                          call->path == "/readyz" || call->path == "/metrics")) {
+    HttpResponse r = error_response(405, "METHOD_NOT_ALLOWED",
+                                    method + " is not served on " + call->path + "; use GET");
+    r.headers.emplace_back("Allow", "GET");
+    return call->done(std::move(r));
+  }
   if (method == "GET" && call->path == "/healthz") {
     HttpResponse r = json_response(200, R"({"status":"ok"})");
     r.route = "/healthz";
@@ -538,6 +545,7 @@ void Api::handle(HttpRequest request, Done done) {
   // P1%3AC1-...).
   auto parts = segments(call->path);
   bool path_known = false, bad_escape = false;
+  std::string allowed;  // the methods served on this path, for a 405's Allow
   for (const auto& route : routes()) {
     auto pattern = segments(route.pattern);
     if (pattern.size() != parts.size()) continue;
@@ -554,15 +562,21 @@ void Api::handle(HttpRequest request, Done done) {
     }
     if (!match) continue;
     path_known = true;
-    if (method != route.method) continue;
+    if (method != route.method) {
+      allowed += std::string(allowed.empty() ? "" : ", ") + route.method;
+      continue;
+    }
     call->route = &route;
     call->params = std::move(params);
     break;
   }
   if (!call->route) {
-    HttpResponse r = path_known ? error_response(405, "METHOD_NOT_ALLOWED",
-                                                 method + " is not served on " + call->path)
-                                : error_response(404, "NOT_FOUND", "no route " + call->path);
+    HttpResponse r = path_known
+                         ? error_response(405, "METHOD_NOT_ALLOWED",
+                                          method + " is not served on " + call->path + "; use " +
+                                              allowed)
+                         : error_response(404, "NOT_FOUND", "no route " + call->path);
+    if (path_known) r.headers.emplace_back("Allow", allowed);
     return call->done(std::move(r));
   }
   if (bad_escape)

@@ -146,7 +146,15 @@ TEST_F(ServerTest, AuthenticationAndOperatorRoutes) {
   EXPECT_EQ(bad.json()["code"], "INVALID_ARGUMENT");
   EXPECT_EQ(get("/healthz", "").status, 200);
   EXPECT_EQ(get("/readyz", "").status, 200);
-  EXPECT_EQ(request(server_->port(), "DELETE", "/v1/customers", p1_).code(), "METHOD_NOT_ALLOWED");
+  Reply wrong_method = request(server_->port(), "DELETE", "/v1/customers", p1_);
+  EXPECT_EQ(wrong_method.code(), "METHOD_NOT_ALLOWED");
+  EXPECT_EQ(wrong_method.headers["Allow"], "POST, GET");
+  // The operations routes are GET only: another method is 405 too, never "no route".
+  for (const char* path : {"/healthz", "/readyz", "/metrics", "/openapi.json"}) {
+    Reply post = request(server_->port(), "POST", path, "", "{}");
+    EXPECT_EQ(post.status, 405) << path;
+    EXPECT_EQ(post.headers["Allow"], "GET") << path;
+  }
   EXPECT_EQ(get("/v1/nothing", p1_).status, 404);
   EXPECT_EQ(request(server_->port(), "GET", "/v1/customers", p1_, "",
                     {{"X-Padding", std::string(20 << 10, 'x')}})
@@ -176,6 +184,39 @@ TEST_F(ServerTest, RevokedKeyStopsWorkingWithinASecond) {
   RunResult list = run(bin() + " keys list --file " + keys_);
   EXPECT_NE(list.out.find("\"revoked\":\"20"), std::string::npos) << list.out;
   EXPECT_EQ(list.out.find("sha256"), std::string::npos);
+}
+
+// PATCH /v1/customers/{cid}: the command update_customer (BILLING_RULES 15) for the caller's own
+// customer, answered with the customer as updated; idempotent by MS-RequestId.
+TEST_F(ServerTest, CustomerUpdatesAreTheCallersOwnAndIdempotent) {
+  start();
+  ASSERT_EQ(write("POST", "/v1/customers", p1_, "r1",
+                  R"({"customer_id":"C1","country":"US","currency":"USD"})")
+                .status,
+            201);
+  const std::string update = R"({"company_name":"Contoso Ltd","segment":"education"})";
+  Reply updated = write("PATCH", "/v1/customers/C1", p1_, "u1", update);
+  ASSERT_EQ(updated.status, 200) << updated.body;
+  EXPECT_EQ(updated.json()["customer_id"], "C1");
+  EXPECT_EQ(updated.json()["company_name"], "Contoso Ltd");
+  EXPECT_EQ(updated.json()["segment"], "education");
+  EXPECT_EQ(get("/v1/customers/C1", p1_).json()["company_name"], "Contoso Ltd");
+  Reply again = write("PATCH", "/v1/customers/C1", p1_, "u1", update);
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.body, updated.body);
+  EXPECT_EQ(again.headers["Idempotent-Replayed"], "true");
+  // Another partner's customer is not found, and nothing changes.
+  EXPECT_EQ(write("PATCH", "/v1/customers/C1", p2_, "u2", R"({"company_name":"Mine"})").status,
+            404);
+  EXPECT_EQ(get("/v1/customers/C1", p1_).json()["company_name"], "Contoso Ltd");
+  // Bad input: nothing to update, a field that never changes, an unknown segment.
+  EXPECT_EQ(write("PATCH", "/v1/customers/C1", p1_, "u3", "{}").code(), "INVALID_ARGUMENT");
+  EXPECT_EQ(write("PATCH", "/v1/customers/C1", p1_, "u4", R"({"country":"DE"})").code(),
+            "INVALID_ARGUMENT");
+  EXPECT_EQ(write("PATCH", "/v1/customers/C1", p1_, "u5", R"({"segment":"military"})").code(),
+            "INVALID_ARGUMENT");
+  EXPECT_EQ(write("PATCH", "/v1/customers/C1", p1_, "", update).status, 400);  // no MS-RequestId
+  EXPECT_EQ(get("/v1/customers/C1", p1_).json()["segment"], "education");
 }
 
 TEST_F(ServerTest, CustomersIdempotencyAndScope) {
