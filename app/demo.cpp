@@ -75,7 +75,7 @@ int demo(const DemoOptions& o, std::ostream& out) {
         CommandResult r = ledger->submit(extra);
         rejected += !r.ok;
         duplicates += r.duplicate;
-        if (!r.ok) std::cerr << "demo: rejected " << r.to_json() << "\n";
+        if (!r.ok) tell("demo: rejected " + r.to_json());
       }
     }
     CommandResult r = ledger->submit(line);
@@ -85,7 +85,7 @@ int demo(const DemoOptions& o, std::ostream& out) {
                   "directory (nothing was written)");
     rejected += !r.ok;
     duplicates += r.duplicate;
-    if (!r.ok) std::cerr << "demo: rejected " << r.to_json() << "\n";
+    if (!r.ok) tell("demo: rejected " + r.to_json());
   }
   if (std::string e = ledger->commit(); !e.empty()) return fail(e);
 

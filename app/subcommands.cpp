@@ -35,6 +35,11 @@ namespace subledger::cli {
 using Json = nlohmann::ordered_json;
 
 int fail(const std::string& message) {
+  tell(message);
+  return kExitError;
+}
+
+void tell(const std::string& message) {
   // One line: a control byte from an argument (an id with a newline) is shown escaped.
   std::string line;
   for (unsigned char ch : message) {
@@ -48,7 +53,6 @@ int fail(const std::string& message) {
     }
   }
   std::cerr << "subledger: " << line << "\n";
-  return kExitError;
 }
 
 namespace {

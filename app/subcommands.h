@@ -97,7 +97,9 @@ struct GenOptions {
 };
 int gen(const GenOptions& o, std::ostream& out);
 
-// Prints "subledger: <message>" on stderr and returns kExitError.
+// Prints "subledger: <message>" on stderr (one line: control bytes escaped) and returns
+// kExitError; tell() prints the same line for a warning that does not end the command.
 int fail(const std::string& message);
+void tell(const std::string& message);
 
 }  // namespace subledger::cli
