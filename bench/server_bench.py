@@ -243,22 +243,13 @@ def _run(binary, out_dir, log, seconds, work):
         runs["neighbour_b_alone_500"] = run_wrk(server.port, lua_writes(kb, "ba", 20), work,
                                                 "b-alone", 12, seconds)
         log(f"B alone: {runs['neighbour_b_alone_500']}")
-        a_path = os.path.join(work, "a-flood.lua")
-        with open(a_path, "w") as f:
-            f.write(lua_writes(ka, "af", 10))  # 50 connections, 10 ms apart: ~2,500 req/s offered
-        flood = subprocess.Popen(["wrk", "-t", "1", "-c", "50", "-d", f"{seconds + 2}s", "--timeout",
-                                  "5s", "-s", a_path, f"http://127.0.0.1:{server.port}"],
-                                 stdout=subprocess.PIPE, text=True)
+        # 50 connections, 10 ms apart: ~2,500 req/s offered
+        flood = run_background_wrk(server.port, lua_writes(ka, "af", 10), work, "a-flood", 50,
+                                   seconds + 2)
         time.sleep(1)
         runs["neighbour_b_with_flood_500"] = run_wrk(server.port, lua_writes(kb, "bf", 20), work,
                                                      "b-flood", 12, seconds)
-        out, _ = flood.communicate(timeout=seconds + 60)
-        m = re.search(r"^RESULT (.*)$", out, re.M)
-        a = json.loads(m.group(1)) if m else {}
-        if a:
-            a["rate"] = a["requests"] / a["seconds"]
-            a["ok"] = sum(v for k, v in a["codes"].items() if k.startswith("2"))
-            a["ok_rate"] = a["ok"] / a["seconds"]
+        a = background_result(flood, seconds + 2)
         runs["neighbour_a_flood_5x"] = a
         log(f"B with A flooding: {runs['neighbour_b_with_flood_500']}; A: {a}")
     finally:

@@ -22,6 +22,16 @@ Command base(CommandType type, const Event& e) {
   return c;
 }
 
+// The fields update_customer may set (BILLING_RULES 15), as a creation or an update left them.
+template <class CustomerEvent>
+void updatable_fields(Command& c, const CustomerEvent& p) {
+  c.company_name = p.company_name;
+  c.organization_registration_number = p.organization_registration_number;
+  c.phone = p.phone;
+  c.middle_name = p.middle_name;
+  c.segment = p.segment;
+}
+
 // The command whose decision produced `e`, when `e` is the event that names it.
 std::optional<Command> command_of(const Event& e) {
   return std::visit(
@@ -40,21 +50,13 @@ std::optional<Command> command_of(const Event& e) {
           c.partner_id = p.partner_id;
           c.country = p.country;
           c.currency = p.currency;
-          c.company_name = p.company_name;
-          c.organization_registration_number = p.organization_registration_number;
-          c.phone = p.phone;
-          c.middle_name = p.middle_name;
-          c.segment = p.segment;
+          updatable_fields(c, p);
           return c;
         } else if constexpr (std::is_same_v<T, CustomerUpdated>) {
           // The update's result: every updatable field given, which decides to the same event.
           Command c = base(CommandType::kUpdateCustomer, e);
           c.customer_id = p.customer_id;
-          c.company_name = p.company_name;
-          c.organization_registration_number = p.organization_registration_number;
-          c.phone = p.phone;
-          c.middle_name = p.middle_name;
-          c.segment = p.segment;
+          updatable_fields(c, p);
           c.given_fields = ~0u;
           return c;
         } else if constexpr (std::is_same_v<T, OfferRetired>) {

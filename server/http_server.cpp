@@ -273,13 +273,7 @@ class Session : public Evictable {
       registered_ = false;
     }
     if (r.stream) return send_streamed(std::move(r));
-    auto res = std::make_shared<http::response<http::string_body>>(
-        static_cast<http::status>(r.status), version_);
-    res->set(http::field::server, "subledger");
-    res->set(http::field::content_type, r.content_type);
-    if (!correlation_.empty()) res->set("MS-CorrelationId", correlation_);
-    for (const auto& [name, value] : r.headers) res->set(name, value);
-    res->keep_alive(keep_alive_ && !shared_.draining.load());
+    auto res = response_head<http::string_body>(r);
     res->body() = std::move(r.body);
     res->prepare_payload();
     log_response(r);
@@ -289,6 +283,18 @@ class Session : public Evictable {
     http::async_write(derived().stream(), *res,
                       beast::bind_front_handler(&Session::on_write, derived().shared_from_this(),
                                                 res->need_eof()));
+  }
+
+  // Status line and headers every response carries: server, type, correlation id, r's own.
+  template <class Body>
+  std::shared_ptr<http::response<Body>> response_head(const HttpResponse& r) const {
+    auto res = std::make_shared<http::response<Body>>(static_cast<http::status>(r.status), version_);
+    res->set(http::field::server, "subledger");
+    res->set(http::field::content_type, r.content_type);
+    if (!correlation_.empty()) res->set("MS-CorrelationId", correlation_);
+    for (const auto& [name, value] : r.headers) res->set(name, value);
+    res->keep_alive(keep_alive_ && !shared_.draining.load());
+    return res;
   }
 
   void log_response(const HttpResponse& r) {
@@ -302,13 +308,7 @@ class Session : public Evictable {
   // A body produced piece by piece: chunked, each piece made only after the one before it was
   // written, so a client that does not read holds one piece until the write times out.
   void send_streamed(HttpResponse r) {
-    auto res = std::make_shared<http::response<http::empty_body>>(
-        static_cast<http::status>(r.status), version_);
-    res->set(http::field::server, "subledger");
-    res->set(http::field::content_type, r.content_type);
-    if (!correlation_.empty()) res->set("MS-CorrelationId", correlation_);
-    for (const auto& [name, value] : r.headers) res->set(name, value);
-    res->keep_alive(keep_alive_ && !shared_.draining.load());
+    auto res = response_head<http::empty_body>(r);
     res->chunked(true);
     log_response(r);
     auto serializer = std::make_shared<http::response_serializer<http::empty_body>>(*res);
