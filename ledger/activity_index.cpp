@@ -129,6 +129,17 @@ ActivityIndex::ActivityPage ActivityIndex::activity(const std::string& partner, 
   return page;
 }
 
+std::optional<uint64_t> ActivityIndex::position_of(const std::string& partner,
+                                                   uint64_t seq) const {
+  absl::MutexLock lock(&mutex_);
+  auto it = partners_.find(partner);
+  if (it == partners_.end()) return std::nullopt;
+  const std::vector<uint64_t>& seqs = it->second.seqs;  // ascending: the log's order
+  auto at = std::lower_bound(seqs.begin(), seqs.end(), seq);
+  if (at == seqs.end() || *at != seq) return std::nullopt;
+  return static_cast<uint64_t>(at - seqs.begin()) + 1;
+}
+
 bool ActivityIndex::owns_customer(const std::string& partner,
                                   const std::string& customer_id) const {
   absl::MutexLock lock(&mutex_);

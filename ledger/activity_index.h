@@ -43,6 +43,9 @@ class ActivityIndex {
   // EventPayload; all when nullopt).
   ActivityPage activity(const std::string& partner, uint64_t after, std::optional<size_t> type,
                         size_t limit) const;
+  // The position of event `seq` in `partner`'s activity (the `seq` its audit records show), or
+  // nullopt when the event is not part of it (or not indexed yet).
+  std::optional<uint64_t> position_of(const std::string& partner, uint64_t seq) const;
   // Whether `partner` owns the customer: created for that partner with an id in its scope.
   bool owns_customer(const std::string& partner, const std::string& customer_id) const;
 

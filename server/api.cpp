@@ -348,8 +348,52 @@ const Subscription* owned_subscription(const LedgerState& state, const std::stri
   return sub && sub->customer_id == customer ? sub : nullptr;
 }
 
-Json agreement_view(const Customer& c, const Agreement& a, bool with_contact) {
-  return Json::parse(agreement_json(c.def.customer_id, a, with_contact));
+// An agreement as `partner` sees it ("": the operator). A partner's view has no event_seq: the
+// log's number would tell of other partners' events (issue 17 class 9), and the answer to its POST
+// is made before the event is durable, so no position exists yet; its audit record
+// (type=AgreementAccepted) numbers it.
+Json agreement_view(const Customer& c, const Agreement& a, bool with_contact,
+                    const std::string& partner) {
+  Json j = Json::parse(agreement_json(c.def.customer_id, a, with_contact));
+  if (!partner.empty()) j.erase("event_seq");
+  return j;
+}
+
+// Issue 17 class 9: what a partner reads carries nothing derived from other partners' events. In
+// `j` (an invoice, an explain line, a renewal), each sequence number of the log
+// becomes the event's position in the partner's activity (the `seq` its audit records show; null
+// for an event outside it) and the hash chain is left out. The operator (partner "") reads the
+// log's own numbers and hashes.
+void in_partner_positions(Json& j, const ActivityIndex& index, const std::string& partner) {
+  if (partner.empty() || !j.is_structured()) return;
+  if (j.is_array()) {
+    for (auto& v : j) in_partner_positions(v, index, partner);
+    return;
+  }
+  j.erase("chain_position");
+  j.erase("prev_hash");
+  j.erase("hash");
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& key = it.key();
+    Json& v = it.value();
+    if (key == "event_seq" || key == "issued_in_event" || key == "defined_in_event" ||
+        key == "seq") {
+      if (v.is_number_unsigned()) {
+        std::optional<uint64_t> position = index.position_of(partner, v.get<uint64_t>());
+        v = position ? Json(*position) : Json(nullptr);
+      }
+    } else {
+      in_partner_positions(v, index, partner);
+    }
+  }
+}
+
+std::string in_partner_positions(const std::string& text, const ActivityIndex& index,
+                                 const std::string& partner) {
+  if (partner.empty()) return text;
+  Json j = Json::parse(text);
+  in_partner_positions(j, index, partner);
+  return j.dump();
 }
 
 // The partner's view of one of its events at `position` in its activity: its own position, not
@@ -1234,11 +1278,11 @@ void Api::accept_agreement(Call& call) {
     if (!owned_customer(l.state(), partner, cid)) return not_found("customer", strip(cid, prefix));
     return std::nullopt;
   };
-  write(call, {c}, precheck, [cid, type, prefix](Ledger& l, const Ledger::GroupResult&) {
+  write(call, {c}, precheck, [cid, type, prefix, partner](Ledger& l, const Ledger::GroupResult&) {
     const Customer* customer = l.state().catalog().customer(cid);
     const Agreement* a = customer->agreement(type);
-    HttpResponse r =
-        json_response(201, unscoped_json(agreement_view(*customer, *a, true).dump(), prefix));
+    HttpResponse r = json_response(
+        201, unscoped_json(agreement_view(*customer, *a, true, partner).dump(), prefix));
     r.headers.emplace_back("Location", "/v1/customers/" + strip(cid, prefix) + "/agreements");
     return r;
   });
@@ -1249,7 +1293,8 @@ void Api::list_agreements(Call& call) {
     const Customer* c = owned_customer(v.state(), call.partner(), call.cid());
     if (!c) return not_found("customer", call.param("cid"));
     std::vector<std::string> items;
-    for (const auto& a : c->agreements) items.push_back(agreement_view(*c, a, true).dump());
+    for (const auto& a : c->agreements)
+      items.push_back(agreement_view(*c, a, true, call.partner()).dump());
     return page(items, call.limit, call.offset, call.path, call.query, call.prefix);
   });
 }
@@ -1293,7 +1338,7 @@ void Api::list_invoices(Call& call) {
       auto issued = issued_invoice(v.store(), ref.invoice_id);
       if (!issued.ok())
         return error_response(503, "UNAVAILABLE", std::string(issued.status().message()));
-      shown.push_back(invoice_json(issued->invoice));
+      shown.push_back(in_partner_positions(invoice_json(issued->invoice), v.index, call.partner()));
     }
     v.cost = static_cast<double>(refs.size()) / kRowsPerToken;
     return page_of(shown, total, call.limit, call.offset, call.path, call.query, call.prefix);
@@ -1322,8 +1367,10 @@ void Api::get_invoice(Call& call) {
     if (!issued.ok())
       return error_response(503, "UNAVAILABLE", std::string(issued.status().message()));
     v.cost = 1 / kRowsPerToken;
-    return json_response(200, unscoped_json(invoice_json(issued->invoice), call.prefix));
-  });
+    return json_response(200, unscoped_json(in_partner_positions(invoice_json(issued->invoice),
+                                                                 v.index, call.partner()),
+                                            call.prefix));
+  }, /*uses_index=*/true);
 }
 
 void Api::invoice_lines(Call& call) {
@@ -1336,8 +1383,9 @@ void Api::invoice_lines(Call& call) {
     if (!explained.ok())
       return error_response(503, "UNAVAILABLE", std::string(explained.status().message()));
     v.cost = static_cast<double>(explained->size() + 1) / kRowsPerToken;
+    for (std::string& line : *explained) line = in_partner_positions(line, v.index, call.partner());
     return page(*explained, call.limit, call.offset, call.path, call.query, call.prefix);
-  });
+  }, /*uses_index=*/true);
 }
 
 void Api::reconciliation(Call& call) {
@@ -1368,7 +1416,11 @@ void Api::reconciliation(Call& call) {
         Invoice inv = std::move(issued->invoice);
         inv.invoice_id = strip(inv.invoice_id, prefix);
         inv.customer_id = strip(inv.customer_id, prefix);
-        for (auto& line : inv.lines) line.subscription_id = strip(line.subscription_id, prefix);
+        for (auto& line : inv.lines) {
+          line.subscription_id = strip(line.subscription_id, prefix);
+          if (!partner.empty())  // its position in the partner's activity (class 9)
+            line.event_seq = host_.index().position_of(partner, line.event_seq).value_or(0);
+        }
         append_reconciliation_rows(out, inv);
       }
       cursor->after = std::make_pair(refs.back().date, refs.back().invoice_id);
@@ -1401,8 +1453,9 @@ void Api::list_renewals(Call& call) {
       v.cost = static_cast<double>(mine.size()) / kEntriesPerToken;
     }
     v.cost += static_cast<double>(std::min<size_t>(items.size(), call.limit)) / kRowsPerToken;
+    for (std::string& item : items) item = in_partner_positions(item, v.index, call.partner());
     return page(items, call.limit, call.offset, call.path, call.query, call.prefix);
-  });
+  }, /*uses_index=*/true);
 }
 
 void Api::audit_records(Call& call) {

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -571,6 +572,66 @@ TEST_F(ServerHostile, AuditRecordsCarryAPerPartnerPositionAndNoHashChain) {
   ASSERT_EQ(server_->stop(), 0);
   RunResult log = run(bin() + " log --db " + db_);
   EXPECT_NE(log.out.find("\"prev_hash\""), std::string::npos);
+}
+
+// Every number a partner reads that names an event (invoice and reconciliation lines, explain) is
+// a position in its own activity, the `seq` of its audit records; an agreement shows none (its
+// audit record numbers it). The log's sequence numbers and chain hashes would tell a partner of
+// other partners' events. The operator reads the log's own.
+TEST_F(ServerHostile, InvoicesExplainAndAgreementsNumberEventsByThePartnersOwnPositions) {
+  apply(R"({"cmd":"create_customer","request_id":"c2","customer_id":"P2:C1","partner_id":"P2","country":"US","currency":"USD"}
+{"cmd":"create_subscription","request_id":"s2","subscription_id":"P2:S1","customer_id":"P2:C1","offer_id":"E3","seats":3,"billing_frequency":"monthly","date":"2017-01-10"}
+{"cmd":"create_customer","request_id":"c1","customer_id":"P1:C1","partner_id":"P1","country":"US","currency":"USD"}
+{"cmd":"change_seats","request_id":"s2b","subscription_id":"P2:S1","seats":4,"date":"2017-01-11"}
+{"cmd":"create_subscription","request_id":"s1","subscription_id":"P1:S1","customer_id":"P1:C1","offer_id":"E3","seats":2,"billing_frequency":"monthly","date":"2017-01-15"}
+{"cmd":"run_billing","request_id":"b1","through":"2017-01-31"}
+)");
+  start();
+  // P1's own positions of its events, from its audit records.
+  std::map<std::string, uint64_t> position;  // event type -> position
+  const Json records = get("/v1/auditrecords?limit=1000", p1_).json();
+  for (const auto& r : records["items"])
+    position[r["type"].get<std::string>()] = r["seq"].get<uint64_t>();
+  ASSERT_TRUE(position.count("SubscriptionCreated")) << records.dump();
+  ASSERT_TRUE(position.count("InvoiceIssued"));
+  const uint64_t created = position["SubscriptionCreated"];
+
+  const Json invoices = get("/v1/invoices", p1_).json();
+  ASSERT_EQ(invoices["items"].size(), 1u) << invoices.dump();
+  const Json invoice = invoices["items"][0];
+  EXPECT_EQ(invoice["lines"][0]["event_seq"], created);
+  const std::string iid = invoice["invoice_id"];
+  EXPECT_EQ(get("/v1/invoices/" + iid, p1_).json()["lines"][0]["event_seq"], created);
+
+  const Json lines = get("/v1/invoices/" + iid + "/lineitems", p1_).json();
+  const Json line = lines["items"][0];
+  EXPECT_EQ(line["caused_by"]["seq"], created);
+  EXPECT_EQ(line["issued_in_event"], position["InvoiceIssued"]);
+  EXPECT_FALSE(line.contains("chain_position")) << line.dump();
+  EXPECT_FALSE(line["caused_by"].contains("prev_hash"));
+  EXPECT_FALSE(line["caused_by"].contains("hash"));
+
+  Reply csv = get("/v1/reconciliation?from=2017-01-01&to=2017-12-31", p1_);
+  ASSERT_EQ(csv.status, 200) << csv.body;
+  const std::string row = csv.body.substr(csv.body.find('\n') + 1);
+  EXPECT_NE(row.find(",USD,monthly,2017-01-15," + std::to_string(created) + ","),
+            std::string::npos)
+      << csv.body;
+
+  const std::string agreement =
+      R"({"agreement_type":"MicrosoftCustomerAgreement","date_agreed":"2017-01-10",)"
+      R"("contact":{"first_name":"Ana","last_name":"Lima","email":"ana@contoso.example"}})";
+  Reply accepted = write("POST", "/v1/customers/C1/agreements", p1_, "ag1", agreement);
+  ASSERT_EQ(accepted.status, 201) << accepted.body;
+  EXPECT_FALSE(accepted.json().contains("event_seq")) << accepted.body;
+  const Json agreements = get("/v1/customers/C1/agreements", p1_).json();
+  EXPECT_FALSE(agreements["items"][0].contains("event_seq")) << agreements.dump();
+
+  // The operator reads the log's sequence numbers and the chain: P2's events came first.
+  const Json seen = get("/v1/invoices/P1:" + iid + "/lineitems", op_).json()["items"][0];
+  EXPECT_GT(seen["caused_by"]["seq"].get<uint64_t>(), created);
+  EXPECT_TRUE(seen.contains("chain_position"));
+  EXPECT_TRUE(seen["caused_by"].contains("hash"));
 }
 
 // ---- 10. Whatever a partner lists it can fetch, and the reverse ----
