@@ -645,6 +645,8 @@ TEST_F(ServerHostile, CustomersCreatedByTheCliAreListedExactlyWhenFetchable) {
   const Json customers = get("/v1/customers", p1_).json();  // owned: the loop reads into it
   for (const auto& c : customers["items"]) listed.insert(c["customer_id"]);
   EXPECT_EQ(listed.count("C9"), 0u) << "listed but not fetchable";
+  EXPECT_EQ(listed.count("C8"), 1u) << "P1:C8, created by the CLI in P1's scope, is P1's";
+  EXPECT_EQ(get("/v1/customers/C8", p1_).status, 200);
   EXPECT_EQ(get("/v1/customers/C9", p1_).status, 404);
   EXPECT_EQ(get("/v1/customers/C9/subscriptions", p1_).status, 404);
   EXPECT_TRUE(get("/v1/customers", p2_).json()["items"].empty());
