@@ -261,6 +261,14 @@ class Session : public Evictable {
     shared_.api.handle(std::move(request), [self](HttpResponse response) {
       if (!response.key_id.empty()) self->authenticated_ = true;
       auto executor = self->stream().get_executor();
+      if (response.status == 429) {
+        auto pause = std::make_shared<net::steady_timer>(executor,
+                                                         self->shared_.options.throttle_pause);
+        return pause->async_wait(
+            [self, pause, response = std::move(response)](beast::error_code) mutable {
+              self->send(std::move(response));
+            });
+      }
       net::post(executor, [self, response = std::move(response)]() mutable {
         self->send(std::move(response));
       });

@@ -3,6 +3,7 @@
 // command stream's thread (one owner of the Ledger), so a slow client never holds a worker.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <iosfwd>
 #include <string>
@@ -25,6 +26,10 @@ struct ServeOptions {
   size_t body_bytes_max = 1 << 20;    // 413 beyond
   size_t header_bytes_max = 16 << 10;  // 431 beyond
   int timeout_seconds = 30;  // for a whole request to arrive, counted from the previous answer
+  // A 429 is sent this long after it is decided (its Retry-After stands): a client that asks
+  // again at once, ignoring Retry-After, gets one answer per pause per connection instead of
+  // keeping a core busy with refusals that starve the other partners.
+  std::chrono::milliseconds throttle_pause{250};
   int threads = 2;           // I/O threads
   int verbosity = 0;         // -1: warnings only (-q); 0: access log; 1: debug (-v)
   size_t batch_commands_max = 4096;

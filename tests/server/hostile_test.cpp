@@ -305,6 +305,23 @@ TEST_F(ServerHostile, IdleSocketsWithoutAKeyNeitherLockPartnersOutNorLiveLong) {
   EXPECT_LT(Clock::now() - started, std::chrono::milliseconds(3500));
 }
 
+// A client that ignores Retry-After and asks again at once is answered once per pause (250 ms)
+// per connection: its refusals cannot keep a core busy and starve the other partners' writes.
+TEST_F(ServerHostile, RefusalsToAClientIgnoringRetryAfterArePaced) {
+  start({"--read-rate", "1"});
+  int refused = 0;
+  const auto until = Clock::now() + std::chrono::seconds(1);
+  while (Clock::now() < until) {
+    Reply r = get("/v1/customers", p1_);
+    if (r.status == 429) {
+      ++refused;
+      EXPECT_FALSE(r.headers["Retry-After"].empty());
+    }
+  }
+  EXPECT_GE(refused, 1);
+  EXPECT_LE(refused, 5) << "429s answered without the pause";
+}
+
 TEST_F(ServerHostile, UnknownCustomersGetNoThrottleBucket) {
   start();
   ASSERT_EQ(create_customer(p1_, "C1").status, 201);
