@@ -762,19 +762,18 @@ absl::Status Store::build_stream_overlay() const {
   if (!mark.ok()) return mark.status();
   EventDecoder decoder;
   Event e;
-  std::string error;
+  absl::Status error;
   absl::Status scan = scan_events(*mark, [&](uint64_t seq, std::string_view bytes) {
     error = decoder.decode(bytes, e);
-    if (!error.empty()) {
-      error = "event " + std::to_string(seq) + ": " + error;
+    if (!error.ok()) {
+      error = at_event(seq, error);
       return false;
     }
     impl_->stream_overlay.insert_or_assign(stream_prefix(e.stream) + be64(e.stream_version), seq);
     return true;
   });
   if (!scan.ok()) return scan;
-  if (!error.empty()) return absl::DataLossError(error);
-  return absl::OkStatus();
+  return error;
 }
 
 absl::StatusOr<std::string> Store::idempotency(const std::string& request_id) const {

@@ -48,7 +48,7 @@ void write_and_die(const std::string& db, const std::string& input) {
     auto l = Ledger::open(db, std::move(o));
     if (!l.ok()) _exit(3);
     for (const auto& line : lines_of(read_file(input))) (*l)->submit(line);
-    if (!(*l)->commit().empty()) _exit(4);
+    if (!(*l)->commit().ok()) _exit(4);
     _exit(0);  // no close: nothing is flushed into table files
   }
   int status = 0;
