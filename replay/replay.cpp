@@ -191,6 +191,9 @@ void finish_audit(const Store& store, bool verify, uint64_t last, ReplayReport& 
                   uint64_t invoices_issued) {
   auto checkpoint = store.projection("checkpoint");
   const bool has_checkpoint = checkpoint.ok() && checkpoint->size() == 8;
+  // A checkpoint that cannot be read, or is not a sequence number, is a wrong stored row, not a
+  // missing one: the audit names it rather than reporting the rows as merely behind the log.
+  const bool bad_checkpoint = !has_checkpoint && !absl::IsNotFound(checkpoint.status());
   if (report.error.empty() && has_checkpoint && from_be64(*checkpoint) > last) {
     // The projections were written through a later event: the tail of the log was removed.
     report.first_bad_seq = last + 1;
@@ -199,6 +202,14 @@ void finish_audit(const Store& store, bool verify, uint64_t last, ReplayReport& 
                    std::to_string(from_be64(*checkpoint));
   }
   if (!verify || !report.error.empty()) return;
+  if (bad_checkpoint) {
+    report.rows_checked = true;
+    note_row_mismatch(report, checkpoint.ok() ? "checkpoint (" + std::to_string(checkpoint->size()) +
+                                                    " bytes, not a sequence number)"
+                                              : "checkpoint (cannot be read: " +
+                                                    std::string(checkpoint.status().message()) + ")");
+    return;
+  }
   auto meta = store.projection(kMetaRow);
   uint64_t through = has_checkpoint ? from_be64(*checkpoint) : 0;
   if (last == 0) return;  // an empty log: no row can be wrong (nothing was derived from it)

@@ -80,6 +80,24 @@ TEST(Replay, OneFlippedByteOfAStoredEventIsNamed) {
   EXPECT_FALSE(report["ok"].get<bool>());
 }
 
+// Before, a checkpoint row that was not 8 bytes read as no checkpoint: verify passed, reporting
+// the rows as behind the log by every event. A damaged stored row fails the audit, by name.
+TEST(Replay, AMalformedCheckpointRowFailsVerifyByName) {
+  TempDir dir("bad-checkpoint");
+  std::string db = applied_ledger(dir);
+  {
+    auto store = Store::open(db, Store::OpenOptions{Store::Access::kWrite});
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_EQ((*store)->put_raw_for_test("projections", "checkpoint", "junk"), "");
+  }
+  Json report = verify_report(db, 2);
+  EXPECT_FALSE(report["ok"].get<bool>()) << report.dump();
+  EXPECT_FALSE(report.contains("projection_rows_behind_by_events")) << report.dump();
+  EXPECT_EQ(report["projection_row_mismatches"],
+            Json::array({"checkpoint (4 bytes, not a sequence number)"}))
+      << report.dump();
+}
+
 TEST(Replay, AnEventRewrittenWithoutRelinkingBreaksTheChainAtTheNext) {
   TempDir dir("relink");
   std::string db = applied_ledger(dir);
