@@ -634,7 +634,7 @@ int replay_what_if(const std::string& db, const std::string& file, std::ostream&
 int backup(const std::string& db, const std::string& dir, std::ostream& out) {
   bool in_use = false;
   uint64_t last_seq = 0;
-  if (std::string e = Store::backup_of(db, dir, in_use, last_seq); !e.empty()) return fail(e);
+  if (absl::Status e = Store::backup_of(db, dir, in_use, last_seq); !e.ok()) return fail_status(e);
   out << Json{{"backup", dir}, {"last_seq", last_seq}, {"ledger_was_in_use", in_use}}.dump()
       << '\n';
   return kExitOk;

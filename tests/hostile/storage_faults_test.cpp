@@ -315,7 +315,7 @@ TEST(HostileIndex, AnInterruptedIndexRewriteIsRefusedUntilRebuildFinishesIt) {
     std::string error;
     auto store = Store::open(db, error);
     ASSERT_TRUE(store) << error;
-    ASSERT_EQ(store->put_raw_for_test("default", "index_rebuild_in_progress", "1"), "");
+    ASSERT_EQ(store->put_raw_for_test("default", "index_rebuild_in_progress", "1"), absl::OkStatus());
   }
   Both w = run_both(bin() + " apply /dev/null --db " + db);
   EXPECT_EQ(w.status, 2);

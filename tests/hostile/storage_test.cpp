@@ -237,20 +237,20 @@ void downgrade_to_format_1(const std::string& db, const std::vector<std::string>
     std::string kind(1, static_cast<char>(e.stream.kind));
     ASSERT_EQ(store.delete_raw_for_test(
                   "streams", kind + key_component(e.stream.id) + be64(e.stream_version)),
-              "");
+              absl::OkStatus());
     ASSERT_EQ(store.put_raw_for_test("streams",
                                      kind + e.stream.id + std::string(1, '\0') +
                                          be64(e.stream_version),
                                      be64(e.seq)),
-              "");
+              absl::OkStatus());
   }
   for (const auto& id : request_ids) {
     auto record = store.idempotency(id);
     ASSERT_TRUE(record.ok()) << id;
-    ASSERT_EQ(store.delete_raw_for_test("idempotency", key_component(id)), "");
-    ASSERT_EQ(store.put_raw_for_test("idempotency", id, *record), "");
+    ASSERT_EQ(store.delete_raw_for_test("idempotency", key_component(id)), absl::OkStatus());
+    ASSERT_EQ(store.put_raw_for_test("idempotency", id, *record), absl::OkStatus());
   }
-  ASSERT_EQ(store.delete_raw_for_test("default", "format"), "");
+  ASSERT_EQ(store.delete_raw_for_test("default", "format"), absl::OkStatus());
 }
 
 TEST(HostileFormat, AnOlderLedgerIsRefusedByEveryCommandNamingMigrate) {
@@ -301,7 +301,7 @@ TEST(HostileFormat, MigrateRederivesALostIdempotencyRecordFromTheEvents) {
   {
     auto store = Store::open(db, Store::OpenOptions{Store::Access::kWrite, true});
     ASSERT_TRUE(store.ok());
-    ASSERT_EQ((*store)->delete_raw_for_test("idempotency", key_component("s1")), "");
+    ASSERT_EQ((*store)->delete_raw_for_test("idempotency", key_component("s1")), absl::OkStatus());
   }
   RunResult m = run(bin() + " migrate --db " + db);
   ASSERT_EQ(m.status, 0);
@@ -318,8 +318,8 @@ TEST(HostileFormat, MigrateRederivesALostIdempotencyRecordFromTheEvents) {
 void downgrade_to_format_2(const std::string& db) {
   auto opened = Store::open(db, Store::OpenOptions{Store::Access::kWrite, true});
   ASSERT_TRUE(opened.ok()) << opened.status();
-  ASSERT_EQ((*opened)->delete_raw_for_test("default", "derived"), "");
-  ASSERT_EQ((*opened)->put_raw_for_test("default", "format", "2"), "");
+  ASSERT_EQ((*opened)->delete_raw_for_test("default", "derived"), absl::OkStatus());
+  ASSERT_EQ((*opened)->put_raw_for_test("default", "format", "2"), absl::OkStatus());
 }
 
 TEST(HostileFormat, AFormat2LedgerIsRefusedNamingMigrateAndMigrates) {
@@ -654,7 +654,7 @@ TEST(HostileFault, ADamagedIdempotencyRecordFailsTheCommandNeverTreatsItAsNew) {
   {
     auto store = Store::open(db, Store::OpenOptions{Store::Access::kWrite});
     ASSERT_TRUE(store.ok());
-    ASSERT_EQ((*store)->put_raw_for_test("idempotency", key_component("x1"), "short"), "");
+    ASSERT_EQ((*store)->put_raw_for_test("idempotency", key_component("x1"), "short"), absl::OkStatus());
     EXPECT_TRUE(absl::IsNotFound((*store)->idempotency("never-used").status()));
   }
   std::string line = lines_of(read_file(scenario_path("07-cancel-and-reactivate")))[8];

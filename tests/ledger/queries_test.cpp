@@ -186,7 +186,7 @@ TEST(CustomerLog, AnUnreadableCustomerRowIsFoldedFromTheLogNotAnError) {
   {
     auto store = Store::open(db, Store::OpenOptions{Store::Access::kWrite});
     ASSERT_TRUE(store.ok()) << store.status();
-    ASSERT_EQ((*store)->put_raw_for_test("projections", customer_row_key("C1"), "not a row"), "");
+    ASSERT_EQ((*store)->put_raw_for_test("projections", customer_row_key("C1"), "not a row"), absl::OkStatus());
   }
   auto got = run(bin() + " log --customer C1 --db " + db);
   EXPECT_EQ(got.status, 0);
@@ -292,7 +292,7 @@ TEST(InvoiceListing, AnUnreadableRowMidwayIsFoldedFromTheLogAndTheListingGoesOnW
   {
     auto store = Store::open(db, Store::OpenOptions{Store::Access::kWrite});
     ASSERT_TRUE(store.ok()) << store.status();
-    ASSERT_EQ((*store)->put_raw_for_test("projections", invoice_row_key(victim), "not a row"), "");
+    ASSERT_EQ((*store)->put_raw_for_test("projections", invoice_row_key(victim), "not a row"), absl::OkStatus());
   }
   auto got = run(bin() + " invoices --db " + db);
   EXPECT_EQ(got.status, 0);

@@ -54,7 +54,7 @@ void forge_from(Store& store, uint64_t target, const std::function<void(Event&)>
     if (auto* inv = std::get_if<InvoiceIssued>(&e.payload)) inv->chain_head = e.prev_hash;
     std::string bytes = encode_event(e);
     prev_hash = std::string(stored_event_hash(bytes));
-    ASSERT_EQ(store.overwrite_event_for_test(seq, bytes), "");
+    ASSERT_EQ(store.overwrite_event_for_test(seq, bytes), absl::OkStatus());
   }
 }
 
@@ -73,7 +73,7 @@ TEST(Replay, OneFlippedByteOfAStoredEventIsNamed) {
     ASSERT_TRUE(store) << error;
     std::string bytes = *store->event_bytes(9);
     bytes[bytes.size() / 2] ^= 0x01;  // somewhere inside the message
-    ASSERT_EQ(store->overwrite_event_for_test(9, bytes), "");
+    ASSERT_EQ(store->overwrite_event_for_test(9, bytes), absl::OkStatus());
   }
   Json report = verify_report(db, 2);
   EXPECT_EQ(report["first_bad_seq"], 9) << report.dump();
@@ -88,7 +88,7 @@ TEST(Replay, AMalformedCheckpointRowFailsVerifyByName) {
   {
     auto store = Store::open(db, Store::OpenOptions{Store::Access::kWrite});
     ASSERT_TRUE(store.ok()) << store.status();
-    ASSERT_EQ((*store)->put_raw_for_test("projections", "checkpoint", "junk"), "");
+    ASSERT_EQ((*store)->put_raw_for_test("projections", "checkpoint", "junk"), absl::OkStatus());
   }
   Json report = verify_report(db, 2);
   EXPECT_FALSE(report["ok"].get<bool>()) << report.dump();
@@ -108,7 +108,7 @@ TEST(Replay, AnEventRewrittenWithoutRelinkingBreaksTheChainAtTheNext) {
     Event e;
     ASSERT_TRUE(decoder.decode(*store->event_bytes(8), e).ok());
     e.actor = "mallory";  // re-encoded with a fresh, self-consistent hash
-    ASSERT_EQ(store->overwrite_event_for_test(8, encode_event(e)), "");
+    ASSERT_EQ(store->overwrite_event_for_test(8, encode_event(e)), absl::OkStatus());
   }
   Json report = verify_report(db, 2);
   EXPECT_EQ(report["first_bad_seq"], 9) << report.dump();
@@ -121,7 +121,7 @@ TEST(Replay, RemovedAndReorderedEventsAreNamed) {
   {
     std::string error;
     auto store = Store::open(db, error);
-    ASSERT_EQ(store->delete_event_for_test(6), "");
+    ASSERT_EQ(store->delete_event_for_test(6), absl::OkStatus());
   }
   EXPECT_EQ(verify_report(db, 2)["first_bad_seq"], 6);
 
@@ -132,8 +132,8 @@ TEST(Replay, RemovedAndReorderedEventsAreNamed) {
     std::string error;
     auto store = Store::open(db2, error);
     std::string a = *store->event_bytes(4), b = *store->event_bytes(5);
-    ASSERT_EQ(store->overwrite_event_for_test(4, b), "");
-    ASSERT_EQ(store->overwrite_event_for_test(5, a), "");
+    ASSERT_EQ(store->overwrite_event_for_test(4, b), absl::OkStatus());
+    ASSERT_EQ(store->overwrite_event_for_test(5, a), absl::OkStatus());
     last = store->last_seq();
   }
   EXPECT_EQ(verify_report(db2, 2)["first_bad_seq"], 4);
@@ -143,7 +143,7 @@ TEST(Replay, RemovedAndReorderedEventsAreNamed) {
   {
     std::string error;
     auto store = Store::open(db3, error);
-    ASSERT_EQ(store->delete_event_for_test(last), "");
+    ASSERT_EQ(store->delete_event_for_test(last), absl::OkStatus());
   }
   EXPECT_EQ(verify_report(db3, 2)["first_bad_seq"], last);
 }
