@@ -131,6 +131,8 @@ absl::StatusOr<std::vector<std::string>> explain_lines(const Store& store,
     if (!line.promotion_id.empty()) {
       // BILLING_RULES 12: the term's promotion and the event that defined it.
       auto defined = store.stream_seqs(Stream{StreamKind::kPromotion, line.promotion_id});
+      // No stream is a null link; a store that cannot say is an error, not a null.
+      if (!defined.ok() && !absl::IsNotFound(defined.status())) return defined.status();
       j["promotion"] = {{"promotion_id", line.promotion_id},
                         {"percent_off", line.percent_off},
                         {"defined_in_event", defined.ok() && !defined->empty()
