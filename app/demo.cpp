@@ -87,7 +87,7 @@ int demo(const DemoOptions& o, std::ostream& out) {
     duplicates += r.duplicate;
     if (!r.ok) tell("demo: rejected " + r.to_json());
   }
-  if (std::string e = ledger->commit(); !e.empty()) return fail(e);
+  if (absl::Status e = ledger->commit(); !e.ok()) return fail(std::string(e.message()));
 
   out << "subledger demo: " << stats.partners << " partner, " << stats.customers << " customers, "
       << stats.subscriptions << " subscriptions, " << stats.commands << " commands (" << rejected

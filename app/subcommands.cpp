@@ -154,8 +154,8 @@ int apply(const ApplyOptions& o, std::ostream& out) {
   pipe_options.batch_commands_max = o.batch_commands_max;
   pipe_options.after_acks = [&out] { out.flush(); };
   CommitPipeline pipeline(*ledger, std::move(pipe_options));
-  auto failed = [&](const std::string& e) {
-    return write_failed(e, pipeline.unacknowledged_at_failure());
+  auto failed = [&](const absl::Status& e) {
+    return write_failed(std::string(e.message()), pipeline.unacknowledged_at_failure());
   };
   uint64_t lines = 0;
   // One input line: decide it, answer once durable, and write a full batch. An exit status to
@@ -165,7 +165,7 @@ int apply(const ApplyOptions& o, std::ostream& out) {
     if (!blank) {
       if (!ledger->io_failure().empty()) {
         // The ledger could not be read for this command: answer and keep the ones before it, stop.
-        if (std::string e = pipeline.commit(); !e.empty()) return failed(e);
+        if (absl::Status e = pipeline.commit(); !e.ok()) return failed(e);
         if (!out) return output_failed(lines);
         return fail(ledger->io_failure() + "; line " + std::to_string(lines) +
                     " and those after it were not applied");
@@ -178,10 +178,10 @@ int apply(const ApplyOptions& o, std::ostream& out) {
     // Never hold a result back while the producer on a pipe waits for it.
     bool drained = interactive && in->rdbuf()->in_avail() <= 0;
     if (drained) {
-      if (std::string e = pipeline.commit(); !e.empty()) return failed(e);
+      if (absl::Status e = pipeline.commit(); !e.ok()) return failed(e);
       if (!out) return output_failed(lines);
     } else if (pipeline.batch_full()) {
-      if (std::string e = pipeline.commit_async(); !e.empty()) return failed(e);
+      if (absl::Status e = pipeline.commit_async(); !e.ok()) return failed(e);
       if (!out) return output_failed(lines);
       if (progress && lines % 65536 < o.batch_commands_max)
         std::cerr << "\rapplied " << lines << " commands" << std::flush;
@@ -213,8 +213,8 @@ int apply(const ApplyOptions& o, std::ostream& out) {
     }
     read_failed = reader.read_failed();
   }
-  if (std::string e = pipeline.commit(); !e.empty()) return failed(e);
-  if (std::string e = ledger->write_rows(); !e.empty()) return failed(e);
+  if (absl::Status e = pipeline.commit(); !e.ok()) return failed(e);
+  if (absl::Status e = ledger->write_rows(); !e.ok()) return failed(e);
   if (!out) return output_failed(lines);
   if (read_failed) return fail("reading " + o.input + " failed after line " + std::to_string(lines));
   if (progress) std::cerr << "\n";
@@ -258,7 +258,7 @@ int bill(const BillOptions& o, std::ostream& out) {
     out << result.to_json() << '\n';
     return result.ok ? kExitOk : kExitRejected;
   }
-  if (std::string e = ledger->commit(); !e.empty()) return fail(e);
+  if (absl::Status e = ledger->commit(); !e.ok()) return fail_status(e);
   note() << billing_text(ledger->last_billing()) << " in " << duration_text(seconds) << "\n";
   detail() << "billing run over " << ledger->state().subscription_count() << " subscriptions in "
            << seconds << " s (" << per_second(ledger->state().subscription_count(), seconds)
@@ -448,8 +448,8 @@ int log_of_customer(const LogOptions& o, RecordPrinter& printer) {
                                                    ? "event " + std::to_string(*seq) +
                                                          " is missing"
                                                    : std::string(bytes.status().message())));
-      if (std::string bad = decoder.decode(*bytes, e); !bad.empty())
-        return fail("cannot read the log: " + bad);
+      if (absl::Status bad = decoder.decode(*bytes, e); !bad.ok())
+        return fail("cannot read the log: " + std::string(bad.message()));
       if (!o.type.empty() && event_type_name(e.payload) != o.type) continue;
       printer.add_json_line(event_json(e));
       if (o.limit != 0 && ++printed >= o.limit) break;
@@ -471,15 +471,16 @@ int log(const LogOptions& o, std::ostream& out) {
   EventDecoder decoder;
   Event e;
   uint64_t printed = 0;
-  std::string decode_error;
+  absl::Status decode_error;
   absl::Status error = store.scan_events(o.after_seq, [&](uint64_t, std::string_view bytes) {
     decode_error = decoder.decode(bytes, e);
-    if (!decode_error.empty()) return false;
+    if (!decode_error.ok()) return false;
     if (!o.type.empty() && event_type_name(e.payload) != o.type) return true;
     printer.add_json_line(event_json(e));
     return o.limit == 0 || ++printed < o.limit;
   });
-  if (!decode_error.empty()) return fail("cannot read the log: " + decode_error);
+  if (!decode_error.ok())
+    return fail("cannot read the log: " + std::string(decode_error.message()));
   if (!error.ok()) return fail_status(error);
   printer.finish();
   return kExitOk;
@@ -569,11 +570,12 @@ int export_events(const std::string& db, std::ostream& out) {
   const Store* store = opened->get();
   EventDecoder decoder;
   Event e;
-  std::string decode_error, text;
+  absl::Status decode_error;
+  std::string text;
   absl::Status error = store->scan_events(0, [&](uint64_t seq, std::string_view bytes) {
     // The stream from the decoded envelope, so a corrupt value stops the export.
     decode_error = decoder.decode(bytes, e);
-    if (!decode_error.empty()) return false;
+    if (!decode_error.ok()) return false;
     text += std::to_string(seq);
     text += '\t';
     text += to_string(e.stream.kind);
@@ -589,7 +591,7 @@ int export_events(const std::string& db, std::ostream& out) {
     return true;
   });
   out << text;
-  if (!decode_error.empty()) return fail("corrupt event: " + decode_error);
+  if (!decode_error.ok()) return fail("corrupt event: " + std::string(decode_error.message()));
   if (!error.ok()) return fail_status(error);
   return kExitOk;
 }
@@ -619,7 +621,7 @@ int replay_what_if(const std::string& db, const std::string& file, std::ostream&
       (std::filesystem::temp_directory_path() / ("subledger-what-if-" + std::to_string(getpid())))
           .string();
   WhatIfReport report;
-  if (std::string e = what_if(*ledger, extra, scratch, report); !e.empty()) return fail(e);
+  if (absl::Status e = what_if(*ledger, extra, scratch, report); !e.ok()) return fail_status(e);
   for (const auto& d : report.changed) out << d.to_json() << '\n';
   out << report.summary_json(file) << '\n';
   // As `apply` does: 1 when the changed history no longer accepts a command.
@@ -632,7 +634,7 @@ int replay_what_if(const std::string& db, const std::string& file, std::ostream&
 int backup(const std::string& db, const std::string& dir, std::ostream& out) {
   bool in_use = false;
   uint64_t last_seq = 0;
-  if (std::string e = Store::backup_of(db, dir, in_use, last_seq); !e.empty()) return fail(e);
+  if (absl::Status e = Store::backup_of(db, dir, in_use, last_seq); !e.ok()) return fail_status(e);
   out << Json{{"backup", dir}, {"last_seq", last_seq}, {"ledger_was_in_use", in_use}}.dump()
       << '\n';
   return kExitOk;

@@ -1,5 +1,6 @@
 // Micro-benchmarks (Google Benchmark): the hot pieces of apply, replay and the billing run.
 #include <benchmark/benchmark.h>
+#include <stdexcept>
 
 #include "events/codec.h"
 #include "ledger/command.h"
@@ -86,7 +87,8 @@ class DecideFixture : public benchmark::Fixture {
     ready_ = true;
   }
   void apply(const EventPayload& p, Date d) {
-    state_.apply(stamp_event(state_, p, d, "bench", "r", 0).event);
+    absl::Status applied = state_.apply(stamp_event(state_, p, d, "bench", "r", 0).event);
+    if (!applied.ok()) throw std::logic_error("the bench fixture: " + std::string(applied.message()));
   }
   LedgerState state_{false};
   bool ready_ = false;

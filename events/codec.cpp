@@ -422,12 +422,13 @@ EventPayload read_payload(s::Event::Payload::Reader p) {
 
 }  // namespace
 
-std::string check_event(const Event& e) {
-  if (e.seq == 0) return "sequence number 0";
-  if (e.stream_version == 0) return "stream version 0";
-  if (e.stream != stream_of(e.payload)) return "stream does not match payload";
-  if (e.request_id.empty()) return "empty request id";
-  return "";
+absl::Status check_event(const Event& e) {
+  if (e.seq == 0) return absl::InvalidArgumentError("sequence number 0");
+  if (e.stream_version == 0) return absl::InvalidArgumentError("stream version 0");
+  if (e.stream != stream_of(e.payload))
+    return absl::InvalidArgumentError("stream does not match payload");
+  if (e.request_id.empty()) return absl::InvalidArgumentError("empty request id");
+  return absl::OkStatus();
 }
 
 std::string encode_event(const Event& e) {
@@ -458,16 +459,17 @@ std::string_view stored_event_hash(std::string_view stored) {
                                          : stored.substr(stored.size() - kEventHashBytes);
 }
 
-std::string EventDecoder::decode(std::string_view stored, Event& out) {
-  if (stored.size() <= kEventHashBytes) return "stored value too short for an event and its hash";
+absl::Status EventDecoder::decode(std::string_view stored, Event& out) {
+  if (stored.size() <= kEventHashBytes)
+    return absl::DataLossError("stored value too short for an event and its hash");
   std::string_view bytes = stored.substr(0, stored.size() - kEventHashBytes);
   std::string_view trailer = stored_event_hash(stored);
   uint8_t digest[kEventHashBytes];
   sha256_into(bytes, digest);
   if (std::memcmp(digest, trailer.data(), kEventHashBytes) != 0)
-    return "content does not match its hash (the stored event was altered)";
+    return absl::DataLossError("content does not match its hash (the stored event was altered)");
   if (bytes.size() % sizeof(capnp::word) != 0)
-    return "stored value is not a whole number of Cap'n Proto words";
+    return absl::DataLossError("stored value is not a whole number of Cap'n Proto words");
   size_t words = bytes.size() / sizeof(capnp::word);
   if (aligned_.size() < words) aligned_.resize(words);
   std::memcpy(aligned_.data(), bytes.data(), bytes.size());
@@ -494,11 +496,17 @@ std::string EventDecoder::decode(std::string_view stored, Event& out) {
     out.command_hash = read_digest(r.getCommandHash(), "command_hash", true);
     out.hash.assign(trailer);
   } catch (const kj::Exception& ex) {
-    return std::string("malformed event: ") + ex.getDescription().cStr();
+    return absl::DataLossError(std::string("malformed event: ") + ex.getDescription().cStr());
   } catch (const Malformed& m) {
-    return "malformed event: " + m.what;
+    return absl::DataLossError("malformed event: " + m.what);
   }
-  return check_event(out);
+  if (absl::Status bad = check_event(out); !bad.ok()) return absl::DataLossError(bad.message());
+  return absl::OkStatus();
+}
+
+absl::Status at_event(uint64_t seq, const absl::Status& status) {
+  return absl::Status(status.code(), "event " + std::to_string(seq) + ": " +
+                                         std::string(status.message()));
 }
 
 }  // namespace subledger

@@ -7,6 +7,7 @@
 // per thread.
 #pragma once
 
+#include <absl/status/status.h>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,18 +25,21 @@ std::string encode_event(const Event& event);
 // The trailer of a stored value: the event's hash (empty if the value is too short).
 std::string_view stored_event_hash(std::string_view stored);
 
-// An empty string when the event is well formed, otherwise what is wrong with it.
-std::string check_event(const Event& event);
+// OK when the event is well formed, otherwise InvalidArgument saying what is wrong with it.
+[[nodiscard]] absl::Status check_event(const Event& event);
 
 class EventDecoder {
  public:
   // Decodes a stored value into `out` (with out.hash = its trailer) after checking the trailer is
-  // the hash of the message. Returns an empty string on success, otherwise why the bytes are not a
-  // valid event (out is then unspecified). The chain link (prev_hash) is the reader's to check.
-  std::string decode(std::string_view bytes, Event& out);
+  // the hash of the message. Returns OK, or DataLoss saying why the bytes are not a valid event
+  // (out is then unspecified). The chain link (prev_hash) is the reader's to check.
+  [[nodiscard]] absl::Status decode(std::string_view bytes, Event& out);
 
  private:
   std::vector<uint64_t> aligned_;  // reused across calls: no per-event allocation once grown
 };
+
+// `status` (not OK) with the stored event it concerns named first: "event <seq>: <message>".
+[[nodiscard]] absl::Status at_event(uint64_t seq, const absl::Status& status);
 
 }  // namespace subledger

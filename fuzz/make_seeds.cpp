@@ -85,7 +85,7 @@ void dump_values(const fs::path& dir, const fs::path& out) {
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       std::string_view v(it->value().data(), it->value().size());
       Event e;
-      if (decoder.decode(v, e).empty())
+      if (decoder.decode(v, e).ok())
         write_seed(out / "event", v.substr(0, v.size() - kEventHashBytes));
       else if (is_row(v))
         write_seed(out / "rows", v);

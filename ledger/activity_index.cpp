@@ -41,11 +41,11 @@ absl::Status ActivityIndex::catch_up(const Store& store) {
   absl::MutexLock lock(&mutex_);
   EventDecoder decoder;
   Event e;
-  std::string error;
+  absl::Status error;
   absl::Status scan = store.scan_events(through_, [&](uint64_t seq, std::string_view bytes) {
     error = decoder.decode(bytes, e);
-    if (!error.empty()) {
-      error = "event " + std::to_string(seq) + ": " + error;
+    if (!error.ok()) {
+      error = at_event(seq, error);
       return false;
     }
     const size_t type = e.payload.index();
@@ -93,8 +93,7 @@ absl::Status ActivityIndex::catch_up(const Store& store) {
     return true;
   });
   if (!scan.ok()) return absl::UnavailableError("reading the log failed: " + std::string(scan.message()));
-  if (!error.empty()) return absl::DataLossError(error);
-  return absl::OkStatus();
+  return error;
 }
 
 ActivityIndex::ActivityPage ActivityIndex::activity(const std::string& partner, uint64_t after,

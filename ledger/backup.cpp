@@ -18,16 +18,16 @@ namespace subledger {
 
 namespace fs = std::filesystem;
 
-std::string Store::backup(const std::string& backup_dir) {
+absl::Status Store::backup(const std::string& backup_dir) {
   rocksdb::BackupEngine* engine = nullptr;
   auto s = rocksdb::BackupEngine::Open(rocksdb::Env::Default(),
                                        rocksdb::BackupEngineOptions(backup_dir), &engine);
-  if (!s.ok()) return to_error(s, "cannot open backup directory " + backup_dir);
+  if (!s.ok()) return to_status(s, "cannot open backup directory " + backup_dir);
   std::unique_ptr<rocksdb::BackupEngine> owned(engine);
   // The backup's metadata records its last sequence number (listed by `backups`).
-  return to_error(owned->CreateNewBackupWithMetadata(impl_->db.get(), std::to_string(last_seq()),
-                                                     /*flush_before_backup=*/true),
-                  "backup failed");
+  return to_status(owned->CreateNewBackupWithMetadata(impl_->db.get(), std::to_string(last_seq()),
+                                                      /*flush_before_backup=*/true),
+                   "backup failed");
 }
 
 namespace {
@@ -142,23 +142,28 @@ void sync_dir(const fs::path& dir) {
 
 }  // namespace
 
-std::string Store::backup_of(const std::string& db_dir, const std::string& backup_dir,
-                             bool& was_in_use, uint64_t& last_seq) {
-  if (db_dir.empty()) return "--db is empty: name the ledger's directory";
-  if (backup_dir.empty()) return "the backup directory is empty: name a directory";
+absl::Status Store::backup_of(const std::string& db_dir, const std::string& backup_dir,
+                              bool& was_in_use, uint64_t& last_seq) {
+  if (db_dir.empty())
+    return absl::InvalidArgumentError("--db is empty: name the ledger's directory");
+  if (backup_dir.empty())
+    return absl::InvalidArgumentError("the backup directory is empty: name a directory");
   if (overlap(db_dir, backup_dir))
-    return "the backup directory " + backup_dir + " and the ledger's directory " + db_dir +
-           " are the same or one is inside the other: back up into a directory outside the ledger";
+    return absl::InvalidArgumentError(
+        "the backup directory " + backup_dir + " and the ledger's directory " + db_dir +
+        " are the same or one is inside the other: back up into a directory outside the ledger");
   {
     std::string other;
     auto target = classify(backup_dir, other);
-    if (!target.ok()) return std::string(target.status().message());
+    if (!target.ok()) return target.status();
     if (*target == Target::kLedger)
-      return backup_dir + " is a ledger, not a backup directory: back up into an empty or new "
-             "directory, or one that holds backups";
+      return absl::InvalidArgumentError(
+          backup_dir + " is a ledger, not a backup directory: back up into an empty or new "
+                       "directory, or one that holds backups");
     if (*target == Target::kOther)
-      return backup_dir + " is not empty and not a backup directory (it holds " + other +
-             "): back up into an empty or new directory, or one that holds backups";
+      return absl::InvalidArgumentError(
+          backup_dir + " is not empty and not a backup directory (it holds " + other +
+          "): back up into an empty or new directory, or one that holds backups");
   }
   // Backing up only reads the ledger, so it never writes into its directory (not even a flush),
   // in use or not: the ledger is read through a read-only (or secondary) instance, which sees
@@ -166,7 +171,7 @@ std::string Store::backup_of(const std::string& db_dir, const std::string& backu
   // staging database outside the ledger, and the staging database is backed up.
   was_in_use = !LedgerLock::take(db_dir).ok();
   auto made = staging_beside(backup_dir, "staging");
-  if (!made.ok()) return std::string(made.status().message());
+  if (!made.ok()) return made.status();
   const std::string staging_dir = *made;
   struct Cleanup {
     std::string dir;
@@ -177,9 +182,9 @@ std::string Store::backup_of(const std::string& db_dir, const std::string& backu
   } cleanup{staging_dir};
   auto reader = Store::open(db_dir, OpenOptions{Access::kRead, /*any_format=*/true,
                                                 /*repairing_index=*/true});
-  if (!reader.ok()) return std::string(reader.status().message());
+  if (!reader.ok()) return reader.status();
   auto staging = Store::open(staging_dir, OpenOptions{Access::kCreateOrWrite, true});
-  if (!staging.ok()) return std::string(staging.status().message());
+  if (!staging.ok()) return staging.status();
   Impl& from = *(*reader)->impl_;
   Impl& to = *(*staging)->impl_;
   rocksdb::Status s;
@@ -197,14 +202,14 @@ std::string Store::backup_of(const std::string& db_dir, const std::string& backu
     if (s.ok()) s = it->status();
     if (s.ok()) s = to.db->Write(rocksdb::WriteOptions(), &batch);
   }
-  std::string error;
+  absl::Status error;
   if (s.ok()) {
     last_seq = (*staging)->last_seq();
     error = (*staging)->backup(backup_dir);
   }
   reader->reset();
   staging->reset();
-  if (!s.ok()) return to_error(s, "copying the ledger in use failed");
+  if (!s.ok()) return to_status(s, "copying the ledger in use failed");
   return error;
 }
 

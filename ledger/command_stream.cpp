@@ -16,40 +16,41 @@ void CommitPipeline::fire(std::vector<Ack>& acks, const std::string& error) {
   if (options_.after_acks) options_.after_acks();
 }
 
-std::string CommitPipeline::fail(const std::string& error) {
+absl::Status CommitPipeline::fail(const absl::Status& error) {
   failed_ = error;
   unacknowledged_at_failure_ = in_flight_.size() + current_.size();
-  fire(in_flight_, error);
-  fire(current_, error);
+  const std::string message(error.message());
+  fire(in_flight_, message);
+  fire(current_, message);
   return error;
 }
 
-std::string CommitPipeline::commit_async() {
-  if (!failed_.empty()) return fail(failed_);
+absl::Status CommitPipeline::commit_async() {
+  if (!failed_.ok()) return fail(failed_);
   if (ledger_.staged_events() == 0) {
     // Nothing to write (reads, duplicates, rejections): their answers rest on the batch in
     // flight at most, so they go out as soon as it is durable.
-    if (std::string error = settle(); !error.empty()) return error;
+    if (absl::Status error = settle(); !error.ok()) return error;
     if (!current_.empty()) fire(current_, "");
-    return "";
+    return absl::OkStatus();
   }
-  if (std::string error = ledger_.commit_async(); !error.empty()) return fail(error);
+  if (absl::Status error = ledger_.commit_async(); !error.ok()) return fail(error);
   if (!in_flight_.empty()) fire(in_flight_, "");
   if (options_.on_batch) options_.on_batch(current_.size());
   in_flight_ = std::move(current_);
   current_.clear();
-  return "";
+  return absl::OkStatus();
 }
 
-std::string CommitPipeline::settle() {
-  if (!failed_.empty()) return fail(failed_);
-  if (std::string error = ledger_.wait_committed(); !error.empty()) return fail(error);
+absl::Status CommitPipeline::settle() {
+  if (!failed_.ok()) return fail(failed_);
+  if (absl::Status error = ledger_.wait_committed(); !error.ok()) return fail(error);
   if (!in_flight_.empty()) fire(in_flight_, "");
-  return "";
+  return absl::OkStatus();
 }
 
-std::string CommitPipeline::commit() {
-  if (std::string error = commit_async(); !error.empty()) return error;
+absl::Status CommitPipeline::commit() {
+  if (absl::Status error = commit_async(); !error.ok()) return error;
   return settle();
 }
 
@@ -147,10 +148,10 @@ size_t CommandStream::queued() const {
 
 void CommandStream::run() {
   CommitPipeline pipeline(ledger_, {options_.batch_commands_max, nullptr, options_.on_batch});
-  std::string failed;
-  auto record = [&](std::string error) {
-    if (error.empty() || !failed.empty()) return;
-    failed = std::move(error);
+  std::string failed;  // the first write error's message: every later ack gets it
+  auto record = [&](const absl::Status& error) {
+    if (error.ok() || !failed.empty()) return;
+    failed = std::string(error.message());
     std::lock_guard lock(mutex_);
     failure_ = failed;
   };

@@ -42,21 +42,22 @@ class CommitPipeline {
 
   // Waits for the batch in flight (acknowledging it), then starts writing the current one. A
   // batch that staged nothing (reads only) is acknowledged as soon as the one before it is.
-  [[nodiscard]] std::string commit_async();
+  // An error is the write's (every pending ack got its message; the pipeline then fails all).
+  [[nodiscard]] absl::Status commit_async();
   // Waits for the batch in flight and acknowledges it.
-  [[nodiscard]] std::string settle();
+  [[nodiscard]] absl::Status settle();
   // Everything staged so far, durable and acknowledged.
-  [[nodiscard]] std::string commit();
+  [[nodiscard]] absl::Status commit();
   // After a failed write: how many acknowledgements it answered with the error.
   size_t unacknowledged_at_failure() const { return unacknowledged_at_failure_; }
 
  private:
   void fire(std::vector<Ack>& acks, const std::string& error);
-  std::string fail(const std::string& error);
+  absl::Status fail(const absl::Status& error);
   Ledger& ledger_;
   Options options_;
   std::vector<Ack> current_, in_flight_;
-  std::string failed_;
+  absl::Status failed_;
   size_t unacknowledged_at_failure_ = 0;
 };
 

@@ -157,8 +157,8 @@ absl::StatusOr<uint64_t> catch_up_index(Store& store) {
     return failed.ok();
   };
   absl::Status scan = store.scan_events(*mark, [&](uint64_t seq, std::string_view bytes) {
-    if (std::string bad = decoder.decode(bytes, e); !bad.empty()) {
-      failed = absl::DataLossError("event " + std::to_string(seq) + ": " + bad);
+    if (absl::Status bad = decoder.decode(bytes, e); !bad.ok()) {
+      failed = at_event(seq, bad);
       return false;
     }
     if (e.request_id != span.request_id && !finish_span()) return false;
@@ -232,8 +232,8 @@ absl::StatusOr<std::unique_ptr<Ledger>> Ledger::open(std::unique_ptr<Store> stor
     ledger->open_report_.index_caught_up = *caught_up;
   }
   if (absl::Status s = ledger->load_or_reset_projections(); !s.ok()) return s;
-  if (std::string error = ledger->catch_up(); !error.empty())
-    return absl::DataLossError("the event log is damaged: " + error +
+  if (absl::Status error = ledger->catch_up(); !error.ok())
+    return absl::DataLossError("the event log is damaged: " + std::string(error.message()) +
                                "; nothing was written (`subledger replay --verify` reports the "
                                "log; restore a backup)");
   if (ledger->open_report_.events_caught_up == 0) return ledger;
@@ -248,16 +248,17 @@ absl::StatusOr<std::unique_ptr<Ledger>> Ledger::open(std::unique_ptr<Store> stor
   }
   // Write the caught-up rows now, so the next open starts from here.
   ledger->commits_since_rows_ = ledger->options_.projection_every_commits;
-  if (std::string error = ledger->commit(); !error.empty()) return absl::UnavailableError(error);
+  if (absl::Status error = ledger->commit(); !error.ok()) return error;
   return ledger;
 }
 
 absl::Status Ledger::load_or_reset_projections() {
-  std::string why = load_projections();
-  if (why.empty()) return absl::OkStatus();
+  absl::Status why = load_projections();
+  if (why.ok()) return absl::OkStatus();
   // Unusable rows are not fatal: the log is the truth. Drop them (with any damaged table file)
   // and rebuild from the log; a reader does it in memory.
-  options_.logger->warn("rebuilding the projections from the log: {}", why);
+  options_.logger->warn("rebuilding the projections from the log: {}",
+                        std::string(why.message()));
   state_ = LedgerState(/*track_changes=*/true);
   open_report_ = OpenReport{};
   open_report_.rows_rebuilt = true;
@@ -296,50 +297,54 @@ absl::StatusOr<std::unique_ptr<Store>> Ledger::open_rows_for_reading(const std::
   return (*ledger)->release_store();
 }
 
-std::string Ledger::load_projections() {
+absl::Status Ledger::load_projections() {
   auto checkpoint = store_->projection("checkpoint");
-  if (absl::IsNotFound(checkpoint.status())) return "";  // a new ledger, or never written rows
-  if (!checkpoint.ok()) return std::string(checkpoint.status().message());
-  if (checkpoint->size() != 8) return "the checkpoint row is malformed";
+  if (absl::IsNotFound(checkpoint.status()))
+    return absl::OkStatus();  // a new ledger, or never written rows
+  if (!checkpoint.ok()) return checkpoint.status();
+  if (checkpoint->size() != 8) return absl::DataLossError("the checkpoint row is malformed");
   auto meta = store_->projection(kMetaRow);
-  if (!meta.ok() || !meta_row_current(*meta)) return "projection rows of an older format";
-  std::string error;
+  if (!meta.ok() && !absl::IsNotFound(meta.status())) return meta.status();
+  if (!meta.ok() || !meta_row_current(*meta))
+    return absl::FailedPreconditionError("projection rows of an older format");
+  absl::Status error;
   absl::Status read =
       store_->scan_projections("", [&](std::string_view key, std::string_view value) {
         if (key.starts_with(kInvoiceRowPrefix) || key == "checkpoint") return true;
         error = state_.load_row(key, value);
-        return error.empty();
+        return error.ok();
       });
-  if (!read.ok()) return std::string(read.message());
-  if (!error.empty()) return error;
-  if (std::string bad = state_.finish_load(); !bad.empty()) return bad;
-  if (state_.last_seq() != from_be64(*checkpoint)) return "checkpoint and meta row disagree";
+  if (!read.ok()) return read;
+  if (!error.ok()) return error;
+  if (absl::Status bad = state_.finish_load(); !bad.ok()) return bad;
+  if (state_.last_seq() != from_be64(*checkpoint))
+    return absl::DataLossError("checkpoint and meta row disagree");
   open_report_.from_checkpoint = true;
   open_report_.checkpoint = state_.last_seq();
-  return "";
+  return absl::OkStatus();
 }
 
-std::string Ledger::catch_up() {
+absl::Status Ledger::catch_up() {
   // A long catch-up (a rebuild) writes its rows every so often, so the invoices it regenerates
   // are not all held in memory until the end; each write is consistent with the events so far.
   constexpr uint64_t kRowsEvery = 1'000'000;
   EventDecoder decoder;
   Event event;
-  std::string error;
+  absl::Status error;
   absl::Status scan =
       store_->scan_events(state_.last_seq(), [&](uint64_t seq, std::string_view bytes) {
         error = decoder.decode(bytes, event);
-        if (error.empty() && event.seq != seq) error = "stored under the wrong sequence number";
-        if (error.empty()) error = state_.apply(event);
-        if (!error.empty()) error = "event " + std::to_string(seq) + ": " + error;
-        if (error.empty() && ++open_report_.events_caught_up % kRowsEvery == 0 &&
-            !options_.preview) {
+        if (error.ok() && event.seq != seq)
+          error = absl::DataLossError("stored under the wrong sequence number");
+        if (error.ok()) error = state_.apply(event);
+        if (!error.ok()) return (error = at_event(seq, error)), false;
+        if (++open_report_.events_caught_up % kRowsEvery == 0 && !options_.preview) {
           stage_projections();
-          error = std::string(store_->commit(/*sync=*/false).message());
+          error = store_->commit(/*sync=*/false);
         }
-        return error.empty();
+        return error.ok();
       });
-  if (!scan.ok()) return std::string(scan.message());
+  if (!scan.ok()) return scan;
   return error;
 }
 
@@ -506,8 +511,9 @@ Ledger::GroupResult Ledger::submit_group_on_copy(const std::vector<Command>& com
         StampedEvent stamped = stamp_event(
             scratch, staged.payload, staged.date,
             staged.by_system ? std::string(kSystemActor) : c.actor, c.request_id, 0);
-        if (std::string error = scratch.apply(stamped.event); !error.empty())
-          throw std::logic_error("decided an event the projections reject: " + error);
+        if (absl::Status error = scratch.apply(stamped.event); !error.ok())
+          throw std::logic_error("decided an event the projections reject: " +
+                                 std::string(error.message()));
       }
     }
   }
@@ -543,8 +549,9 @@ uint64_t Ledger::append(const Staged& staged, const Command& command, Invoice* p
                                      std::exchange(command_hash_, std::string()));
   const Event& event = stamped.event;
   store_->stage_event(event.seq, event.stream, event.stream_version, stamped.bytes);
-  if (std::string error = state_.apply(event, prebuilt); !error.empty())
-    throw std::logic_error("decided an event the projections reject: " + error);
+  if (absl::Status error = state_.apply(event, prebuilt); !error.ok())
+    throw std::logic_error("decided an event the projections reject: " +
+                           std::string(error.message()));
   return event.seq;
 }
 
@@ -562,17 +569,17 @@ void Ledger::stage_projections() {
   store_->stage_projection("checkpoint", be64(state_.last_seq()));
 }
 
-std::string Ledger::commit() {
-  if (std::string error = commit_async(); !error.empty()) return error;
+absl::Status Ledger::commit() {
+  if (absl::Status error = commit_async(); !error.ok()) return error;
   return wait_committed();
 }
 
-std::string Ledger::commit_async() {
-  if (std::string error = wait_committed(); !error.empty()) return error;
+absl::Status Ledger::commit_async() {
+  if (absl::Status error = wait_committed(); !error.ok()) return error;
   if (options_.preview) {
     store_->discard_staged();
     pending_requests_.clear();
-    return "";
+    return absl::OkStatus();
   }
   if (++commits_since_rows_ >= options_.projection_every_commits) {
     stage_projections();
@@ -585,23 +592,23 @@ std::string Ledger::commit_async() {
   in_flight_requests_ = std::move(pending_requests_);
   pending_requests_.clear();
   in_flight_ = true;
-  return "";
+  return absl::OkStatus();
 }
 
-std::string Ledger::write_rows() {
-  if (std::string error = wait_committed(); !error.empty()) return error;
-  if (options_.preview || !rows_behind_) return "";
+absl::Status Ledger::write_rows() {
+  if (absl::Status error = wait_committed(); !error.ok()) return error;
+  if (options_.preview || !rows_behind_) return absl::OkStatus();
   stage_projections();
   commits_since_rows_ = 0;
   rows_behind_ = false;
-  return std::string(store_->commit(/*sync=*/options_.durable).message());
+  return store_->commit(/*sync=*/options_.durable);
 }
 
-std::string Ledger::wait_committed() {
-  if (!in_flight_) return "";
+absl::Status Ledger::wait_committed() {
+  if (!in_flight_) return absl::OkStatus();
   in_flight_ = false;
   // The caller reports it (one line, exit 2).
-  std::string error(store_->wait_written().message());
+  absl::Status error = store_->wait_written();
   in_flight_requests_.clear();
   return error;
 }

@@ -153,13 +153,14 @@ class Ledger {
   // (the server's contain a space, which the id grammar excludes).
   [[nodiscard]] absl::StatusOr<std::string> request_record(const std::string& key) const;
   void remember_record(const std::string& key, std::string record);
-  // Writes everything submitted since the last commit as one synced batch. "" on success.
-  std::string commit();
+  // Writes everything submitted since the last commit as one synced batch. OK, or the store's
+  // error (then the Ledger is unusable: see the durability contract above).
+  [[nodiscard]] absl::Status commit();
   // Pipelined commit: starts writing everything submitted since the last commit and returns at
   // once (after waiting for the previous batch, whose error it returns). Nothing of this batch may
-  // be acknowledged before wait_committed() returns "" for it.
-  std::string commit_async();
-  std::string wait_committed();
+  // be acknowledged before wait_committed() returns OK for it.
+  [[nodiscard]] absl::Status commit_async();
+  [[nodiscard]] absl::Status wait_committed();
   size_t staged_events() const { return store_->staged_count(); }
   const std::string& io_failure() const { return io_failure_; }
 
@@ -168,7 +169,7 @@ class Ledger {
   bool rows_behind() const { return rows_behind_; }
   // Writes the projection rows and their checkpoint now (durably, after the batch in flight), so
   // a reader or the next open has nothing to catch up: when a writer goes idle or stops.
-  [[nodiscard]] std::string write_rows();
+  [[nodiscard]] absl::Status write_rows();
 
   const LedgerState& state() const { return state_; }
   Store& store() { return *store_; }
@@ -177,8 +178,10 @@ class Ledger {
  private:
   Ledger(std::unique_ptr<Store> store, Options options);
   absl::Status load_or_reset_projections();
-  std::string load_projections();
-  std::string catch_up();
+  // Loads the stored rows; an error says why they cannot be used (they are then rebuilt).
+  [[nodiscard]] absl::Status load_projections();
+  // Applies the events after the state's last one; DataLoss names the first that cannot follow.
+  [[nodiscard]] absl::Status catch_up();
   CommandResult submit_hashed(const Command& command, const std::string& hash);
   CommandResult run_billing(const Command& command);
   // submit_group for groups the state's undo log cannot cover (catalog commands): decided whole

@@ -95,8 +95,8 @@ absl::Status for_each_issued_invoice(const Store& store, const InvoiceSelection&
   for (uint64_t run_seq : *runs) {
     auto bytes = store.event_bytes(run_seq);
     if (!bytes.ok()) return bytes.status();
-    if (std::string bad = decoder.decode(*bytes, run_event); !bad.empty())
-      return absl::DataLossError("event " + std::to_string(run_seq) + ": " + bad);
+    if (absl::Status bad = decoder.decode(*bytes, run_event); !bad.ok())
+      return at_event(run_seq, bad);
     const auto* run = std::get_if<BillingRun>(&run_event.payload);
     if (!run || run_seq <= run->invoices_issued)
       return absl::DataLossError("event " + std::to_string(run_seq) +
@@ -111,8 +111,8 @@ absl::Status for_each_issued_invoice(const Store& store, const InvoiceSelection&
     const uint64_t first = run_seq - run->invoices_issued;
     absl::Status read = store.scan_events(first - 1, [&](uint64_t seq, std::string_view value) {
       if (seq >= run_seq) return false;
-      if (std::string bad = decoder.decode(value, e); !bad.empty()) {
-        status = absl::DataLossError("event " + std::to_string(seq) + ": " + bad);
+      if (absl::Status bad = decoder.decode(value, e); !bad.ok()) {
+        status = at_event(seq, bad);
         return false;
       }
       const auto* issued = std::get_if<InvoiceIssued>(&e.payload);
@@ -187,7 +187,7 @@ absl::StatusOr<LedgerState> catalog_only(const Store& store) {
   auto value = store.projection("catalog");
   if (!value.ok()) return value.status();
   LedgerState state;
-  if (!state.load_row("catalog", *value).empty()) return unreadable("catalog");
+  if (!state.load_row("catalog", *value).ok()) return unreadable("catalog");
   return state;
 }
 

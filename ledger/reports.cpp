@@ -131,6 +131,8 @@ absl::StatusOr<std::vector<std::string>> explain_lines(const Store& store,
     if (!line.promotion_id.empty()) {
       // BILLING_RULES 12: the term's promotion and the event that defined it.
       auto defined = store.stream_seqs(Stream{StreamKind::kPromotion, line.promotion_id});
+      // No stream is a null link; a store that cannot say is an error, not a null.
+      if (!defined.ok() && !absl::IsNotFound(defined.status())) return defined.status();
       j["promotion"] = {{"promotion_id", line.promotion_id},
                         {"percent_off", line.percent_off},
                         {"defined_in_event", defined.ok() && !defined->empty()
@@ -139,7 +141,7 @@ absl::StatusOr<std::vector<std::string>> explain_lines(const Store& store,
     }
     Event e;
     auto bytes = store.event_bytes(line.event_seq);
-    if (!bytes.ok() || !decoder.decode(*bytes, e).empty())
+    if (!bytes.ok() || !decoder.decode(*bytes, e).ok())
       return absl::UnavailableError("event " + std::to_string(line.event_seq) +
                                     " cannot be read");
     j["caused_by"] = Json::parse(event_json(e));
@@ -201,7 +203,7 @@ absl::StatusOr<std::vector<Order>> orders_of(const Store& store,
     if (!seqs.ok() && !absl::IsNotFound(seqs.status())) return seqs.status();
     if (!seqs.ok() || seqs->empty()) continue;  // not durable yet
     auto bytes = store.event_bytes(seqs->front());
-    if (!bytes.ok() || !decoder.decode(*bytes, e).empty())
+    if (!bytes.ok() || !decoder.decode(*bytes, e).ok())
       return absl::UnavailableError("event " + std::to_string(seqs->front()) + " cannot be read");
     auto line = order_line_of(e);
     if (!line) continue;

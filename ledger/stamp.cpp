@@ -23,8 +23,8 @@ StampedEvent stamp_event(const LedgerState& state, EventPayload payload, Date ef
   event.command_hash = std::move(command_hash);
   if (auto* issued = std::get_if<InvoiceIssued>(&event.payload))
     issued->chain_head = event.prev_hash;
-  if (std::string bad = check_event(event); !bad.empty())
-    throw std::logic_error("decided an invalid event: " + bad);
+  if (absl::Status bad = check_event(event); !bad.ok())
+    throw std::logic_error("decided an invalid event: " + std::string(bad.message()));
   out.bytes = encode_event(event);
   event.hash = stored_event_hash(out.bytes);
   return out;

@@ -50,11 +50,6 @@ absl::Status to_status(const rocksdb::Status& s, std::string_view what) {
   return absl::UnavailableError(message);
 }
 
-std::string to_error(const rocksdb::Status& s, std::string_view what) {
-  if (s.ok()) return "";
-  return std::string(to_status(s, what).message());
-}
-
 rocksdb::ReadOptions checked_reads() {
   rocksdb::ReadOptions ro;
   ro.verify_checksums = true;  // every block read is checked: a flipped byte is an error
@@ -423,9 +418,10 @@ absl::StatusOr<std::unique_ptr<Store>> Store::open_once(const std::string& dir,
         open_once(dir, OpenOptions{Access::kRead, options.any_format, options.repairing_index});
     if (!look.ok()) return look.status();
     uint64_t first_bad_seq = 0;
-    if (std::string error = (*look)->check_events_readable(first_bad_seq); !error.empty())
+    if (absl::Status error = (*look)->check_events_readable(first_bad_seq); !error.ok())
       return absl::DataLossError("the event log in " + dir + " is damaged from event " +
-                                 std::to_string(first_bad_seq) + " (" + error +
+                                 std::to_string(first_bad_seq) + " (" +
+                                 std::string(error.message()) +
                                  "); writes are refused: restore a backup "
                                  "(`subledger replay --verify` reports the log)");
   }
@@ -639,8 +635,8 @@ absl::StatusOr<uint64_t> Store::derived_mark() const {
 namespace {
 
 // The first event that cannot be read, by reading them all (slow: decompresses every block).
-std::string first_unreadable_event(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* events,
-                                   uint64_t& first_bad_seq) {
+absl::Status first_unreadable_event(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* events,
+                                    uint64_t& first_bad_seq) {
   rocksdb::ReadOptions ro = checked_reads();
   ro.readahead_size = 4 << 20;
   ro.fill_cache = false;
@@ -652,13 +648,15 @@ std::string first_unreadable_event(rocksdb::DB& db, rocksdb::ColumnFamilyHandle*
     it->value();  // the value's block is read and checked with the key's
   }
   first_bad_seq = last + 1;
-  if (it->Valid()) return "event key of unexpected size after event " + std::to_string(last);
-  return to_error(it->status(), "event " + std::to_string(last + 1) + " cannot be read");
+  if (it->Valid())
+    return absl::DataLossError("event key of unexpected size after event " +
+                               std::to_string(last));
+  return to_status(it->status(), "event " + std::to_string(last + 1) + " cannot be read");
 }
 
 }  // namespace
 
-std::string Store::check_events_readable(uint64_t& first_bad_seq) const {
+absl::Status Store::check_events_readable(uint64_t& first_bad_seq) const {
   // Each table file of the log is checked block by block against its checksums without
   // decompressing (about 0.05 s for 40 MB of events); the events still in the write-ahead log
   // were checked against its record checksums when the ledger was opened.
@@ -672,13 +670,13 @@ std::string Store::check_events_readable(uint64_t& first_bad_seq) const {
     auto s = reader.Open(f.db_path + f.name);
     if (s.ok()) s = reader.VerifyChecksum(checked_reads());
     if (s.ok()) continue;
-    std::string error = first_unreadable_event(*impl_->db, impl_->cfs[kEvents], first_bad_seq);
-    if (!error.empty()) return error;
+    absl::Status error = first_unreadable_event(*impl_->db, impl_->cfs[kEvents], first_bad_seq);
+    if (!error.ok()) return error;
     first_bad_seq = f.smallestkey.size() == 8 ? from_be64(f.smallestkey) : 0;
-    return to_error(s, "table file " + f.name + " of the log is damaged");
+    return to_status(s, "table file " + f.name + " of the log is damaged");
   }
   first_bad_seq = 0;
-  return "";
+  return absl::OkStatus();
 }
 
 absl::Status Store::verify_checksums() const {
@@ -762,19 +760,18 @@ absl::Status Store::build_stream_overlay() const {
   if (!mark.ok()) return mark.status();
   EventDecoder decoder;
   Event e;
-  std::string error;
+  absl::Status error;
   absl::Status scan = scan_events(*mark, [&](uint64_t seq, std::string_view bytes) {
     error = decoder.decode(bytes, e);
-    if (!error.empty()) {
-      error = "event " + std::to_string(seq) + ": " + error;
+    if (!error.ok()) {
+      error = at_event(seq, error);
       return false;
     }
     impl_->stream_overlay.insert_or_assign(stream_prefix(e.stream) + be64(e.stream_version), seq);
     return true;
   });
   if (!scan.ok()) return scan;
-  if (!error.empty()) return absl::DataLossError(error);
-  return absl::OkStatus();
+  return error;
 }
 
 absl::StatusOr<std::string> Store::idempotency(const std::string& request_id) const {
@@ -870,18 +867,18 @@ absl::Status Store::rewrite_index(const std::vector<StreamEntry>& streams,
   return to_status(s, "rewriting the index failed");
 }
 
-std::string Store::overwrite_event_for_test(uint64_t seq, std::string_view bytes) {
+absl::Status Store::overwrite_event_for_test(uint64_t seq, std::string_view bytes) {
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  return to_error(impl_->db->Put(wo, impl_->cfs[kEvents], be64(seq),
+  return to_status(impl_->db->Put(wo, impl_->cfs[kEvents], be64(seq),
                                  rocksdb::Slice(bytes.data(), bytes.size())),
                   "overwrite failed");
 }
 
-std::string Store::delete_event_for_test(uint64_t seq) {
+absl::Status Store::delete_event_for_test(uint64_t seq) {
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  return to_error(impl_->db->Delete(wo, impl_->cfs[kEvents], be64(seq)), "delete failed");
+  return to_status(impl_->db->Delete(wo, impl_->cfs[kEvents], be64(seq)), "delete failed");
 }
 
 namespace {
@@ -892,24 +889,24 @@ int cf_index(const std::string& name) {
 }
 }  // namespace
 
-std::string Store::put_raw_for_test(const std::string& cf, std::string_view key,
+absl::Status Store::put_raw_for_test(const std::string& cf, std::string_view key,
                                     std::string_view value) {
   int i = cf_index(cf);
-  if (i < 0) return "no column family " + cf;
+  if (i < 0) return absl::InvalidArgumentError("no column family " + cf);
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  return to_error(impl_->db->Put(wo, impl_->cfs[static_cast<size_t>(i)],
+  return to_status(impl_->db->Put(wo, impl_->cfs[static_cast<size_t>(i)],
                                  rocksdb::Slice(key.data(), key.size()),
                                  rocksdb::Slice(value.data(), value.size())),
                   "put failed");
 }
 
-std::string Store::delete_raw_for_test(const std::string& cf, std::string_view key) {
+absl::Status Store::delete_raw_for_test(const std::string& cf, std::string_view key) {
   int i = cf_index(cf);
-  if (i < 0) return "no column family " + cf;
+  if (i < 0) return absl::InvalidArgumentError("no column family " + cf);
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  return to_error(impl_->db->Delete(wo, impl_->cfs[static_cast<size_t>(i)],
+  return to_status(impl_->db->Delete(wo, impl_->cfs[static_cast<size_t>(i)],
                                     rocksdb::Slice(key.data(), key.size())),
                   "delete failed");
 }

@@ -148,9 +148,9 @@ class Store {
 
   // Every key of every table read once with its block checksums verified.
   [[nodiscard]] absl::Status verify_checksums() const;
-  // Checks every block of the log's table files against its checksum. Returns "" or the error,
+  // Checks every block of the log's table files against its checksum. Returns OK or the error,
   // with `first_bad_seq` the first sequence number that cannot be read.
-  std::string check_events_readable(uint64_t& first_bad_seq) const;
+  [[nodiscard]] absl::Status check_events_readable(uint64_t& first_bad_seq) const;
 
   // ---- derived data and format (rebuild, migrate) ----
   // Drops every projection row (the column family, with any damaged table file of it); a
@@ -173,18 +173,20 @@ class Store {
       const;
 
   // Overwrites one stored event value as-is (used by tests that prove corruption is detected).
-  std::string overwrite_event_for_test(uint64_t seq, std::string_view bytes);
-  std::string delete_event_for_test(uint64_t seq);
+  [[nodiscard]] absl::Status overwrite_event_for_test(uint64_t seq, std::string_view bytes);
+  [[nodiscard]] absl::Status delete_event_for_test(uint64_t seq);
   // Writes a raw key into a column family ("default", "streams", ...; tests of the old format).
-  std::string put_raw_for_test(const std::string& cf, std::string_view key, std::string_view value);
-  std::string delete_raw_for_test(const std::string& cf, std::string_view key);
+  [[nodiscard]] absl::Status put_raw_for_test(const std::string& cf, std::string_view key,
+                                              std::string_view value);
+  [[nodiscard]] absl::Status delete_raw_for_test(const std::string& cf, std::string_view key);
 
   // A consistent copy of the database in `backup_dir` via RocksDB's BackupEngine.
-  std::string backup(const std::string& backup_dir);
+  [[nodiscard]] absl::Status backup(const std::string& backup_dir);
   // Backs up the ledger in `db_dir`, even while another process has it open (then through a
   // read-only secondary instance, as of the last batch that process made durable).
-  static std::string backup_of(const std::string& db_dir, const std::string& backup_dir,
-                               bool& was_in_use, uint64_t& last_seq);
+  [[nodiscard]] static absl::Status backup_of(const std::string& db_dir,
+                                              const std::string& backup_dir, bool& was_in_use,
+                                              uint64_t& last_seq);
   struct BackupInfo {
     uint32_t id = 0;
     int64_t timestamp = 0;  // seconds since the epoch, when it was taken

@@ -23,9 +23,6 @@ namespace subledger {
 // checksum or format failure is DataLoss; a full disk is ResourceExhausted; the rest Unavailable.
 absl::Status to_status(const rocksdb::Status& s, std::string_view what);
 
-// The same as an error string ("" when ok), for the calls that still return one.
-std::string to_error(const rocksdb::Status& s, std::string_view what);
-
 // Reads that check every block's checksum.
 rocksdb::ReadOptions checked_reads();
 

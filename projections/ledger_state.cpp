@@ -49,18 +49,21 @@ LineSink LedgerState::sink_for(const std::string& customer_id) {
   return [lines](ChargeLine&& line) { lines->push_back(std::move(line)); };
 }
 
-std::string check_link(const Event& event, uint64_t last_seq, const std::string& chain_head) {
+absl::Status check_link(const Event& event, uint64_t last_seq, const std::string& chain_head) {
   if (event.seq != last_seq + 1)
-    return "event " + std::to_string(last_seq + 1) + " is missing (next stored event is " +
-           std::to_string(event.seq) + ")";
+    return absl::DataLossError("event " + std::to_string(last_seq + 1) +
+                               " is missing (next stored event is " + std::to_string(event.seq) +
+                               ")");
   if (event.prev_hash != chain_head)
-    return "hash chain broken at event " + std::to_string(event.seq) +
-           ": its previous hash is not the hash of event " + std::to_string(last_seq) +
-           " (an event was changed, removed or reordered)";
+    return absl::DataLossError("hash chain broken at event " + std::to_string(event.seq) +
+                               ": its previous hash is not the hash of event " +
+                               std::to_string(last_seq) +
+                               " (an event was changed, removed or reordered)");
   if (const auto* issued = std::get_if<InvoiceIssued>(&event.payload);
       issued && issued->chain_head != event.prev_hash)
-    return "invoice " + issued->invoice_id + " records a chain head that is not the log's";
-  return "";
+    return absl::DataLossError("invoice " + issued->invoice_id +
+                               " records a chain head that is not the log's");
+  return absl::OkStatus();
 }
 
 void LedgerState::begin_undo() {
@@ -124,17 +127,19 @@ void LedgerState::rollback() {
   undo_.reset();
 }
 
-std::string LedgerState::apply(const Event& event, Invoice* prebuilt) {
+absl::Status LedgerState::apply(const Event& event, Invoice* prebuilt) {
   if (undo_ && !subscription_id_of(event.payload))
-    return "only subscription events can be undone (event " + std::to_string(event.seq) + ")";
+    return absl::FailedPreconditionError("only subscription events can be undone (event " +
+                                         std::to_string(event.seq) + ")");
   if (!partition_) {
-    if (std::string broken = check_link(event, last_seq_, chain_head_); !broken.empty())
+    if (absl::Status broken = check_link(event, last_seq_, chain_head_); !broken.ok())
       return broken;
   }
-  std::string error;
+  absl::Status error;
   if (subscription_id_of(event.payload)) {
     error = apply_subscription_event(event);
   } else {
+    std::string wrong;
     std::visit(
         [&](const auto& e) {
           using T = std::decay_t<decltype(e)>;
@@ -144,7 +149,7 @@ std::string LedgerState::apply(const Event& event, Invoice* prebuilt) {
             mark_catalog();
           } else if constexpr (std::is_same_v<T, CustomerCreated>) {
             if (!catalog_.partner(e.partner_id))
-              error = "customer of unknown partner";
+              wrong = "customer of unknown partner";
             else
               catalog_.apply(e);
             mark_catalog();  // the partner's customer list
@@ -154,13 +159,13 @@ std::string LedgerState::apply(const Event& event, Invoice* prebuilt) {
             mark_catalog();
           } else if constexpr (std::is_same_v<T, OfferRetired>) {
             if (!catalog_.offer(e.offer_id))
-              error = "retirement of unknown offer";
+              wrong = "retirement of unknown offer";
             else
               catalog_.apply(e);
             mark_catalog();
           } else if constexpr (std::is_same_v<T, CustomerUpdated>) {
             if (!catalog_.customer(e.customer_id)) {
-              error = "update of unknown customer";
+              wrong = "update of unknown customer";
             } else {
               save_customer(e.customer_id);
               catalog_.apply(e);
@@ -171,9 +176,9 @@ std::string LedgerState::apply(const Event& event, Invoice* prebuilt) {
           } else if constexpr (std::is_same_v<T, AgreementAccepted>) {
             Customer* c = catalog_.customer_mut(e.customer_id);
             if (!c) {
-              error = "agreement of unknown customer";
+              wrong = "agreement of unknown customer";
             } else if (c->agreement(e.agreement_type)) {
-              error = "agreement " + e.agreement_type + " accepted twice";
+              wrong = "agreement " + e.agreement_type + " accepted twice";
             } else {
               c->agreements.push_back(Agreement{e.agreement_type, e.date_agreed, e.first_name,
                                                 e.last_name, e.email, event.seq});
@@ -185,25 +190,33 @@ std::string LedgerState::apply(const Event& event, Invoice* prebuilt) {
           }
         },
         event.payload);
-    if (error.empty()) stream_versions_[stream_key(event.stream)] = event.stream_version;
+    if (wrong.empty())
+      stream_versions_[stream_key(event.stream)] = event.stream_version;
+    else
+      error = absl::DataLossError(wrong);
   }
-  if (!error.empty()) return error + " (event " + std::to_string(event.seq) + ")";
+  if (!error.ok())
+    return absl::Status(error.code(), std::string(error.message()) + " (event " +
+                                          std::to_string(event.seq) + ")");
   last_seq_ = event.seq;
   chain_head_ = event.hash;
   ++events_applied_;
-  return "";
+  return absl::OkStatus();
 }
 
-std::string LedgerState::apply_subscription_event(const Event& event) {
+absl::Status LedgerState::apply_subscription_event(const Event& event) {
   const std::string& id = *subscription_id_of(event.payload);
   const std::string* opening_customer = opening_customer_of(event.payload);
   auto it = sub_index_.find(id);
-  if (opening_customer && it != sub_index_.end()) return "subscription " + id + " created twice";
-  if (!opening_customer && it == sub_index_.end()) return "event for unknown subscription " + id;
+  if (opening_customer && it != sub_index_.end())
+    return absl::DataLossError("subscription " + id + " created twice");
+  if (!opening_customer && it == sub_index_.end())
+    return absl::DataLossError("event for unknown subscription " + id);
   if (opening_customer) {
     save_customer(*opening_customer);
     Customer* customer = catalog_.customer_mut(*opening_customer);
-    if (!customer) return "subscription of unknown customer " + *opening_customer;
+    if (!customer)
+      return absl::DataLossError("subscription of unknown customer " + *opening_customer);
     const auto ordinal = static_cast<uint32_t>(subs_.size());
     customer->subscription_ids.push_back(id);
     customer->subscription_ordinals.push_back(ordinal);
@@ -218,12 +231,12 @@ std::string LedgerState::apply_subscription_event(const Event& event) {
   Subscription& sub = subs_[it->second];
   mark_subscription(id);
   if (event.effective_date < sub.last_event_date)
-    return "event dated before the subscription's last event";
+    return absl::DataLossError("event dated before the subscription's last event");
   LineSink sink = sink_for(opening_customer ? *opening_customer : sub.customer_id);
   advance_to(sub, event.effective_date, sink);
   evolve(sub, event, sink);
   note_term_price(sub);
-  return "";
+  return absl::OkStatus();
 }
 
 void LedgerState::advance_customer(const std::string& customer_id, Date d) {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <absl/container/flat_hash_map.h>
+#include <absl/status/status.h>
 #include <algorithm>
 #include <cstdint>
 #include <deque>
@@ -40,8 +41,10 @@ struct InvoiceMismatch {
 };
 
 // Whether `event` may follow the event `last_seq` whose hash is `chain_head`: the next sequence
-// number, linked to that hash (and an InvoiceIssued recording it). "" or what is broken.
-std::string check_link(const Event& event, uint64_t last_seq, const std::string& chain_head);
+// number, linked to that hash (and an InvoiceIssued recording it). OK, or DataLoss saying what is
+// broken.
+[[nodiscard]] absl::Status check_link(const Event& event, uint64_t last_seq,
+                                      const std::string& chain_head);
 
 // What LedgerState's undo log holds (begin_undo()): how the state was when it began, and each
 // touched entity as it was before its first change. (At namespace scope: clang cannot construct
@@ -73,12 +76,13 @@ class LedgerState {
     return s;
   }
 
-  // Folds one event. Returns "" or why the event cannot follow the state (a broken log): a
-  // sequence gap, a broken hash chain (event.prev_hash must be chain_head()), an impossible event.
-  // event.hash must be set (the decoder sets it; writers take it from encode_event).
+  // Folds one event. Returns OK, or DataLoss saying why the event cannot follow the state (a
+  // broken log): a sequence gap, a broken hash chain (event.prev_hash must be chain_head()), an
+  // impossible event; FailedPrecondition for an event the undo log could not undo (then nothing
+  // was applied). event.hash must be set (the decoder sets it; writers take it from encode_event).
   // `prebuilt` is the invoice the billing run just built for this InvoiceIssued event, so it is
   // not built twice.
-  std::string apply(const Event& event, Invoice* prebuilt = nullptr);
+  [[nodiscard]] absl::Status apply(const Event& event, Invoice* prebuilt = nullptr);
 
   // Emits the cycle fees of the customer's subscriptions up to `d` (lazy, deterministic).
   void advance_customer(const std::string& customer_id, Date d);
@@ -132,9 +136,10 @@ class LedgerState {
   // In a partition, the creation ordinal (over the whole log) of the next subscription it opens.
   void set_next_ordinal(uint64_t ordinal) { next_ordinal_ = ordinal; }
   // Rebuilds the state from stored rows: load_row() for each row in any order, then finish_load().
-  // Returns "" or why the rows cannot be used (then rebuild from the log instead).
-  std::string load_row(std::string_view key, std::string_view value);
-  std::string finish_load();
+  // Returns OK, or why the rows cannot be used (then rebuild from the log instead): DataLoss for
+  // unreadable or inconsistent rows, FailedPrecondition for rows of another format.
+  [[nodiscard]] absl::Status load_row(std::string_view key, std::string_view value);
+  [[nodiscard]] absl::Status finish_load();
 
  private:
   void put_rows(const std::vector<std::string>& subscription_ids,
@@ -144,7 +149,7 @@ class LedgerState {
   void mark_subscription(const std::string& subscription_id);
   void mark_catalog() { catalog_changed_ |= track_changes_; }
   void apply_invoice(const Event& event, const InvoiceIssued& e, Invoice* prebuilt);
-  std::string apply_subscription_event(const Event& event);
+  [[nodiscard]] absl::Status apply_subscription_event(const Event& event);
   LineSink sink_for(const std::string& customer_id);
   void save_subscription(uint32_t ordinal);
   void save_customer(const std::string& customer_id);

@@ -187,15 +187,16 @@ void LedgerState::put_rows(const std::vector<std::string>& subscription_ids,
         encode_meta_row(last_seq_, chain_head_, billing_clock_, events_applied_, invoices_issued_));
 }
 
-std::string LedgerState::load_row(std::string_view key, std::string_view value) {
+absl::Status LedgerState::load_row(std::string_view key, std::string_view value) {
   try {
     if (key.starts_with(kSubscriptionRowPrefix)) {
       std::optional<Subscription> sub = decode_subscription(value);
-      if (!sub) return "subscription row '" + std::string(key) + "' is unreadable";
+      if (!sub)
+        return absl::DataLossError("subscription row '" + std::string(key) + "' is unreadable");
       subs_.push_back(std::move(*sub));  // placed by creation ordinal in finish_load
     } else if (key.starts_with(kCustomerRowPrefix)) {
       std::optional<CustomerRow> row = decode_customer(value);
-      if (!row) return "customer row '" + std::string(key) + "' is unreadable";
+      if (!row) return absl::DataLossError("customer row '" + std::string(key) + "' is unreadable");
       const std::string id = row->customer.def.customer_id;
       catalog_.apply(row->customer.def);
       Customer* c = catalog_.customer_mut(id);
@@ -222,7 +223,7 @@ std::string LedgerState::load_row(std::string_view key, std::string_view value) 
     } else if (key == kMetaRow) {
       Json j = unpack(value);
       if (j.at("format").get<int>() != kProjectionFormat)
-        return "projection rows of another format";
+        return absl::FailedPreconditionError("projection rows of another format");
       j.at("last_seq").get_to(last_seq_);
       j.at("chain_head").get_to(chain_head_);
       j.at("clock").get_to(billing_clock_);
@@ -230,12 +231,13 @@ std::string LedgerState::load_row(std::string_view key, std::string_view value) 
       j.at("invoices_issued").get_to(invoices_issued_);
     }
   } catch (const Json::exception& e) {
-    return "projection row '" + std::string(key) + "' is unreadable: " + e.what();
+    return absl::DataLossError("projection row '" + std::string(key) +
+                               "' is unreadable: " + e.what());
   }
-  return "";
+  return absl::OkStatus();
 }
 
-std::string LedgerState::finish_load() {
+absl::Status LedgerState::finish_load() {
   // Rows arrive in key order; the table is by creation ordinal. Sorted in place, so loading
   // never holds two copies of the subscriptions.
   std::sort(subs_.begin(), subs_.end(),
@@ -243,7 +245,8 @@ std::string LedgerState::finish_load() {
   sub_index_.reserve(subs_.size());
   subscription_order_.reserve(subs_.size());
   for (uint32_t i = 0; i < subs_.size(); ++i) {
-    if (subs_[i].ordinal != i) return "subscription rows with a bad creation ordinal";
+    if (subs_[i].ordinal != i)
+      return absl::DataLossError("subscription rows with a bad creation ordinal");
     sub_index_.emplace(subs_[i].id, i);
     note_term_price(subs_[i]);
     subscription_order_.push_back(subs_[i].id);
@@ -255,13 +258,14 @@ std::string LedgerState::finish_load() {
       for (const auto& id : c->subscription_ids) {
         auto it = sub_index_.find(id);
         if (it == sub_index_.end())
-          return "customer " + customer_id + " lists an unknown subscription";
+          return absl::DataLossError("customer " + customer_id + " lists an unknown subscription");
         c->subscription_ordinals.push_back(it->second);
       }
     }
   }
-  if (last_seq_ == 0 && !subs_.empty()) return "projection rows without a meta row";
-  return "";
+  if (last_seq_ == 0 && !subs_.empty())
+    return absl::DataLossError("projection rows without a meta row");
+  return absl::OkStatus();
 }
 
 }  // namespace subledger

@@ -32,11 +32,11 @@ absl::Status read_log(const Store& store, std::vector<Store::StreamEntry>& strea
                       std::map<std::string, LoggedCommand>& requests, uint64_t& events) {
   EventDecoder decoder;
   Event e;
-  std::string error;
+  absl::Status error;
   absl::Status scan = store.scan_events(0, [&](uint64_t seq, std::string_view bytes) {
     error = decoder.decode(bytes, e);
-    if (!error.empty()) {
-      error = "event " + std::to_string(seq) + ": " + error;
+    if (!error.ok()) {
+      error = at_event(seq, error);
       return false;
     }
     ++events;
@@ -45,8 +45,7 @@ absl::Status read_log(const Store& store, std::vector<Store::StreamEntry>& strea
     return true;
   });
   if (!scan.ok()) return scan;
-  if (!error.empty()) return absl::DataLossError(error);
-  return absl::OkStatus();
+  return error;
 }
 
 // A record for each request id of the log that has none. Its hash is the one the command's first
@@ -66,8 +65,7 @@ absl::Status rederive_records(const Store& store,
                   [&](const auto& span) { return records.count(span.first) > 0; }))
     return absl::OkStatus();
   std::vector<Command> commands;
-  if (std::string e = recover_commands(store, commands); !e.empty())
-    return absl::DataLossError(e);
+  if (absl::Status e = recover_commands(store, commands); !e.ok()) return e;
   for (const Command& c : commands) {
     if (records.count(c.request_id)) continue;
     auto span = spans.find(c.request_id);

@@ -96,7 +96,7 @@ void check_rows(const Store& store,
     const InvoiceIssued* recorded = nullptr;
     if (issued) {
       auto bytes = store.event_bytes(issued->event_seq);
-      if (bytes.ok() && decoder.decode(*bytes, event).empty())
+      if (bytes.ok() && decoder.decode(*bytes, event).ok())
         recorded = std::get_if<InvoiceIssued>(&event.payload);
     }
     if (!recorded || recorded->invoice_id != issued->invoice.invoice_id ||
@@ -138,13 +138,14 @@ class Folder {
 
   // False once the log is broken (report().error says where).
   bool feed(uint64_t seq, std::string_view bytes) {
-    std::string error = decoder_.decode(bytes, event_);
-    if (error.empty() && event_.seq != seq) error = "stored under the wrong sequence number";
-    if (error.empty()) error = state_.apply(event_);
-    if (!error.empty()) {
+    absl::Status error = decoder_.decode(bytes, event_);
+    if (error.ok() && event_.seq != seq)
+      error = absl::DataLossError("stored under the wrong sequence number");
+    if (error.ok()) error = state_.apply(event_);
+    if (!error.ok()) {
       // A gap is the missing number; anything else is this event.
       report_.first_bad_seq = seq > state_.last_seq() + 1 ? state_.last_seq() + 1 : seq;
-      report_.error = "event " + std::to_string(report_.first_bad_seq) + ": " + error;
+      report_.error = std::string(at_event(report_.first_bad_seq, error).message());
       return false;
     }
     if (progress_ && state_.events_applied() % kProgressEvery == 0)
@@ -190,6 +191,9 @@ void finish_audit(const Store& store, bool verify, uint64_t last, ReplayReport& 
                   uint64_t invoices_issued) {
   auto checkpoint = store.projection("checkpoint");
   const bool has_checkpoint = checkpoint.ok() && checkpoint->size() == 8;
+  // A checkpoint that cannot be read, or is not a sequence number, is a wrong stored row, not a
+  // missing one: the audit names it rather than reporting the rows as merely behind the log.
+  const bool bad_checkpoint = !has_checkpoint && !absl::IsNotFound(checkpoint.status());
   if (report.error.empty() && has_checkpoint && from_be64(*checkpoint) > last) {
     // The projections were written through a later event: the tail of the log was removed.
     report.first_bad_seq = last + 1;
@@ -198,6 +202,14 @@ void finish_audit(const Store& store, bool verify, uint64_t last, ReplayReport& 
                    std::to_string(from_be64(*checkpoint));
   }
   if (!verify || !report.error.empty()) return;
+  if (bad_checkpoint) {
+    report.rows_checked = true;
+    note_row_mismatch(report, checkpoint.ok() ? "checkpoint (" + std::to_string(checkpoint->size()) +
+                                                    " bytes, not a sequence number)"
+                                              : "checkpoint (cannot be read: " +
+                                                    std::string(checkpoint.status().message()) + ")");
+    return;
+  }
   auto meta = store.projection(kMetaRow);
   uint64_t through = has_checkpoint ? from_be64(*checkpoint) : 0;
   if (last == 0) return;  // an empty log: no row can be wrong (nothing was derived from it)
@@ -252,8 +264,8 @@ class Lane {
       for (auto& r : batch) {
         if (!error.empty()) break;  // a broken partition stops; the reader reports the first
         if (r.ordinal) state.set_next_ordinal(r.ordinal - 1);
-        if (std::string e = state.apply(r.event); !e.empty()) {
-          error = e;
+        if (absl::Status e = state.apply(r.event); !e.ok()) {
+          error = std::string(e.message());
           error_seq = r.event.seq;
         }
       }
@@ -296,12 +308,13 @@ ReplayReport replay_parallel(const Store& store, bool verify, const ReplayProgre
   constexpr uint64_t kProgressEvery = 1 << 18;
   absl::Status scan = store.scan_events(0, [&](uint64_t seq, std::string_view bytes) {
     Event e;
-    std::string error = decoder.decode(bytes, e);
-    if (error.empty() && e.seq != seq) error = "stored under the wrong sequence number";
-    if (error.empty()) error = check_link(e, last_seq, chain_head);
-    if (!error.empty()) {
+    absl::Status error = decoder.decode(bytes, e);
+    if (error.ok() && e.seq != seq)
+      error = absl::DataLossError("stored under the wrong sequence number");
+    if (error.ok()) error = check_link(e, last_seq, chain_head);
+    if (!error.ok()) {
       report.first_bad_seq = seq > last_seq + 1 ? last_seq + 1 : seq;
-      report.error = "event " + std::to_string(report.first_bad_seq) + ": " + error;
+      report.error = std::string(at_event(report.first_bad_seq, error).message());
       return false;
     }
     last_seq = e.seq;
@@ -434,8 +447,8 @@ std::vector<Event> stream_events(const Store& store, const Stream& stream, std::
                                                : std::string(bytes.status().message());
       return {};
     }
-    if (std::string bad = decoder.decode(*bytes, e); !bad.empty()) {
-      error = "event " + std::to_string(seq) + ": " + bad;
+    if (absl::Status bad = decoder.decode(*bytes, e); !bad.ok()) {
+      error = std::string(at_event(seq, bad).message());
       return {};
     }
     out.push_back(std::move(e));

@@ -175,15 +175,16 @@ std::string line_json(ChargeLine line, int digits) {
 
 }  // namespace
 
-std::string recover_commands(const Store& store, std::vector<Command>& out) {
+absl::Status recover_commands(const Store& store, std::vector<Command>& out) {
   EventDecoder decoder;
   Event e;
-  std::string error, current_request;
+  absl::Status error;
+  std::string current_request;
   std::optional<Command> pending;  // the command of the request being read
   bool pending_is_billing = false;
   absl::Status scan = store.scan_events(0, [&](uint64_t seq, std::string_view bytes) {
-    if (std::string bad = decoder.decode(bytes, e); !bad.empty()) {
-      error = "event " + std::to_string(seq) + ": " + bad;
+    if (absl::Status bad = decoder.decode(bytes, e); !bad.ok()) {
+      error = at_event(seq, bad);
       return false;
     }
     if (e.request_id != current_request) {
@@ -203,7 +204,7 @@ std::string recover_commands(const Store& store, std::vector<Command>& out) {
     return true;
   });
   if (pending) out.push_back(std::move(*pending));
-  if (!scan.ok()) return std::string(scan.message());
+  if (!scan.ok()) return scan;
   return error;
 }
 
@@ -244,10 +245,10 @@ std::string WhatIfReport::summary_json(const std::string& file) const {
   return j.dump();
 }
 
-std::string what_if(const Ledger& ledger, const std::vector<Command>& extra,
-                    const std::string& scratch_dir, WhatIfReport& report) {
+absl::Status what_if(const Ledger& ledger, const std::vector<Command>& extra,
+                     const std::string& scratch_dir, WhatIfReport& report) {
   std::vector<Command> original;
-  if (std::string e = recover_commands(ledger.store(), original); !e.empty()) return e;
+  if (absl::Status e = recover_commands(ledger.store(), original); !e.ok()) return e;
   report.original_commands = original.size();
   report.what_if_commands = extra.size();
 
@@ -274,28 +275,30 @@ std::string what_if(const Ledger& ledger, const std::vector<Command>& extra,
     Ledger::Options options;
     options.durable = false;  // scratch: nothing here needs to survive a crash
     options.clock = [] { return int64_t{0}; };
-    std::string error;
-    auto scratch = Ledger::open(scratch_dir, std::move(options), error);
-    if (!scratch) return "cannot create the scratch ledger: " + error;
+    auto opened = Ledger::open(scratch_dir, std::move(options));
+    if (!opened.ok())
+      return absl::Status(opened.status().code(), "cannot create the scratch ledger: " +
+                                                      std::string(opened.status().message()));
+    Ledger& scratch = **opened;
     size_t since_commit = 0;
     for (const Command* c : merged) {
-      CommandResult r = scratch->submit(*c);
+      CommandResult r = scratch.submit(*c);
       if (!r.ok) report.rejected.push_back(std::move(r));
       if (++since_commit == 4096) {
-        if (std::string e = scratch->commit(); !e.empty()) return e;
+        if (absl::Status e = scratch.commit(); !e.ok()) return e;
         since_commit = 0;
       }
     }
-    if (std::string e = scratch->commit(); !e.empty()) return e;
-    auto issued = scratch->issued_invoices();
-    if (!issued.ok()) return std::string(issued.status().message());
+    if (absl::Status e = scratch.commit(); !e.ok()) return e;
+    auto issued = scratch.issued_invoices();
+    if (!issued.ok()) return issued.status();
     regenerated = std::move(*issued);
   }
   std::filesystem::remove_all(scratch_dir, ec);
 
   std::map<std::string, const Invoice*> before, after;
   auto issued_or = ledger.issued_invoices();
-  if (!issued_or.ok()) return std::string(issued_or.status().message());
+  if (!issued_or.ok()) return issued_or.status();
   const std::vector<IssuedInvoice>& issued = *issued_or;
   for (const auto& i : issued) before[i.invoice.invoice_id] = &i.invoice;
   for (const auto& i : regenerated) after[i.invoice.invoice_id] = &i.invoice;
@@ -334,7 +337,7 @@ std::string what_if(const Ledger& ledger, const std::vector<Command>& extra,
     if (d.issued && d.regenerated && d.lines_removed.empty() && d.lines_added.empty()) continue;
     report.changed.push_back(std::move(d));
   }
-  return "";
+  return absl::OkStatus();
 }
 
 }  // namespace subledger

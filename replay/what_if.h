@@ -19,8 +19,9 @@
 
 namespace subledger {
 
-// The commands recovered from the log, in log order. "" or why the log cannot be read.
-std::string recover_commands(const Store& store, std::vector<Command>& out);
+// The commands recovered from the log, in log order. OK, or why the log cannot be read (DataLoss
+// naming the first undecodable event, or the store's error).
+[[nodiscard]] absl::Status recover_commands(const Store& store, std::vector<Command>& out);
 
 struct InvoiceDiff {
   std::string invoice_id, currency;
@@ -41,8 +42,8 @@ struct WhatIfReport {
 };
 
 // Reads the ledger's log and issued invoices, re-decides the history with `extra` merged in, in a
-// scratch ledger under `scratch_dir` (created and removed). "" or an error.
-std::string what_if(const Ledger& ledger, const std::vector<Command>& extra,
-                    const std::string& scratch_dir, WhatIfReport& report);
+// scratch ledger under `scratch_dir` (created and removed). OK or the error.
+[[nodiscard]] absl::Status what_if(const Ledger& ledger, const std::vector<Command>& extra,
+                                   const std::string& scratch_dir, WhatIfReport& report);
 
 }  // namespace subledger

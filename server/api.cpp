@@ -1486,8 +1486,8 @@ void Api::audit_records(Call& call) {
       auto bytes = v.store().event_bytes(a.seq);
       if (!bytes.ok())
         return error_response(503, "UNAVAILABLE", std::string(bytes.status().message()));
-      if (std::string error = decoder.decode(*bytes, e); !error.empty())
-        return error_response(500, "INTERNAL", "event " + std::to_string(a.seq) + ": " + error);
+      if (absl::Status bad = decoder.decode(*bytes, e); !bad.ok())
+        return error_response(500, "INTERNAL", std::string(at_event(a.seq, bad).message()));
       items.push_back(Json::parse(audit_view(e, call.partner(), a.position)));
     }
     v.cost = static_cast<double>(activity.items.size()) / kRowsPerToken;

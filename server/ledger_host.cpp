@@ -113,7 +113,7 @@ std::string LedgerHost::stop() {
   if (!g->writable()) return g->why_read_only;
   g->stream->stop();
   std::string failure = g->stream->failure();
-  if (failure.empty()) failure = g->ledger->commit();
+  if (failure.empty()) failure = std::string(g->ledger->commit().message());
   return failure;
 }
 

@@ -73,7 +73,7 @@ std::string mutated(const Event& e, const Mutation& mutate) {
 std::string decode_error(const std::string& stored) {
   EventDecoder decoder;
   Event out;
-  return decoder.decode(stored, out);
+  return std::string(decoder.decode(stored, out).message());
 }
 
 // Every date field of every payload, as a setter on the message.

@@ -58,17 +58,23 @@ TEST(Codec, EveryPayloadRoundTrips) {
     std::string stored = encode_event(original);
     original.hash = stored_event_hash(stored);
     Event back;
-    ASSERT_EQ(decoder.decode(stored, back), "") << event_type_name(p);
+    ASSERT_TRUE(decoder.decode(stored, back).ok()) << event_type_name(p);
     EXPECT_EQ(back, original) << event_type_name(p);
   }
 }
 
-TEST(Codec, CorruptBytesAreAnErrorNotACrash) {
+TEST(Codec, CorruptBytesAreDataLossNotACrash) {
   std::string bytes = encode_event(envelope(SeatsChanged{"S1", 1, 2}));
   EventDecoder decoder;
   Event out;
-  EXPECT_NE(decoder.decode(bytes.substr(0, bytes.size() - 3), out), "");
-  EXPECT_NE(decoder.decode(std::string(16, '\xff'), out), "");
+  absl::Status cut = decoder.decode(bytes.substr(0, bytes.size() - 3), out);
+  EXPECT_TRUE(absl::IsDataLoss(cut)) << cut;
+  EXPECT_EQ(cut.message(), "content does not match its hash (the stored event was altered)");
+  absl::Status short_value = decoder.decode(std::string(16, '\xff'), out);
+  EXPECT_TRUE(absl::IsDataLoss(short_value)) << short_value;
+  EXPECT_EQ(short_value.message(), "stored value too short for an event and its hash");
+  EXPECT_EQ(at_event(7, short_value),
+            absl::DataLossError("event 7: stored value too short for an event and its hash"));
 }
 
 TEST(Codec, EveryFlippedByteIsCaughtByTheTrailer) {
@@ -81,7 +87,7 @@ TEST(Codec, EveryFlippedByteIsCaughtByTheTrailer) {
   for (size_t i = 0; i < stored.size(); ++i) {
     std::string bad = stored;
     bad[i] = static_cast<char>(bad[i] ^ 0x10);
-    EXPECT_NE(decoder.decode(bad, out), "") << "byte " << i;
+    EXPECT_TRUE(absl::IsDataLoss(decoder.decode(bad, out))) << "byte " << i;
   }
 }
 
@@ -90,8 +96,10 @@ TEST(Codec, EncodingRefusesNothingButDecodeChecksInvariants) {
   e.stream.id = "S2";  // stream does not match the payload
   EventDecoder decoder;
   Event out;
-  EXPECT_NE(check_event(e), "");
-  EXPECT_NE(decoder.decode(encode_event(e), out), "");
+  EXPECT_EQ(check_event(e), absl::InvalidArgumentError("stream does not match payload"));
+  // Read back, the same defect is a damaged log, not a caller's mistake.
+  EXPECT_EQ(decoder.decode(encode_event(e), out),
+            absl::DataLossError("stream does not match payload"));
 }
 
 }  // namespace

@@ -202,8 +202,8 @@ TEST_F(HostileInput, ATermsLockedPriceBoundsTheRangeAfterTheCatalogReplacedIt) {
   f.state.put_all_rows(
       [&](std::string_view k, std::string_view v) { rows.emplace_back(std::string(k), v); });
   LedgerState reloaded;
-  for (const auto& [k, v] : rows) ASSERT_EQ(reloaded.load_row(k, v), "") << k;
-  ASSERT_EQ(reloaded.finish_load(), "");
+  for (const auto& [k, v] : rows) ASSERT_EQ(reloaded.load_row(k, v), absl::OkStatus()) << k;
+  ASSERT_EQ(reloaded.finish_load(), absl::OkStatus());
   EXPECT_EQ(reloaded.catalog().max_price_micros(), 20'000'000) << "the catalog forgot the old price";
   EXPECT_EQ(reloaded.max_term_price_micros(), 999'999'999'999'000'000);
   EXPECT_EQ(reloaded.subscription("H1")->term.price_micros, 999'999'999'999'000'000);

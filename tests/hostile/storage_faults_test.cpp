@@ -48,7 +48,7 @@ void write_and_die(const std::string& db, const std::string& input) {
     auto l = Ledger::open(db, std::move(o));
     if (!l.ok()) _exit(3);
     for (const auto& line : lines_of(read_file(input))) (*l)->submit(line);
-    if (!(*l)->commit().empty()) _exit(4);
+    if (!(*l)->commit().ok()) _exit(4);
     _exit(0);  // no close: nothing is flushed into table files
   }
   int status = 0;
@@ -315,7 +315,7 @@ TEST(HostileIndex, AnInterruptedIndexRewriteIsRefusedUntilRebuildFinishesIt) {
     std::string error;
     auto store = Store::open(db, error);
     ASSERT_TRUE(store) << error;
-    ASSERT_EQ(store->put_raw_for_test("default", "index_rebuild_in_progress", "1"), "");
+    ASSERT_EQ(store->put_raw_for_test("default", "index_rebuild_in_progress", "1"), absl::OkStatus());
   }
   Both w = run_both(bin() + " apply /dev/null --db " + db);
   EXPECT_EQ(w.status, 2);

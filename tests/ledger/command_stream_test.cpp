@@ -33,7 +33,7 @@ std::unique_ptr<Ledger> open_with_catalog(const std::string& dir) {
   auto l = Ledger::open(dir, {}, error);
   EXPECT_TRUE(l) << error;
   for (const char* line : kCatalog) EXPECT_TRUE(l->submit(line).ok) << line;
-  EXPECT_EQ(l->commit(), "");
+  EXPECT_EQ(l->commit(), absl::OkStatus());
   return l;
 }
 
@@ -75,7 +75,7 @@ TEST(CommandGroup, ARejectedLineAppendsNothingOfTheGroup) {
   EXPECT_EQ(l->state().last_seq(), before);
   EXPECT_EQ(l->state().subscription("S1"), nullptr);
   EXPECT_EQ(l->staged_events(), 0u);
-  ASSERT_EQ(l->commit(), "");
+  ASSERT_EQ(l->commit(), absl::OkStatus());
   // The same lines one at a time are decided again: nothing of the group was remembered.
   EXPECT_TRUE(l->submit(create("S1", "E3", "g-0")).ok);
 }
@@ -129,7 +129,7 @@ TEST(CommandGroup, ARejectedGroupPutsBackEveryRowItTouchedAndItsStagedWrites) {
   ASSERT_FALSE(accepted.rejected_index) << accepted.rejection.message;
   ASSERT_EQ(accepted.results.size(), 3u);
   EXPECT_FALSE(accepted.results[0].duplicate);
-  ASSERT_EQ(l->commit(), "");
+  ASSERT_EQ(l->commit(), absl::OkStatus());
   const auto expected = rows_of(l->state());
   l.reset();
   // What is stored is what a replay of the log rebuilds: no write of a rejected group survived.
@@ -172,7 +172,7 @@ TEST(CommandGroup, AnExceptionMidwayPutsTheGroupBackAndLeavesNothingRecording) {
   EXPECT_TRUE(l->submit(parsed(
                             R"({"cmd":"create_customer","request_id":"c2","customer_id":"C2","partner_id":"P1","country":"US","currency":"USD"})"))
                   .ok);
-  ASSERT_EQ(l->commit(), "");
+  ASSERT_EQ(l->commit(), absl::OkStatus());
   ReplayReport verify = replay_log(l->store(), /*verify=*/true);
   EXPECT_TRUE(verify.ok()) << verify.to_json(true);
 }
@@ -194,12 +194,12 @@ TEST(CommitPipeline, AcknowledgesOnlyAfterTheBatchIsWritten) {
       acked.push_back(id);
     });
     if (pipe.batch_full()) {
-      ASSERT_EQ(pipe.commit_async(), "");
+      ASSERT_EQ(pipe.commit_async(), absl::OkStatus());
     }
     // While a batch is in flight, none of its commands is acknowledged.
     EXPECT_LE(acked.size(), static_cast<size_t>(i + 1) - pipe.batch_size());
   }
-  ASSERT_EQ(pipe.commit(), "");
+  ASSERT_EQ(pipe.commit(), absl::OkStatus());
   EXPECT_EQ(acked, (std::vector<std::string>{"r0", "r1", "r2", "r3", "r4"}));
   EXPECT_EQ(batches, (std::vector<size_t>{2, 2, 1}));
   EXPECT_TRUE(pipe.idle());
@@ -315,7 +315,7 @@ TEST(CommandStream, RowsLeftBehindTheLogAreWrittenWhenTheStreamStops) {
     auto l = Ledger::open(dir.str(), std::move(options), error);
     ASSERT_TRUE(l) << error;
     for (const char* line : kCatalog) ASSERT_TRUE(l->submit(line).ok) << line;
-    ASSERT_EQ(l->commit(), "");  // the first commit after opening carries the rows
+    ASSERT_EQ(l->commit(), absl::OkStatus());  // the first commit after opening carries the rows
     CommandStream stream(*l, {});
     for (int i = 0; i < 20; ++i) {
       std::promise<bool> done;

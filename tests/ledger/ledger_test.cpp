@@ -66,7 +66,7 @@ TEST(Ledger, IdempotencySurvivesReopen) {
   {
     auto l = open(dir.str());
     for (const auto& line : lines) l->submit(line);
-    ASSERT_EQ(l->commit(), "");
+    ASSERT_EQ(l->commit(), absl::OkStatus());
   }
   auto l = open(dir.str());
   uint64_t before = l->state().last_seq();
@@ -76,7 +76,7 @@ TEST(Ledger, IdempotencySurvivesReopen) {
   EXPECT_EQ(again.seq_first, 7u);
   CommandResult conflict = l->submit(lines[8]);  // s1 with 11 seats
   EXPECT_EQ(conflict.code, "IDEMPOTENCY_CONFLICT");
-  ASSERT_EQ(l->commit(), "");
+  ASSERT_EQ(l->commit(), absl::OkStatus());
   EXPECT_EQ(l->state().last_seq(), before) << "duplicates and conflicts append nothing";
 }
 
@@ -115,7 +115,7 @@ TEST(Ledger, DryRunPreviewsAndRecordsNothing) {
     auto lines = scenario("05-monthly-month-end-purchase");
     lines.pop_back();  // leave the billing run out
     for (const auto& line : lines) l->submit(line);
-    ASSERT_EQ(l->commit(), "");
+    ASSERT_EQ(l->commit(), absl::OkStatus());
   }
   uint64_t last;
   {
@@ -125,7 +125,7 @@ TEST(Ledger, DryRunPreviewsAndRecordsNothing) {
     EXPECT_TRUE(r.ok);
     EXPECT_EQ(preview->last_billing().invoices_issued, 5u);
     EXPECT_TRUE(preview->last_billing().dry_run);
-    ASSERT_EQ(preview->commit(), "");
+    ASSERT_EQ(preview->commit(), absl::OkStatus());
   }
   auto l = open(dir.str());
   EXPECT_EQ(l->state().last_seq(), last);

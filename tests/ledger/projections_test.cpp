@@ -46,10 +46,10 @@ void apply(Ledger& l, const std::vector<std::string>& lines, size_t from, size_t
     CommandResult r = l.submit(lines[i]);
     ASSERT_TRUE(r.ok) << lines[i] << " -> " << r.message;
     if (i % 50 == 49) {
-      ASSERT_EQ(l.commit(), "");
+      ASSERT_EQ(l.commit(), absl::OkStatus());
     }
   }
-  ASSERT_EQ(l.commit(), "");
+  ASSERT_EQ(l.commit(), absl::OkStatus());
 }
 
 // A ledger in `dir` holding a generated workload, every row written with its batch.
@@ -118,7 +118,7 @@ TEST(Projections, ABillingRunsCommitCarriesItsRowsHoweverFarTheyLag) {
     CommandResult r = l->submit(lines[i]);
     ASSERT_TRUE(r.ok) << lines[i] << " -> " << r.message;
     if (i % 50 == 49 || lines[i].find("run_billing") != std::string::npos) {
-      ASSERT_EQ(l->commit(), "");
+      ASSERT_EQ(l->commit(), absl::OkStatus());
     }
     if (lines[i].find("run_billing") == std::string::npos) continue;
     ++runs;
@@ -127,9 +127,9 @@ TEST(Projections, ABillingRunsCommitCarriesItsRowsHoweverFarTheyLag) {
     EXPECT_EQ(issued->size(), l->state().invoices_issued()) << "after run " << runs;
   }
   ASSERT_GE(runs, 3u);
-  ASSERT_EQ(l->commit(), "");
+  ASSERT_EQ(l->commit(), absl::OkStatus());
   EXPECT_TRUE(l->rows_behind()) << "commands after the last run left the rows behind";
-  ASSERT_EQ(l->write_rows(), "");
+  ASSERT_EQ(l->write_rows(), absl::OkStatus());
   EXPECT_FALSE(l->rows_behind());
   const auto expected = rows_of(l->state());
   l.reset();
@@ -145,7 +145,7 @@ TEST(Projections, OpeningNeverReadsEventsBeforeTheCheckpoint) {
   {
     std::string error;
     auto store = Store::open(dir.str(), error);
-    ASSERT_EQ(store->delete_event_for_test(1), "");
+    ASSERT_EQ(store->delete_event_for_test(1), absl::OkStatus());
   }
   auto l = open(dir.str());  // would fail on the gap if it replayed from the start
   ASSERT_TRUE(l);

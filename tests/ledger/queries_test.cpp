@@ -43,10 +43,10 @@ void apply_workload(const std::string& db, uint64_t subscriptions, uint64_t seed
       CommandResult r = ledger->submit(lines[i]);
       ASSERT_TRUE(r.ok) << lines[i] << " -> " << r.to_json();
       if ((i + 1) % batch == 0) {
-        ASSERT_EQ(ledger->commit(), "");
+        ASSERT_EQ(ledger->commit(), absl::OkStatus());
       }
     }
-    ASSERT_EQ(ledger->commit(), "");
+    ASSERT_EQ(ledger->commit(), absl::OkStatus());
   };
   apply_range(0, lag_from, 1);
   if (lag_from < lines.size()) apply_range(lag_from, lines.size(), 1u << 30);
@@ -59,10 +59,10 @@ std::map<std::string, std::vector<uint64_t>> owners_by_scan(const Store& store) 
   std::map<std::string, std::string> customer_of_subscription;
   EventDecoder decoder;
   Event e;
-  std::string error;
+  absl::Status error;
   absl::Status scan = store.scan_events(0, [&](uint64_t seq, std::string_view bytes) {
     error = decoder.decode(bytes, e);
-    if (!error.empty()) return false;
+    if (!error.ok()) return false;
     if (const std::string* opener = opening_customer_of(e.payload))
       customer_of_subscription[e.stream.id] = *opener;
     if (e.stream.kind == StreamKind::kCustomer) out[e.stream.id].push_back(seq);
@@ -71,7 +71,7 @@ std::map<std::string, std::vector<uint64_t>> owners_by_scan(const Store& store) 
     return true;
   });
   EXPECT_TRUE(scan.ok()) << scan;
-  EXPECT_EQ(error, "");
+  EXPECT_TRUE(error.ok()) << error;
   return out;
 }
 
@@ -186,7 +186,7 @@ TEST(CustomerLog, AnUnreadableCustomerRowIsFoldedFromTheLogNotAnError) {
   {
     auto store = Store::open(db, Store::OpenOptions{Store::Access::kWrite});
     ASSERT_TRUE(store.ok()) << store.status();
-    ASSERT_EQ((*store)->put_raw_for_test("projections", customer_row_key("C1"), "not a row"), "");
+    ASSERT_EQ((*store)->put_raw_for_test("projections", customer_row_key("C1"), "not a row"), absl::OkStatus());
   }
   auto got = run(bin() + " log --customer C1 --db " + db);
   EXPECT_EQ(got.status, 0);
@@ -292,7 +292,7 @@ TEST(InvoiceListing, AnUnreadableRowMidwayIsFoldedFromTheLogAndTheListingGoesOnW
   {
     auto store = Store::open(db, Store::OpenOptions{Store::Access::kWrite});
     ASSERT_TRUE(store.ok()) << store.status();
-    ASSERT_EQ((*store)->put_raw_for_test("projections", invoice_row_key(victim), "not a row"), "");
+    ASSERT_EQ((*store)->put_raw_for_test("projections", invoice_row_key(victim), "not a row"), absl::OkStatus());
   }
   auto got = run(bin() + " invoices --db " + db);
   EXPECT_EQ(got.status, 0);

@@ -30,7 +30,7 @@ uint64_t seq_of_invoice(const Store& store, const std::string& invoice_id) {
   Event e;
   uint64_t target = 0;
   absl::Status read = store.scan_events(0, [&](uint64_t seq, std::string_view bytes) {
-    if (!decoder.decode(bytes, e).empty()) return false;
+    if (!decoder.decode(bytes, e).ok()) return false;
     auto* inv = std::get_if<InvoiceIssued>(&e.payload);
     if (inv && inv->invoice_id == invoice_id) target = seq;
     return target == 0;
@@ -46,7 +46,7 @@ void forge_from(Store& store, uint64_t target, const std::function<void(Event&)>
   uint64_t last = store.last_seq();
   for (uint64_t seq = target; seq <= last; ++seq) {
     Event e;
-    ASSERT_EQ(decoder.decode(*store.event_bytes(seq), e), "");
+    ASSERT_TRUE(decoder.decode(*store.event_bytes(seq), e).ok());
     if (seq == target)
       change(e);
     else
@@ -54,7 +54,7 @@ void forge_from(Store& store, uint64_t target, const std::function<void(Event&)>
     if (auto* inv = std::get_if<InvoiceIssued>(&e.payload)) inv->chain_head = e.prev_hash;
     std::string bytes = encode_event(e);
     prev_hash = std::string(stored_event_hash(bytes));
-    ASSERT_EQ(store.overwrite_event_for_test(seq, bytes), "");
+    ASSERT_EQ(store.overwrite_event_for_test(seq, bytes), absl::OkStatus());
   }
 }
 
@@ -73,11 +73,29 @@ TEST(Replay, OneFlippedByteOfAStoredEventIsNamed) {
     ASSERT_TRUE(store) << error;
     std::string bytes = *store->event_bytes(9);
     bytes[bytes.size() / 2] ^= 0x01;  // somewhere inside the message
-    ASSERT_EQ(store->overwrite_event_for_test(9, bytes), "");
+    ASSERT_EQ(store->overwrite_event_for_test(9, bytes), absl::OkStatus());
   }
   Json report = verify_report(db, 2);
   EXPECT_EQ(report["first_bad_seq"], 9) << report.dump();
   EXPECT_FALSE(report["ok"].get<bool>());
+}
+
+// Before, a checkpoint row that was not 8 bytes read as no checkpoint: verify passed, reporting
+// the rows as behind the log by every event. A damaged stored row fails the audit, by name.
+TEST(Replay, AMalformedCheckpointRowFailsVerifyByName) {
+  TempDir dir("bad-checkpoint");
+  std::string db = applied_ledger(dir);
+  {
+    auto store = Store::open(db, Store::OpenOptions{Store::Access::kWrite});
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_EQ((*store)->put_raw_for_test("projections", "checkpoint", "junk"), absl::OkStatus());
+  }
+  Json report = verify_report(db, 2);
+  EXPECT_FALSE(report["ok"].get<bool>()) << report.dump();
+  EXPECT_FALSE(report.contains("projection_rows_behind_by_events")) << report.dump();
+  EXPECT_EQ(report["projection_row_mismatches"],
+            Json::array({"checkpoint (4 bytes, not a sequence number)"}))
+      << report.dump();
 }
 
 TEST(Replay, AnEventRewrittenWithoutRelinkingBreaksTheChainAtTheNext) {
@@ -88,9 +106,9 @@ TEST(Replay, AnEventRewrittenWithoutRelinkingBreaksTheChainAtTheNext) {
     auto store = Store::open(db, error);
     EventDecoder decoder;
     Event e;
-    ASSERT_EQ(decoder.decode(*store->event_bytes(8), e), "");
+    ASSERT_TRUE(decoder.decode(*store->event_bytes(8), e).ok());
     e.actor = "mallory";  // re-encoded with a fresh, self-consistent hash
-    ASSERT_EQ(store->overwrite_event_for_test(8, encode_event(e)), "");
+    ASSERT_EQ(store->overwrite_event_for_test(8, encode_event(e)), absl::OkStatus());
   }
   Json report = verify_report(db, 2);
   EXPECT_EQ(report["first_bad_seq"], 9) << report.dump();
@@ -103,7 +121,7 @@ TEST(Replay, RemovedAndReorderedEventsAreNamed) {
   {
     std::string error;
     auto store = Store::open(db, error);
-    ASSERT_EQ(store->delete_event_for_test(6), "");
+    ASSERT_EQ(store->delete_event_for_test(6), absl::OkStatus());
   }
   EXPECT_EQ(verify_report(db, 2)["first_bad_seq"], 6);
 
@@ -114,8 +132,8 @@ TEST(Replay, RemovedAndReorderedEventsAreNamed) {
     std::string error;
     auto store = Store::open(db2, error);
     std::string a = *store->event_bytes(4), b = *store->event_bytes(5);
-    ASSERT_EQ(store->overwrite_event_for_test(4, b), "");
-    ASSERT_EQ(store->overwrite_event_for_test(5, a), "");
+    ASSERT_EQ(store->overwrite_event_for_test(4, b), absl::OkStatus());
+    ASSERT_EQ(store->overwrite_event_for_test(5, a), absl::OkStatus());
     last = store->last_seq();
   }
   EXPECT_EQ(verify_report(db2, 2)["first_bad_seq"], 4);
@@ -125,7 +143,7 @@ TEST(Replay, RemovedAndReorderedEventsAreNamed) {
   {
     std::string error;
     auto store = Store::open(db3, error);
-    ASSERT_EQ(store->delete_event_for_test(last), "");
+    ASSERT_EQ(store->delete_event_for_test(last), absl::OkStatus());
   }
   EXPECT_EQ(verify_report(db3, 2)["first_bad_seq"], last);
 }

@@ -23,7 +23,7 @@ class Fold {
     Event e = stamp_event(state, payload, date, "test", "given-" + std::to_string(state.last_seq() + 1),
                           0)
                   .event;
-    ASSERT_EQ(state.apply(e), "");
+    ASSERT_EQ(state.apply(e), absl::OkStatus());
   }
 
   Decision when(const std::string& json) {
