@@ -1231,25 +1231,20 @@ void Api::list_conversions(Call& call) {
 }
 
 void Api::convert_trial(Call& call) {
-  Json body = call.body;
-  if (auto r = only_fields(body, {"billing_frequency", "date"}, "a conversion")) return call.fail(r);
-  if (!body.contains("date")) body["date"] = call.today.iso();
-  std::vector<Command> commands;
-  if (!subscription_command(call, "convert_trial", body, commands)) return;
-  std::string sid = call.sid(), prefix = call.prefix;
-  write(call, std::move(commands),
-        subscription_owned(call.partner(), call.cid(), sid, prefix),
-        [sid, prefix](Ledger& l, const Ledger::GroupResult&) {
-          return subscription_response(l.state(), sid, prefix);
-        });
+  single_subscription_command(call, "convert_trial", {"billing_frequency", "date"},
+                              "a conversion");
 }
 
-void Api::renew(Call& call) {
+void Api::renew(Call& call) { single_subscription_command(call, "renew", {"date"}, "a renewal"); }
+
+void Api::single_subscription_command(Call& call, const char* cmd,
+                                      std::initializer_list<const char*> fields,
+                                      const char* what) {
   Json body = call.body;
-  if (auto r = only_fields(body, {"date"}, "a renewal")) return call.fail(r);
+  if (auto r = only_fields(body, fields, what)) return call.fail(r);
   if (!body.contains("date")) body["date"] = call.today.iso();
   std::vector<Command> commands;
-  if (!subscription_command(call, "renew", body, commands)) return;
+  if (!subscription_command(call, cmd, body, commands)) return;
   std::string sid = call.sid(), prefix = call.prefix;
   write(call, std::move(commands),
         subscription_owned(call.partner(), call.cid(), sid, prefix),

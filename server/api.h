@@ -13,6 +13,7 @@
 #include <atomic>
 #include <boost/asio/thread_pool.hpp>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -130,6 +131,10 @@ class Api {
              bool line_indexed = false);
   // A command on the subscription of the path, in the caller's scope; false when answered.
   bool subscription_command(Call& call, const char* cmd, Json fields, std::vector<Command>& out);
+  // A POST that sends one command about the path's subscription (`fields` allowed in its body,
+  // `date` defaulting to today) and answers 200 with the subscription.
+  void single_subscription_command(Call& call, const char* cmd,
+                                   std::initializer_list<const char*> fields, const char* what);
   void dry_run(Call& call, Command command);
   void charge_read(const Call& call, double tokens);
 
