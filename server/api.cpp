@@ -17,6 +17,7 @@
 #include "projections/invoice.h"
 #include "projections/views.h"
 #include "replay/replay.h"
+#include "server/openapi.h"
 
 namespace subledger::server {
 
@@ -238,6 +239,11 @@ void Api::handle(HttpRequest request, Done done) {
   if (method == "GET" && call->path == "/healthz") {
     HttpResponse r = json_response(200, R"({"status":"ok"})");
     r.route = "/healthz";
+    return call->done(std::move(r));
+  }
+  if (method == "GET" && call->path == "/openapi.json") {
+    HttpResponse r = json_response(200, std::string(openapi_document()));
+    r.route = "/openapi.json";
     return call->done(std::move(r));
   }
   if (method == "GET" && call->path == "/readyz") {

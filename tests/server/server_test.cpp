@@ -1,6 +1,7 @@
 // `subledger serve` as a client sees it: the real binary on an ephemeral loopback port, driven by a
-// real HTTP client (Boost.Beast). Every route and status of SERVER.md, partner isolation on every
-// route, idempotent replay, If-Match, limits, throttling, SIGTERM and kill -9 under a burst.
+// real HTTP client (Boost.Beast, tests/support/http_client.h, which checks every response against
+// server/openapi.json). Every route and status of SERVER.md, partner isolation on every route,
+// idempotent replay, If-Match, limits, throttling, SIGTERM and kill -9 under a burst.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -9,69 +10,19 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
+#include "support/http_client.h"
 #include "support/process.h"
 
 namespace subledger::testing {
 namespace {
 
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace net = boost::asio;
-using tcp = net::ip::tcp;
 using Json = nlohmann::json;
-
-struct Reply {
-  int status = 0;
-  std::string body;
-  std::map<std::string, std::string> headers;
-  Json json() const { return Json::parse(body); }
-  std::string code() const {
-    Json j = Json::parse(body, nullptr, false);
-    return j.is_object() && j.contains("code") ? j["code"].get<std::string>() : "";
-  }
-};
-
-// One request on its own connection. status 0: the connection failed.
-Reply request(int port, const std::string& method, const std::string& target,
-              const std::string& key, const std::string& body = "",
-              std::map<std::string, std::string> headers = {}) {
-  Reply out;
-  try {
-    net::io_context ioc;
-    tcp::socket socket(ioc);
-    socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port)));
-    http::request<http::string_body> req(http::string_to_verb(method), target, 11);
-    req.set(http::field::host, "127.0.0.1");
-    if (!key.empty()) req.set(http::field::authorization, "Bearer " + key);
-    for (const auto& [k, v] : headers) req.set(k, v);
-    if (!body.empty() || method != "GET") {
-      req.body() = body;
-      req.set(http::field::content_type, "application/json");
-    }
-    req.prepare_payload();
-    http::write(socket, req);
-    beast::flat_buffer buffer;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(64 << 20);
-    http::read(socket, buffer, parser);
-    auto& res = parser.get();
-    out.status = res.result_int();
-    out.body = res.body();
-    for (const auto& f : res) out.headers[std::string(f.name_string())] = std::string(f.value());
-  } catch (const std::exception&) {
-    out.status = 0;
-  }
-  return out;
-}
 
 std::string add_key(const std::string& file, const std::string& who) {
   RunResult r = run(bin() + " keys add --file " + file + " " + who);
@@ -256,6 +207,49 @@ TEST_F(ServerTest, AuthenticationAndOperatorRoutes) {
             std::string::npos);
   EXPECT_NE(metrics.body.find("subledger_open_connections"), std::string::npos);
   EXPECT_NE(metrics.body.find("subledger_commit_batch_commands_count"), std::string::npos);
+}
+
+TEST_F(ServerTest, ServesItsOpenApiDocumentWithoutAKey) {
+  start();
+  Reply r = get("/openapi.json", "");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["Content-Type"], "application/json");
+  EXPECT_EQ(r.json(), Json::parse(read_file(SUBLEDGER_OPENAPI_DOCUMENT)));
+  EXPECT_EQ(r.json()["openapi"], "3.1.0");
+}
+
+// The check behind every request of this file: a body or a status the document does not declare
+// is refused (so a test passing means its responses matched).
+TEST(OpenApiCheck, RefusesWhatTheDocumentDoesNotDeclare) {
+  auto problems = [](const std::string& method, const std::string& target, int status,
+                     const std::string& body,
+                     std::map<std::string, std::string> headers = {{"Content-Type",
+                                                                    "application/json"}}) {
+    return OpenApiCheck::instance().problems(method, target, Reply{status, body, headers});
+  };
+  const std::string customer =
+      R"({"customer_id":"C1","partner_id":"P1","country":"US","currency":"USD","company_name":"",)"
+      R"("organization_registration_number":"","phone":"","middle_name":""})";
+  EXPECT_EQ(problems("GET", "/v1/customers/C1", 200, customer), "");
+  EXPECT_NE(problems("GET", "/v1/customers/C1", 200, R"({"customer_id":"C1"})"), "");
+  EXPECT_NE(problems("GET", "/v1/customers/C1", 200,
+                     customer.substr(0, customer.size() - 1) + R"(,"extra":1})"),
+            "");
+  EXPECT_NE(problems("GET", "/v1/customers/C1", 500, R"({"code":"INTERNAL","description":"x"})"),
+            "");
+  EXPECT_NE(problems("GET", "/v1/customers/C1", 404, R"({"code":"THROTTLED","description":"x"})"),
+            "");
+  EXPECT_NE(problems("POST", "/v1/customers", 429, R"({"code":"THROTTLED","description":"x"})"),
+            "")
+      << "429 without Retry-After";
+  EXPECT_EQ(problems("GET", "/v1/nothing", 404, R"({"code":"NOT_FOUND","description":"x"})"), "");
+  EXPECT_NE(problems("GET", "/v1/nothing", 200, "{}"), "");
+  EXPECT_EQ(problems("DELETE", "/v1/customers", 405,
+                     R"({"code":"METHOD_NOT_ALLOWED","description":"x"})"),
+            "");
+  EXPECT_NE(problems("GET", "/v1/reconciliation?from=2017-01-01&to=2017-01-31", 200, "a,b\r\n"),
+            "")
+      << "CSV declared as text/csv, not JSON";
 }
 
 TEST_F(ServerTest, RevokedKeyStopsWorkingWithinASecond) {
