@@ -103,7 +103,7 @@ if(SUBLEDGER_ROCKSDB_ROOT)
   endforeach()
   target_link_libraries(subledger_rocksdb INTERFACE
     subledger_rocksdb_release ${rocksdb_deps} Threads::Threads ${CMAKE_DL_LIBS})
-  message(STATUS "RocksDB: ${SUBLEDGER_ROCKSDB_ROOT}/lib/librocksdb.a (Release)")
+  message(STATUS "RocksDB: static, ${SUBLEDGER_ROCKSDB_ROOT}/lib/librocksdb.a")
 else()
   find_package(RocksDB REQUIRED)
   target_link_libraries(subledger_rocksdb INTERFACE RocksDB::rocksdb-shared)
