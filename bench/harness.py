@@ -494,11 +494,11 @@ def measure_sqlite(binary, work, tsv, events, log):
     return fig
 
 
-def measure_db_bench(work, events, value_size, batch, log):
+def measure_db_bench(db_bench, work, events, value_size, batch, log):
     path = os.path.join(work, "db_bench")
     shutil.rmtree(path, ignore_errors=True)
     log(f"db_bench fillseq (sync, {batch} per batch) and readseq, value size {value_size}")
-    s = timed(["db_bench", f"--db={path}", "--benchmarks=fillseq,readseq", f"--num={events}",
+    s = timed([db_bench, f"--db={path}", "--benchmarks=fillseq,readseq", f"--num={events}",
                f"--value_size={int(value_size)}", "--sync=1", f"--batch_size={batch}",
                "--compression_type=lz4", "--compression_ratio=0.5", "--key_size=8"])
     ops = parse_db_bench(s.stdout)
@@ -510,8 +510,18 @@ def measure_db_bench(work, events, value_size, batch, log):
 # ---------------------------------------------------------------- report
 
 
-def machine_info():
+def rocksdb_linkage(readelf_dynamic):
+    """Which RocksDB a binary runs on, from `readelf -d` of it: Debian's shared library (built
+    with its assertions) or the static Release build of scripts/rocksdb_release.sh."""
+    if re.search(r"\(NEEDED\)\s+Shared library: \[librocksdb\.so", readelf_dynamic):
+        return "Debian's shared librocksdb"
+    return "static Release build"
+
+
+def machine_info(binary):
     info = {"platform": platform.platform(), "cpus": os.cpu_count()}
+    r = subprocess.run(["readelf", "-d", binary], capture_output=True, text=True)
+    info["rocksdb_linkage"] = rocksdb_linkage(r.stdout) if r.returncode == 0 else None
     try:
         with open("/proc/cpuinfo") as f:
             m = re.search(r"model name\s*:\s*(.*)", f.read())

@@ -25,6 +25,13 @@ class ParsingTest(unittest.TestCase):
         self.assertEqual(harness.parse_db_bench(out), {"fillseq": 426440, "readseq": 7384615})
         self.assertEqual(harness.parse_db_bench("nothing here"), {})
 
+    def test_rocksdb_linkage_from_readelf(self):
+        shared = (" 0x0000000000000001 (NEEDED)             Shared library: [librocksdb.so.7.8]\n"
+                  " 0x0000000000000001 (NEEDED)             Shared library: [libc.so.6]\n")
+        static = " 0x0000000000000001 (NEEDED)             Shared library: [libc.so.6]\n"
+        self.assertEqual(harness.rocksdb_linkage(shared), "Debian's shared librocksdb")
+        self.assertEqual(harness.rocksdb_linkage(static), "static Release build")
+
     def test_gnu_time_line(self):
         self.assertEqual(harness.parse_time_line("x\n__TIME__ 12.34 56789\n"), (12.34, 56789))
         self.assertEqual(harness.parse_time_line("no time"), (None, None))
