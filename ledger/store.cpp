@@ -21,7 +21,6 @@
 #include <cassert>
 #include <cstdarg>
 #include <filesystem>
-#include <future>
 #include <memory>
 
 #include "events/codec.h"
@@ -189,8 +188,59 @@ uint64_t from_be64(std::string_view s) {
   return v;
 }
 
+BatchWriter::~BatchWriter() {
+  {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return !job_ && !running_; });
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void BatchWriter::start(std::function<absl::Status()> job) {
+  {
+    std::lock_guard lock(mutex_);
+    assert(!job_ && !running_ && !result_);
+    job_ = std::move(job);
+    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+  }
+  changed_.notify_all();
+}
+
+void BatchWriter::finish_now(absl::Status result) {
+  std::lock_guard lock(mutex_);
+  assert(!job_ && !running_ && !result_);
+  result_ = std::move(result);
+}
+
+absl::Status BatchWriter::wait() {
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [&] { return !job_ && !running_; });
+  absl::Status result = result_.value_or(absl::OkStatus());
+  result_.reset();
+  return result;
+}
+
+void BatchWriter::run() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    changed_.wait(lock, [&] { return job_ || stopping_; });
+    if (!job_) return;  // stopping, nothing left
+    std::function<absl::Status()> job = std::move(job_);
+    job_ = nullptr;
+    running_ = true;
+    lock.unlock();
+    absl::Status result = job();
+    lock.lock();
+    running_ = false;
+    result_ = std::move(result);
+    changed_.notify_all();
+  }
+}
+
 Store::Impl::~Impl() {
-  if (in_flight.valid()) in_flight.wait();
+  writer.wait().IgnoreError();
   // A writer leaves its memtables flushed: the next process to open the ledger (a query, a
   // replay, the next month's bill) then starts at once instead of replaying the WAL into memory.
   if (wrote && db && !read_only) db->Flush(rocksdb::FlushOptions(), cfs).PermitUncheckedError();
@@ -553,16 +603,14 @@ void Store::commit_async(bool sync) {
   }
   if (impl_->read_only) {
     // REQUIRES: writers only. A reader that staged something has a bug: refuse, never write.
-    impl_->in_flight = std::async(std::launch::deferred, [batches] {
-      return batches->log.Count() + batches->derived.Count() == 0
-                 ? absl::OkStatus()
-                 : absl::InternalError("internal error: a reader tried to write");
-    });
+    impl_->writer.finish_now(batches->log.Count() + batches->derived.Count() == 0
+                                 ? absl::OkStatus()
+                                 : absl::InternalError("internal error: a reader tried to write"));
     return;
   }
   rocksdb::DB* db = impl_->db.get();
   impl_->wrote = true;
-  impl_->in_flight = std::async(std::launch::async, [db, batches, sync] {
+  impl_->writer.start([db, batches, sync] {
     // The log first, synced: once it is durable, everything else is derivable from it. The
     // derived batch after it (never before: a flush could otherwise persist rows or records of
     // events a crash then loses) skips the WAL; it reaches disk with the next (atomic) flush.
@@ -580,10 +628,7 @@ void Store::commit_async(bool sync) {
   });
 }
 
-absl::Status Store::wait_written() {
-  if (!impl_->in_flight.valid()) return absl::OkStatus();
-  return impl_->in_flight.get();
-}
+absl::Status Store::wait_written() { return impl_->writer.wait(); }
 
 void Store::discard_staged() {
   impl_->batch.Clear();
