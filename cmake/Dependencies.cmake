@@ -128,3 +128,20 @@ if(SUBLEDGER_STATIC_DEPS)
 else()
   target_link_libraries(subledger_fmt INTERFACE fmt::fmt)
 endif()
+
+# The allocator of the executables. With SUBLEDGER_STATIC_DEPS, gperftools' tcmalloc_minimal
+# (Debian's static archive, libgoogle-perftools-dev) replaces glibc's malloc: malloc and free were
+# about 18% of the server's CPU under saturated writes and 10% of apply's. Measured on this
+# machine, three alternating runs each: serve's saturated writes +19% (median 10,938/s against
+# 9,192/s), apply of a 48k-command file about 8% less wall. (jemalloc gained nothing on the
+# server.) Without the archive, or in the sanitizer build, glibc's malloc stays.
+add_library(subledger_malloc INTERFACE)
+if(SUBLEDGER_STATIC_DEPS)
+  find_library(SUBLEDGER_TCMALLOC NAMES libtcmalloc_minimal.a)
+  if(SUBLEDGER_TCMALLOC)
+    target_link_libraries(subledger_malloc INTERFACE ${SUBLEDGER_TCMALLOC} Threads::Threads)
+    message(STATUS "malloc: ${SUBLEDGER_TCMALLOC}")
+  else()
+    message(STATUS "malloc: glibc's (no libtcmalloc_minimal.a: install libgoogle-perftools-dev)")
+  endif()
+endif()

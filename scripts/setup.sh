@@ -13,13 +13,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PACKAGES=(build-essential cmake pkg-config librocksdb-dev capnproto libcapnp-dev libspdlog-dev
           libgtest-dev libbenchmark-dev libcli11-dev libfmt-dev nlohmann-json3-dev libssl-dev libabsl-dev libboost-dev
           python3 clang clang-14 libclang-rt-14-dev
-          help2man man-db dpkg-dev file zsh python3-jsonschema ninja-build ccache)
+          help2man man-db dpkg-dev file zsh python3-jsonschema ninja-build ccache libgoogle-perftools-dev)
 # help2man: the man page; man-db, dpkg-dev (dpkg-shlibdeps) and file: the .deb and its check
 # (scripts/package_check.sh); zsh: its completion's syntax check; python3-jsonschema: the server
 # tests check every response against server/openapi.json. npm installs the OpenAPI linter
 # (scripts/redocly.sh): Debian's npm only where no node install (e.g. NodeSource's) brings one.
 # dpkg-dev also unpacks RocksDB's source (apt-get source), ninja-build builds it (resumably), and
-# ccache caches both builds' compiles.
+# ccache caches both builds' compiles. libgoogle-perftools-dev: tcmalloc_minimal's static archive, the
+# allocator of the static build (cmake/Dependencies.cmake).
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
