@@ -231,7 +231,12 @@ void BatchWriter::run() {
     job_ = nullptr;
     running_ = true;
     lock.unlock();
-    absl::Status result = job();
+    absl::Status result;
+    try {
+      result = job();
+    } catch (const std::exception& e) {  // std::bad_alloc: the batch was not written
+      result = absl::InternalError(std::string("write to the ledger failed: ") + e.what());
+    }
     lock.lock();
     running_ = false;
     result_ = std::move(result);
