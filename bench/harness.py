@@ -13,7 +13,9 @@ import re
 import shutil
 import statistics
 import subprocess
+import threading
 import time
+import http.client
 from dataclasses import dataclass, field
 
 
@@ -188,6 +190,51 @@ def write_small_apply(commands_path, out_path, tag):
             out.write(json.dumps(c, separators=(",", ":")) + "\n")
 
 
+class WriterBeside:
+    """`subledger serve` on the ledger with a thread posting create_customer commands (operator
+    route) at about `rate` per second: a running writer, so queries meet rows that lag the log,
+    as the issue's goal for state and explain latency says ("beside a running writer")."""
+
+    def __init__(self, binary, db, work, model, rate=50):
+        keys = os.path.join(work, "beside-keys.jsonl")
+        self.key = subprocess.run([binary, "keys", "add", "--file", keys, "--operator"],
+                                  check=True, capture_output=True, text=True).stdout.strip()
+        self.proc = subprocess.Popen([binary, "serve", "--db", db, "--keys", keys, "--listen",
+                                      "127.0.0.1:0", "-q", "--write-rate", "0", "--read-rate", "0",
+                                      "--customer-rate", "0"],
+                                     stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        self.port = int(json.loads(line)["listening"].rsplit(":", 1)[1])
+        self.model, self.rate = model, rate
+        self.stopping = threading.Event()
+        self.accepted = 0
+        self.thread = threading.Thread(target=self._post, daemon=True)
+        self.thread.start()
+
+    def _post(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        n = 0
+        while not self.stopping.is_set():
+            n += 1
+            body = json.dumps(dict(self.model, request_id=f"beside-r{n}",
+                                   customer_id=f"besideC{n}"), separators=(",", ":"))
+            conn.request("POST", "/v1/commands", body,
+                         {"Authorization": f"Bearer {self.key}", "MS-RequestId": f"beside-h{n}",
+                          "Content-Type": "application/json"})
+            answer = conn.getresponse()
+            answer.read()
+            if answer.status == 200:
+                self.accepted += 1
+            self.stopping.wait(1.0 / self.rate)
+        conn.close()
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(timeout=60)
+        self.proc.terminate()
+        self.proc.wait(timeout=300)
+
+
 def first_line_and_rss(argv):
     """Seconds to the first byte of output, to the end, peak RSS and bytes (output discarded)."""
     started = time.monotonic()
@@ -313,6 +360,25 @@ def measure_subledger(binary, work, scale, seed, months, samples, log):
         s = run_step([binary, "explain", rng.choice(ids), "--db", db])
         explain_ms.append(s.seconds * 1000)
         explained += 1
+    # The same queries beside a running writer (serve, taking a new customer about 50 times a
+    # second): its rows lag the log between its row writes, so a query catches them up.
+    with open(os.path.join(work, "commands.jsonl")) as lines:
+        model = next(json.loads(l) for l in lines if '"cmd":"create_customer"' in l)
+    beside_samples = max(1, samples // 5)
+    log(f"state latency beside a running writer ({beside_samples} samples)")
+    writer = WriterBeside(binary, db, work, model)
+    beside_ms = []
+    try:
+        time.sleep(1.0)
+        for _ in range(beside_samples):
+            sub = f"S{rng.randint(1, stats['subscriptions'])}"
+            s = run_step([binary, "state", sub, "--db", db])
+            beside_ms.append(s.seconds * 1000)
+    finally:
+        writer.stop()
+    f["state_beside_writer_ms"] = {"p50": percentile(beside_ms, 50),
+                                   "p99": percentile(beside_ms, 99),
+                                   "writes_accepted": writer.accepted}
     log(f"log --customer latency ({samples} samples)")
     log_ms = []
     for _ in range(samples):
@@ -577,6 +643,9 @@ def render_markdown(results):
     row("replay, peak RSS", lambda f: f"{f['replay']['peak_rss_kb'] / 1024:.0f} MB")
     row("replay RSS per subscription", lambda f: f"{f['replay']['peak_rss_kb'] * 1024 / f['gen']['subscriptions']:.0f} B")
     row("state p50 / p99, ms", lambda f: f"{f['state_ms']['p50']:.1f} / {f['state_ms']['p99']:.1f}")
+    row("state p50 / p99 beside a running writer, ms",
+        lambda f: (f"{f['state_beside_writer_ms']['p50']:.1f} / {f['state_beside_writer_ms']['p99']:.1f}"
+                   if f.get("state_beside_writer_ms") else "-"))
     row("explain p50 / p99, ms", lambda f: f"{f['explain_ms']['p50']:.1f} / {f['explain_ms']['p99']:.1f}")
     row("log --customer p50 / p99, ms", lambda f: f"{f['log_customer_ms']['p50']:.1f} / {f['log_customer_ms']['p99']:.1f}")
     row("10-command apply end to end, s", lambda f: f"{f['small_apply']['seconds']:.2f}")
