@@ -203,36 +203,58 @@ class WriterBeside:
                                       "127.0.0.1:0", "-q", "--write-rate", "0", "--read-rate", "0",
                                       "--customer-rate", "0"],
                                      stdout=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        self.port = int(json.loads(line)["listening"].rsplit(":", 1)[1])
+        try:
+            # serve prints {"listening": ...} once the ledger is open; a dead one prints nothing.
+            line = self.proc.stdout.readline()
+            self.port = int(json.loads(line)["listening"].rsplit(":", 1)[1])
+        except Exception:
+            self._end_server()
+            raise
         self.model, self.rate = model, rate
         self.stopping = threading.Event()
         self.accepted = 0
+        self.error = None
         self.thread = threading.Thread(target=self._post, daemon=True)
         self.thread.start()
 
     def _post(self):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        n = 0
-        while not self.stopping.is_set():
-            n += 1
-            body = json.dumps(dict(self.model, request_id=f"beside-r{n}",
-                                   customer_id=f"besideC{n}"), separators=(",", ":"))
-            conn.request("POST", "/v1/commands", body,
-                         {"Authorization": f"Bearer {self.key}", "MS-RequestId": f"beside-h{n}",
-                          "Content-Type": "application/json"})
-            answer = conn.getresponse()
-            answer.read()
-            if answer.status == 200:
-                self.accepted += 1
-            self.stopping.wait(1.0 / self.rate)
-        conn.close()
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            n = 0
+            while not self.stopping.is_set():
+                n += 1
+                body = json.dumps(dict(self.model, request_id=f"beside-r{n}",
+                                       customer_id=f"besideC{n}"), separators=(",", ":"))
+                conn.request("POST", "/v1/commands", body,
+                             {"Authorization": f"Bearer {self.key}",
+                              "MS-RequestId": f"beside-h{n}", "Content-Type": "application/json"})
+                answer = conn.getresponse()
+                text = answer.read()
+                # 200 carries the command's result line, accepted or rejected.
+                if answer.status == 200 and json.loads(text).get("ok"):
+                    self.accepted += 1
+                self.stopping.wait(1.0 / self.rate)
+            conn.close()
+        except Exception as e:  # the figure is then not "beside a writer": stop() says so
+            self.error = e
+
+    def _end_server(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=300)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
 
     def stop(self):
+        """Stops the writer; raises if it did not write throughout."""
         self.stopping.set()
         self.thread.join(timeout=60)
-        self.proc.terminate()
-        self.proc.wait(timeout=300)
+        self._end_server()
+        if self.error is not None or self.accepted == 0:
+            raise RuntimeError(f"the writer beside the queries failed: {self.error!r}, "
+                               f"{self.accepted} writes accepted")
 
 
 def first_line_and_rss(argv):
@@ -360,25 +382,6 @@ def measure_subledger(binary, work, scale, seed, months, samples, log):
         s = run_step([binary, "explain", rng.choice(ids), "--db", db])
         explain_ms.append(s.seconds * 1000)
         explained += 1
-    # The same queries beside a running writer (serve, taking a new customer about 50 times a
-    # second): its rows lag the log between its row writes, so a query catches them up.
-    with open(os.path.join(work, "commands.jsonl")) as lines:
-        model = next(json.loads(l) for l in lines if '"cmd":"create_customer"' in l)
-    beside_samples = max(1, samples // 5)
-    log(f"state latency beside a running writer ({beside_samples} samples)")
-    writer = WriterBeside(binary, db, work, model)
-    beside_ms = []
-    try:
-        time.sleep(1.0)
-        for _ in range(beside_samples):
-            sub = f"S{rng.randint(1, stats['subscriptions'])}"
-            s = run_step([binary, "state", sub, "--db", db])
-            beside_ms.append(s.seconds * 1000)
-    finally:
-        writer.stop()
-    f["state_beside_writer_ms"] = {"p50": percentile(beside_ms, 50),
-                                   "p99": percentile(beside_ms, 99),
-                                   "writes_accepted": writer.accepted}
     log(f"log --customer latency ({samples} samples)")
     log_ms = []
     for _ in range(samples):
@@ -407,6 +410,27 @@ def measure_subledger(binary, work, scale, seed, months, samples, log):
 
     f["disk_bytes"] = dir_bytes(db)
     f["bytes_per_event"] = f["disk_bytes"] / max(1, f["events"])
+    # Last (its writes change the ledger the figures above describe): state beside a running
+    # writer (serve, taking a new customer about 50 times a second). Its rows lag the log between
+    # its row writes, so a query catches them up.
+    with open(os.path.join(work, "commands.jsonl")) as lines:
+        model = next(json.loads(l) for l in lines if '"cmd":"create_customer"' in l)
+    beside_samples = max(1, samples // 5)
+    beside_rng = random.Random(seed + 1)  # the other samples' choices stay as they were
+    log(f"state latency beside a running writer ({beside_samples} samples)")
+    writer = WriterBeside(binary, db, work, model)
+    beside_ms = []
+    try:
+        time.sleep(1.0)
+        for _ in range(beside_samples):
+            sub = f"S{beside_rng.randint(1, stats['subscriptions'])}"
+            s = run_step([binary, "state", sub, "--db", db])
+            beside_ms.append(s.seconds * 1000)
+    finally:
+        writer.stop()
+    f["state_beside_writer_ms"] = {"p50": percentile(beside_ms, 50),
+                                   "p99": percentile(beside_ms, 99),
+                                   "writes_accepted": writer.accepted}
     return db
 
 

@@ -136,7 +136,8 @@ endif()
 # 9,192/s), apply of a 48k-command file about 8% less wall. (jemalloc gained nothing on the
 # server.) Without the archive, or in the sanitizer build, glibc's malloc stays.
 add_library(subledger_malloc INTERFACE)
-if(SUBLEDGER_STATIC_DEPS)
+# (SUBLEDGER_FUZZ turns SUBLEDGER_SANITIZE on after this file is read: both are checked.)
+if(SUBLEDGER_STATIC_DEPS AND NOT SUBLEDGER_SANITIZE AND NOT SUBLEDGER_FUZZ)
   find_library(SUBLEDGER_TCMALLOC NAMES libtcmalloc_minimal.a)
   if(SUBLEDGER_TCMALLOC)
     target_link_libraries(subledger_malloc INTERFACE ${SUBLEDGER_TCMALLOC} Threads::Threads)

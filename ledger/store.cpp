@@ -202,8 +202,9 @@ void BatchWriter::start(std::function<absl::Status()> job) {
   {
     std::lock_guard lock(mutex_);
     assert(!job_ && !running_ && !result_);
-    job_ = std::move(job);
+    // The thread first: if it cannot be made (std::system_error), no job is left waiting for it.
     if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+    job_ = std::move(job);
   }
   changed_.notify_all();
 }
@@ -234,7 +235,7 @@ void BatchWriter::run() {
     absl::Status result;
     try {
       result = job();
-    } catch (const std::exception& e) {  // std::bad_alloc: the batch was not written
+    } catch (const std::exception& e) {  // std::bad_alloc: the batch may be partly written
       result = absl::InternalError(std::string("write to the ledger failed: ") + e.what());
     }
     lock.lock();

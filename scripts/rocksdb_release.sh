@@ -86,7 +86,7 @@ ensure_deb_src() {
         $SUDO tee /etc/apt/sources.list.d/subledger-deb-src.list >/dev/null
     fi
   fi
-  $SUDO apt-get update -qq
+  $SUDO apt-get update -qq >&2
   apt-get source --print-uris -qq "rocksdb=$version" >/dev/null ||
     die "apt-get source rocksdb=$version: the configured deb-src suites do not have the installed version's source"
 }

@@ -37,7 +37,7 @@ case "${SUBLEDGER_ROCKSDB:-release}" in
   release)
     # A machine that cannot fetch or build the source (no deb-src mirror reachable, no disk) still
     # gets a working build: the shared library, slower, said on stderr.
-    if ! rocksdb_root=$(bash scripts/rocksdb_release.sh); then
+    if ! rocksdb_root=$(bash scripts/rocksdb_release.sh) || [ ! -f "$rocksdb_root/lib/librocksdb.a" ]; then
       echo "setup: warning: the Release RocksDB could not be built (above); linking Debian's shared" \
            "librocksdb instead (assertions compiled in, slower). Run scripts/rocksdb_release.sh to retry." >&2
       rocksdb_root=""
