@@ -10,11 +10,9 @@ Ledger::Options writer_options(const std::shared_ptr<spdlog::logger>& logger) {
   Ledger::Options options;
   options.logger = logger;
   // Batches here are small (what arrived during one synced write) and a busy customer's row is
-  // re-encoded whole with each: rows every 512 batches (about 2 s of saturated writes), and
-  // whenever the stream goes idle, cost a catch-up of at most 512 batches at the next open or in
-  // a reader beside the server. At 64, encoding rows was 9% of the server's CPU under saturated
-  // writes; 512 took saturated writes from 10,867/s to 13,554/s (medians of 3 alternating runs).
-  options.projection_every_commits = 512;
+  // re-encoded whole with each: rows every 64 batches, and whenever the stream goes idle, cost a
+  // catch-up of at most 64 batches at the next open or in a reader beside the server.
+  options.projection_every_commits = 64;
   return options;
 }
 

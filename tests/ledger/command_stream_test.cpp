@@ -305,7 +305,7 @@ TEST(CommandStream, ProducersOnManyThreadsShareBatchesAndEveryAckIsDurable) {
 }
 
 TEST(CommandStream, RowsLeftBehindTheLogAreWrittenWhenTheStreamStops) {
-  // serve writes projection rows only every 512 batches; what a stop leaves behind would be
+  // serve writes projection rows only every 64 batches; what a stop leaves behind would be
   // caught up at the next open, and by every reader beside it until then: a stop writes them.
   TempDir dir("stream-rows");
   {

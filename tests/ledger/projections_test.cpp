@@ -108,7 +108,7 @@ TEST(Projections, OpenCatchesUpFromALaggingCheckpointToTheFullReplayState) {
 }
 
 TEST(Projections, ABillingRunsCommitCarriesItsRowsHoweverFarTheyLag) {
-  // The server writes rows every 512 batches; issued invoices are read from their rows, so a
+  // The server writes rows every 64 batches; issued invoices are read from their rows, so a
   // billing run's commit must carry them, and an idle writer catches its rows up on request.
   auto lines = workload_lines(200, 4);
   TempDir dir("lag");
