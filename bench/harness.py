@@ -16,6 +16,8 @@ import subprocess
 import threading
 import time
 import http.client
+
+import server_bench
 from dataclasses import dataclass, field
 
 
@@ -199,17 +201,10 @@ class WriterBeside:
         keys = os.path.join(work, "beside-keys.jsonl")
         self.key = subprocess.run([binary, "keys", "add", "--file", keys, "--operator"],
                                   check=True, capture_output=True, text=True).stdout.strip()
-        self.proc = subprocess.Popen([binary, "serve", "--db", db, "--keys", keys, "--listen",
-                                      "127.0.0.1:0", "-q", "--write-rate", "0", "--read-rate", "0",
-                                      "--customer-rate", "0"],
-                                     stdout=subprocess.PIPE, text=True)
-        try:
-            # serve prints {"listening": ...} once the ledger is open; a dead one prints nothing.
-            line = self.proc.stdout.readline()
-            self.port = int(json.loads(line)["listening"].rsplit(":", 1)[1])
-        except Exception:
-            self._end_server()
-            raise
+        # The server bench's launcher: serve prints {"listening": ...} once the ledger is open.
+        self.server = server_bench.Server(binary, db, keys, ["--write-rate", "0", "--read-rate",
+                                                             "0", "--customer-rate", "0"])
+        self.proc, self.port = self.server.proc, self.server.port
         self.model, self.rate = model, rate
         self.stopping = threading.Event()
         self.accepted = 0

@@ -144,8 +144,13 @@ class Server:
         self.proc = subprocess.Popen([binary, "serve", "--db", db, "--keys", keys, "--listen",
                                       "127.0.0.1:0", "-q"] + extra,
                                      stdout=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        self.port = int(json.loads(line)["listening"].rsplit(":", 1)[1])
+        try:
+            line = self.proc.stdout.readline()
+            self.port = int(json.loads(line)["listening"].rsplit(":", 1)[1])
+        except Exception:  # it did not start: leave nothing running
+            self.proc.kill()
+            self.proc.wait()
+            raise
 
     def stop(self):
         self.proc.terminate()
