@@ -147,4 +147,12 @@ const std::string* opening_customer_of(const EventPayload& p) {
   return nullptr;
 }
 
+const std::string* customer_named_by(const EventPayload& p) {
+  if (const auto* e = std::get_if<CustomerCreated>(&p)) return &e->customer_id;
+  if (const auto* e = std::get_if<CustomerUpdated>(&p)) return &e->customer_id;
+  if (const auto* e = std::get_if<AgreementAccepted>(&p)) return &e->customer_id;
+  if (const auto* e = std::get_if<InvoiceIssued>(&p)) return &e->customer_id;
+  return nullptr;
+}
+
 }  // namespace subledger

@@ -208,6 +208,9 @@ Stream stream_of(const EventPayload& payload);
 const std::string* subscription_id_of(const EventPayload& payload);
 // The customer named by a payload that opens a subscription stream (created, trial started).
 const std::string* opening_customer_of(const EventPayload& payload);
+// The customer a payload outside any subscription's stream is about (created, updated, an
+// agreement, an invoice), or nullptr (the catalog, a billing run).
+const std::string* customer_named_by(const EventPayload& payload);
 
 struct Event {
   uint64_t seq = 0;

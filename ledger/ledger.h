@@ -110,8 +110,16 @@ class Ledger {
   // A read-only store whose projection rows (stored, plus in memory the rows of every event
   // after their checkpoint, or all of them when the stored ones cannot be read) are as of the
   // last durable event. `fold_everything`: ignore the stored rows and fold the whole log.
+  // Events after the checkpoint (a writer beside the reader has not flushed its rows yet) are
+  // folded into the customers they touch, loaded from their rows (LedgerState::subset); only
+  // when that cannot be done (rows missing or unreadable) into the whole state.
+  struct RowsCatchUp {
+    uint64_t events = 0;     // folded after the stored checkpoint
+    size_t customers = 0;    // loaded for them (with all their subscriptions)
+    bool whole_state = false;  // the whole state was loaded (or the whole log folded)
+  };
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Store>> open_rows_for_reading(
-      const std::string& dir, bool fold_everything = false);
+      const std::string& dir, bool fold_everything = false, RowsCatchUp* report = nullptr);
   // Hands the store back (what open_rows_for_reading returns), ending this Ledger's use of it.
   std::unique_ptr<Store> release_store() { return std::move(store_); }
 

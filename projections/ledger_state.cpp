@@ -222,7 +222,7 @@ absl::Status LedgerState::apply_subscription_event(const Event& event) {
     customer->subscription_ordinals.push_back(ordinal);
     if (const auto* t = std::get_if<TrialStarted>(&event.payload))
       customer->trial_offers.insert(t->offer_id);
-    subs_.emplace_back().ordinal = partition_ ? next_ordinal_ : ordinal;
+    subs_.emplace_back().ordinal = partition_ ? next_ordinal_ : subset_ ? next_ordinal_++ : ordinal;
     it = sub_index_.emplace(id, ordinal).first;
     subscription_order_.push_back(id);
     mark_customer(*opening_customer);

@@ -76,6 +76,17 @@ class LedgerState {
     return s;
   }
 
+  // Some customers of a ledger, loaded from its rows (load_row, finish_load): the meta and
+  // catalog rows, each chosen customer's row and the rows of all its subscriptions. It folds a
+  // tail of the log whose events touch only those customers (and the catalog), and its changed
+  // rows are then exactly those a fold of the whole state would write (a reader catching up
+  // beside a writer, Ledger::open_rows_for_reading). Tracks changes.
+  static LedgerState subset() {
+    LedgerState s(/*track_changes=*/true);
+    s.subset_ = true;
+    return s;
+  }
+
   // Folds one event. Returns OK, or DataLoss saying why the event cannot follow the state (a
   // broken log): a sequence gap, a broken hash chain (event.prev_hash must be chain_head()), an
   // impossible event; FailedPrecondition for an event the undo log could not undo (then nothing
@@ -96,6 +107,9 @@ class LedgerState {
   const Subscription* subscription(const std::string& id) const;
   const std::vector<std::string>& subscription_ids() const { return subscription_order_; }
   size_t subscription_count() const { return subs_.size(); }
+  // Subscriptions in the whole ledger (in a subset, not only the loaded ones): the creation
+  // ordinal the next one gets.
+  uint64_t subscriptions_in_ledger() const { return subset_ ? next_ordinal_ : subs_.size(); }
   uint64_t stream_version(const Stream& stream) const;
   Date billing_clock() const { return billing_clock_; }
   uint64_t last_seq() const { return last_seq_; }
@@ -160,7 +174,9 @@ class LedgerState {
 
   bool track_changes_;
   bool partition_ = false;
+  bool subset_ = false;
   uint64_t next_ordinal_ = 0;
+  uint64_t meta_subscriptions_ = 0;  // the meta row's count, checked by finish_load()
   Catalog catalog_;
   // Flat hash tables: lookup only, never iterated for output (no hash order leaks). Nothing keeps
   // a reference into them across an insert.

@@ -132,13 +132,15 @@ void LedgerState::put_all_rows(const RowSink& put, const RowSelection& selection
 }
 
 std::string encode_meta_row(uint64_t last_seq, const std::string& chain_head, Date clock,
-                            uint64_t events_applied, uint64_t invoices_issued) {
+                            uint64_t events_applied, uint64_t invoices_issued,
+                            uint64_t subscriptions) {
   return pack(Json{{"format", kProjectionFormat},
                    {"last_seq", last_seq},
                    {"chain_head", chain_head},
                    {"clock", clock},
                    {"events_applied", events_applied},
-                   {"invoices_issued", invoices_issued}});
+                   {"invoices_issued", invoices_issued},
+                   {"subscriptions", subscriptions}});
 }
 
 void LedgerState::put_rows(const std::vector<std::string>& subscription_ids,
@@ -184,7 +186,8 @@ void LedgerState::put_rows(const std::vector<std::string>& subscription_ids,
   }
   if (meta)
     put(kMetaRow,
-        encode_meta_row(last_seq_, chain_head_, billing_clock_, events_applied_, invoices_issued_));
+        encode_meta_row(last_seq_, chain_head_, billing_clock_, events_applied_, invoices_issued_,
+                        subscriptions_in_ledger()));
 }
 
 absl::Status LedgerState::load_row(std::string_view key, std::string_view value) {
@@ -229,6 +232,7 @@ absl::Status LedgerState::load_row(std::string_view key, std::string_view value)
       j.at("clock").get_to(billing_clock_);
       j.at("events_applied").get_to(events_applied_);
       j.at("invoices_issued").get_to(invoices_issued_);
+      j.at("subscriptions").get_to(meta_subscriptions_);
     }
   } catch (const Json::exception& e) {
     return absl::DataLossError("projection row '" + std::string(key) +
@@ -245,12 +249,20 @@ absl::Status LedgerState::finish_load() {
   sub_index_.reserve(subs_.size());
   subscription_order_.reserve(subs_.size());
   for (uint32_t i = 0; i < subs_.size(); ++i) {
-    if (subs_[i].ordinal != i)
-      return absl::DataLossError("subscription rows with a bad creation ordinal");
+    // A subset holds some of the ordinals below the meta row's count, each once; the whole
+    // state holds every one of them.
+    const bool placed = subset_ ? subs_[i].ordinal < meta_subscriptions_ &&
+                                      (i == 0 || subs_[i - 1].ordinal < subs_[i].ordinal)
+                                : subs_[i].ordinal == i;
+    if (!placed) return absl::DataLossError("subscription rows with a bad creation ordinal");
     sub_index_.emplace(subs_[i].id, i);
     note_term_price(subs_[i]);
     subscription_order_.push_back(subs_[i].id);
   }
+  if (!subset_ && subs_.size() != meta_subscriptions_)
+    return absl::DataLossError("the meta row counts " + std::to_string(meta_subscriptions_) +
+                               " subscriptions, the rows hold " + std::to_string(subs_.size()));
+  next_ordinal_ = meta_subscriptions_;
   for (const auto& [partner_id, partner] : catalog_.partners()) {
     for (const auto& customer_id : partner.customer_ids) {
       Customer* c = catalog_.customer_mut(customer_id);

@@ -24,8 +24,9 @@
 namespace subledger {
 
 // Bump when the row encoding or keys change: older rows are then dropped and rebuilt from the log.
-// 3: ids in keys are key_component()s.
-inline constexpr int kProjectionFormat = 3;
+// 3: ids in keys are key_component()s. 4: the meta row counts the ledger's subscriptions (the
+// creation ordinal of the next one), so a subset of the rows can fold a tail (LedgerState::subset).
+inline constexpr int kProjectionFormat = 4;
 
 // An id as one component of a key: every '\0' becomes "\0\x01" and the component ends with
 // "\0\0", so no encoded id is a prefix of another's (whatever bytes ids may hold) and the byte
@@ -50,7 +51,8 @@ std::string invoice_rows_prefix(std::string_view invoice_id_prefix);
 bool meta_row_current(std::string_view meta_value);
 
 std::string encode_meta_row(uint64_t last_seq, const std::string& chain_head, Date clock,
-                            uint64_t events_applied, uint64_t invoices_issued);
+                            uint64_t events_applied, uint64_t invoices_issued,
+                            uint64_t subscriptions);
 
 std::string encode_invoice_row(const IssuedInvoice& issued);
 std::optional<IssuedInvoice> decode_invoice_row(std::string_view value);

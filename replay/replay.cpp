@@ -380,7 +380,8 @@ ReplayReport replay_parallel(const Store& store, bool verify, const ReplayProgre
       lanes[i]->state.put_all_rows(put, selection);
     }
     put(kMetaRow,
-        encode_meta_row(last_seq, chain_head, lanes[0]->state.billing_clock(), last_seq, invoices));
+        encode_meta_row(last_seq, chain_head, lanes[0]->state.billing_clock(), last_seq, invoices,
+                        ordinals));
   };
   finish_audit(store, verify, last_seq, report, put_expected, invoices);
   return report;

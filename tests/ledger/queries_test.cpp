@@ -23,14 +23,23 @@ using Json = nlohmann::json;
 // Applies a generated workload in batches of `batch` commands. With `rows_lag`, the projection
 // rows are not written for the second half of the commands, so their checkpoint lags the log
 // (readers catch up from it).
+// `lag_commands`: with rows_lag, the rows lag by that many last commands instead of half.
+// `without_final_billing`: the workload's last billing run is left out.
 void apply_workload(const std::string& db, uint64_t subscriptions, uint64_t seed, int months,
-                    size_t batch, bool rows_lag = false) {
+                    size_t batch, bool rows_lag = false, size_t lag_commands = 0,
+                    bool without_final_billing = false) {
   std::stringstream commands;
   write_workload(WorkloadParams{subscriptions, seed, months, 0, Date::from_ymd(2025, 1, 1)},
                  commands);
   std::vector<std::string> lines;
   for (std::string line; std::getline(commands, line);) lines.push_back(line);
-  const size_t lag_from = rows_lag ? lines.size() / 2 : lines.size();
+  if (without_final_billing) {
+    ASSERT_NE(lines.back().find("\"run_billing\""), std::string::npos) << lines.back();
+    lines.pop_back();
+  }
+  const size_t lag_from = !rows_lag        ? lines.size()
+                          : lag_commands == 0 ? lines.size() / 2
+                                              : lines.size() - std::min(lag_commands, lines.size());
   auto apply_range = [&](size_t from, size_t to, uint32_t rows_every) {
     Ledger::Options options;
     options.durable = false;
@@ -298,6 +307,121 @@ TEST(InvoiceListing, AnUnreadableRowMidwayIsFoldedFromTheLogAndTheListingGoesOnW
   EXPECT_EQ(got.status, 0);
   EXPECT_EQ(got.out, expected) << "each invoice once, in order, though the row of " << victim
                                << " failed after half of them were printed";
+}
+
+// ---- a reader whose rows lag the log (a writer beside it) ----
+
+// Every projection row as a store reads it (its overlay over the stored rows).
+std::map<std::string, std::string> rows_of(const Store& store) {
+  std::map<std::string, std::string> out;
+  absl::Status scan = store.scan_projections("", [&](std::string_view key, std::string_view value) {
+    out.emplace(key, value);
+    return true;
+  });
+  EXPECT_TRUE(scan.ok()) << scan;
+  return out;
+}
+
+// The rows a reader reads after folding the tail into the customers it touches are byte for byte
+// those of a fold of the whole log.
+void expect_rows_of_a_whole_fold(const std::string& db, const Ledger::RowsCatchUp& expected) {
+  Ledger::RowsCatchUp report;
+  auto caught_up = Ledger::open_rows_for_reading(db, /*fold_everything=*/false, &report);
+  ASSERT_TRUE(caught_up.ok()) << caught_up.status();
+  EXPECT_EQ(report.whole_state, expected.whole_state);
+  EXPECT_EQ(report.events, expected.events);
+  if (!expected.whole_state) {
+    EXPECT_GT(report.customers, 0u);
+    EXPECT_LE(report.customers, expected.customers);
+  }
+  auto whole = Ledger::open_rows_for_reading(db, /*fold_everything=*/true);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  auto got = rows_of(**caught_up), want = rows_of(**whole);
+  ASSERT_GT(want.size(), 100u);
+  EXPECT_EQ(got.size(), want.size());
+  size_t differing = 0;
+  for (const auto& [key, value] : want) {
+    auto it = got.find(key);
+    if (it == got.end() || it->second != value) {
+      if (++differing <= 5) ADD_FAILURE() << "row " << key << " differs from the whole fold's";
+    }
+  }
+  EXPECT_EQ(differing, 0u);
+}
+
+uint64_t checkpoint_and_last_seq(const std::string& db, uint64_t& last_seq) {
+  auto store = Store::open(db, Store::OpenOptions{Store::Access::kRead});
+  EXPECT_TRUE(store.ok()) << store.status();
+  if (!store.ok()) return 0;
+  last_seq = (*store)->last_seq();
+  auto checkpoint = (*store)->projection("checkpoint");
+  EXPECT_TRUE(checkpoint.ok()) << checkpoint.status();
+  return checkpoint.ok() ? from_be64(*checkpoint) : 0;
+}
+
+TEST(ReaderCatchUp, AShortTailIsFoldedOverTheFewCustomersItTouches) {
+  TempDir dir("reader-short-tail");
+  const std::string db = dir / "db";
+  // The last 60 commands (new subscriptions, seat changes, cancellations, reactivations) are
+  // after the rows' checkpoint. (A billing run there would touch every invoiced customer: the
+  // test of half the log has those.)
+  apply_workload(db, 600, 21, 4, 50, /*rows_lag=*/true, /*lag_commands=*/60,
+                 /*without_final_billing=*/true);
+  uint64_t last = 0;
+  const uint64_t checkpoint = checkpoint_and_last_seq(db, last);
+  ASSERT_LT(checkpoint, last);
+  expect_rows_of_a_whole_fold(db, Ledger::RowsCatchUp{last - checkpoint, 60, false});
+}
+
+TEST(ReaderCatchUp, HalfTheLogFoldedOverTheCustomersItTouchesGivesTheWholeFoldsRows) {
+  TempDir dir("reader-long-tail");
+  const std::string db = dir / "db";
+  apply_workload(db, 400, 22, 6, 50, /*rows_lag=*/true);
+  uint64_t last = 0;
+  const uint64_t checkpoint = checkpoint_and_last_seq(db, last);
+  ASSERT_LT(checkpoint, last);
+  expect_rows_of_a_whole_fold(db, Ledger::RowsCatchUp{last - checkpoint, 100000, false});
+}
+
+// A row the tail needs that is missing: the tail is folded over the whole state instead, with
+// the same rows (the missing row is rebuilt in memory from the log).
+TEST(ReaderCatchUp, ARowTheTailNeedsMissingFoldsTheWholeStateInstead) {
+  TempDir dir("reader-missing-row");
+  const std::string db = dir / "db";
+  apply_workload(db, 300, 23, 3, 50, /*rows_lag=*/true, /*lag_commands=*/8);
+  uint64_t last = 0;
+  const uint64_t checkpoint = checkpoint_and_last_seq(db, last);
+  ASSERT_LT(checkpoint, last);
+  // The subscription of the last subscription event of the tail opened before the checkpoint.
+  std::string touched;
+  {
+    auto store = Store::open(db, Store::OpenOptions{Store::Access::kRead});
+    ASSERT_TRUE(store.ok());
+    EventDecoder decoder;
+    Event e;
+    std::set<std::string> opened_in_tail;
+    ASSERT_TRUE((*store)->scan_events(checkpoint, [&](uint64_t, std::string_view bytes) {
+      EXPECT_TRUE(decoder.decode(bytes, e).ok());
+      if (const std::string* sub = subscription_id_of(e.payload)) {
+        if (opening_customer_of(e.payload)) opened_in_tail.insert(*sub);
+        else if (!opened_in_tail.contains(*sub)) touched = *sub;
+      }
+      return true;
+    }).ok());
+  }
+  ASSERT_FALSE(touched.empty()) << "the tail changes a subscription opened before it";
+  {
+    auto store = Store::open(db, Store::OpenOptions{Store::Access::kWrite});
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)->delete_raw_for_test("projections", subscription_row_key(touched)).ok());
+  }
+  Ledger::RowsCatchUp report;
+  auto caught_up = Ledger::open_rows_for_reading(db, false, &report);
+  ASSERT_TRUE(caught_up.ok()) << caught_up.status();
+  EXPECT_TRUE(report.whole_state);
+  auto whole = Ledger::open_rows_for_reading(db, /*fold_everything=*/true);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_EQ(rows_of(**caught_up), rows_of(**whole));
 }
 
 }  // namespace
