@@ -283,14 +283,19 @@ namespace {
 // events after their checkpoint into the customers those events touch, each loaded from its rows
 // with all its subscriptions, and lays the rows that changed over the stored ones. A tail that
 // touches a few customers costs those customers, not the ledger. Returns false when the tail
-// cannot be folded that way (rows missing or unreadable, a broken log): the caller then folds it
-// over the whole state, which also says what is wrong.
+// cannot be folded that way (a row missing, unreadable or damaged; a broken or damaged log): the
+// caller then folds it over the whole state, which rebuilds what it can and says what is wrong.
+// Errors other than damage (an I/O error) are returned as they are.
 absl::StatusOr<bool> overlay_tail_by_customer(Store& store, uint64_t checkpoint,
                                               Ledger::RowsCatchUp& report) {
+  // Damage (DataLoss) is for the whole fold to handle; anything else is the caller's error.
+  auto fall_back_or = [](const absl::Status& s) -> absl::StatusOr<bool> {
+    if (absl::IsDataLoss(s) || absl::IsNotFound(s)) return false;
+    return s;
+  };
   // First pass: which customers the tail touches (a subscription's, from the event that opened
-  // it or else from its row).
-  std::set<std::string> customers, subscriptions_elsewhere;
-  absl::flat_hash_map<std::string, std::string> opened_in_tail;
+  // it or else from its row), and which it creates.
+  std::set<std::string> customers, created_customers, subscriptions_elsewhere, opened_in_tail;
   EventDecoder decoder;
   Event event;
   bool readable = true;
@@ -299,46 +304,58 @@ absl::StatusOr<bool> overlay_tail_by_customer(Store& store, uint64_t checkpoint,
     if (const std::string* sub = subscription_id_of(event.payload)) {
       if (const std::string* customer = opening_customer_of(event.payload)) {
         customers.insert(*customer);
-        opened_in_tail.emplace(*sub, *customer);
+        opened_in_tail.insert(*sub);
       } else if (!opened_in_tail.contains(*sub)) {
         subscriptions_elsewhere.insert(*sub);
       }
     } else if (const std::string* customer = customer_named_by(event.payload)) {
       customers.insert(*customer);
+      if (std::holds_alternative<CustomerCreated>(event.payload))
+        created_customers.insert(*customer);
     }
     return true;
   });
-  if (!scan.ok() || !readable) return false;
+  if (!scan.ok()) return fall_back_or(scan);
+  if (!readable) return false;
 
-  // NotFound is "cannot fold this way" (false); any other error is the store's.
   LedgerState state = LedgerState::subset();
-  auto load = [&](const std::string& key, bool required) -> absl::StatusOr<bool> {
+  // A row the fold needs: false when it is absent or cannot be loaded.
+  auto load = [&](const std::string& key) -> absl::StatusOr<bool> {
     auto row = store.projection(key);
-    if (absl::IsNotFound(row.status())) return !required;
-    if (!row.ok()) return row.status();
+    if (!row.ok()) return fall_back_or(row.status());
     return state.load_row(key, *row).ok();
   };
+  // A subscription opened in the tail has no row yet (else the log opens it twice, which the
+  // whole fold reports); one opened before has, and names its customer.
+  for (const std::string& sub : opened_in_tail) {
+    auto row = store.projection(subscription_row_key(sub));
+    if (!absl::IsNotFound(row.status())) return row.ok() ? false : fall_back_or(row.status());
+  }
   for (const std::string& sub : subscriptions_elsewhere) {
     auto row = store.projection(subscription_row_key(sub));
-    if (absl::IsNotFound(row.status())) return false;
-    if (!row.ok()) return row.status();
+    if (!row.ok()) return fall_back_or(row.status());
     std::optional<Subscription> decoded = decode_subscription_row(*row);
     if (!decoded) return false;
     customers.insert(decoded->customer_id);
   }
   for (const std::string& key : {std::string("catalog"), std::string(kMetaRow)}) {
-    auto loaded = load(key, key == kMetaRow);
+    auto loaded = load(key);
     if (!loaded.ok() || !*loaded) return loaded;
   }
-  // A customer created in the tail has no row yet; one that should have a row and lacks it
-  // fails the fold below ("unknown customer").
+  // Likewise a customer created in the tail has no row yet, and every other one has.
   for (const std::string& customer : customers) {
-    auto loaded = load(customer_row_key(customer), /*required=*/false);
+    const std::string key = customer_row_key(customer);
+    if (created_customers.contains(customer)) {
+      auto row = store.projection(key);
+      if (!absl::IsNotFound(row.status())) return row.ok() ? false : fall_back_or(row.status());
+      continue;
+    }
+    auto loaded = load(key);
     if (!loaded.ok() || !*loaded) return loaded;
     const Customer* c = state.catalog().customer(customer);
-    if (!c) continue;
+    if (!c) return false;
     for (const std::string& sub : c->subscription_ids) {
-      loaded = load(subscription_row_key(sub), /*required=*/true);
+      loaded = load(subscription_row_key(sub));
       if (!loaded.ok() || !*loaded) return loaded;
     }
   }
@@ -350,7 +367,8 @@ absl::StatusOr<bool> overlay_tail_by_customer(Store& store, uint64_t checkpoint,
     folded = decoder.decode(bytes, event).ok() && event.seq == seq && state.apply(event).ok();
     return folded;
   });
-  if (!scan.ok() || !folded) return false;
+  if (!scan.ok()) return fall_back_or(scan);
+  if (!folded || !state.mismatches().empty()) return false;  // the whole fold says what is wrong
   report.events = state.last_seq() - checkpoint;
   report.customers = customers.size();
   state.take_changed_rows(

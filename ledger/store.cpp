@@ -310,8 +310,9 @@ absl::Status damaged(const std::string& dir, const rocksdb::Status& s) {
 absl::Status open_reader(Store::Impl& impl) {
   rocksdb::DB* db = nullptr;
   rocksdb::DBOptions options = db_options();
-  // Table files are opened when first read, not all at open: a query reads a few of them, and a
-  // writer's read-only look before it opens for writing reads only the log's.
+  // Table files are opened when first read, not all at open (RocksDB opens at most 16 then): a
+  // query reads a few of them, and a writer's read-only look before it opens for writing reads
+  // only the log's.
   options.max_open_files = kReaderOpenFiles;
   // The tables opened at open are opened on this thread: a query process would spend more on
   // starting and joining RocksDB's 16 opening threads than on the few small reads they make.
