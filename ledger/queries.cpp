@@ -184,10 +184,10 @@ absl::StatusOr<std::vector<uint64_t>> customer_event_seqs(const Store& store,
 }
 
 absl::StatusOr<LedgerState> catalog_only(const Store& store) {
-  auto value = store.projection("catalog");
+  auto value = store.projection(kCatalogRow);
   if (!value.ok()) return value.status();
   LedgerState state;
-  if (!state.load_row("catalog", *value).ok()) return unreadable("catalog");
+  if (!state.load_row(kCatalogRow, *value).ok()) return unreadable("catalog");
   return state;
 }
 

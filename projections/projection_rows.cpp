@@ -182,7 +182,7 @@ void LedgerState::put_rows(const std::vector<std::string>& subscription_ids,
       for (const auto& [id, d] : catalog_.retirements()) retirements.push_back(Json{id, d});
       catalog_row["retirements"] = retirements;
     }
-    put("catalog", pack(catalog_row));
+    put(kCatalogRow, pack(catalog_row));
   }
   if (meta)
     put(kMetaRow,
@@ -208,7 +208,7 @@ absl::Status LedgerState::load_row(std::string_view key, std::string_view value)
       c->agreements = std::move(row->customer.agreements);
       stream_versions_[stream_key(StreamKind::kCustomer, id)] = row->version;
       if (!row->pending.empty()) pending_[id] = std::move(row->pending);
-    } else if (key == "catalog") {
+    } else if (key == kCatalogRow) {
       Json j = unpack(value);
       for (const auto& p : j.at("partners")) catalog_.apply(p.get<PartnerRegistered>());
       for (const auto& o : j.at("offers")) catalog_.apply(o.get<OfferDefined>());

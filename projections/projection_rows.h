@@ -40,6 +40,11 @@ inline constexpr std::string_view kInvoiceRowPrefix = "inv/";
 
 inline constexpr std::string_view kSubscriptionRowPrefix = "sub/";
 inline constexpr std::string_view kCustomerRowPrefix = "cust/";
+inline constexpr std::string_view kCatalogRow = "catalog";
+// The keys (prefixes) of every row LedgerState::load_row reads, in key order: all rows but the
+// invoices and the checkpoint.
+inline constexpr std::string_view kStateRowPrefixes[] = {kCatalogRow, kCustomerRowPrefix, kMetaRow,
+                                                         kSubscriptionRowPrefix};
 
 std::string invoice_row_key(std::string_view invoice_id);
 std::string subscription_row_key(std::string_view subscription_id);
