@@ -177,6 +177,7 @@ class LedgerState {
   bool subset_ = false;
   uint64_t next_ordinal_ = 0;
   uint64_t meta_subscriptions_ = 0;  // the meta row's count, checked by finish_load()
+  bool subs_by_ordinal_ = false;     // loading: rows go straight to their slot (meta came first)
   Catalog catalog_;
   // Flat hash tables: lookup only, never iterated for output (no hash order leaks). Nothing keeps
   // a reference into them across an insert.

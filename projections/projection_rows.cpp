@@ -196,7 +196,20 @@ absl::Status LedgerState::load_row(std::string_view key, std::string_view value)
       std::optional<Subscription> sub = decode_subscription(value);
       if (!sub)
         return absl::DataLossError("subscription row '" + std::string(key) + "' is unreadable");
-      subs_.push_back(std::move(*sub));  // placed by creation ordinal in finish_load
+      if (subs_by_ordinal_) {
+        // The meta row came first (rows in key order): each row goes to its slot at once.
+        const uint64_t ordinal = sub->ordinal;
+        if (ordinal >= meta_subscriptions_)
+          return absl::DataLossError("subscription row '" + std::string(key) +
+                                     "' has a creation ordinal beyond the meta row's count");
+        if (ordinal >= subs_.size()) subs_.resize(ordinal + 1);
+        if (!subs_[ordinal].id.empty())
+          return absl::DataLossError("two subscription rows have creation ordinal " +
+                                     std::to_string(ordinal));
+        subs_[ordinal] = std::move(*sub);
+      } else {
+        subs_.push_back(std::move(*sub));  // placed by creation ordinal in finish_load
+      }
     } else if (key.starts_with(kCustomerRowPrefix)) {
       std::optional<CustomerRow> row = decode_customer(value);
       if (!row) return absl::DataLossError("customer row '" + std::string(key) + "' is unreadable");
@@ -233,6 +246,7 @@ absl::Status LedgerState::load_row(std::string_view key, std::string_view value)
       j.at("events_applied").get_to(events_applied_);
       j.at("invoices_issued").get_to(invoices_issued_);
       j.at("subscriptions").get_to(meta_subscriptions_);
+      subs_by_ordinal_ = !subset_ && subs_.empty();
     }
   } catch (const Json::exception& e) {
     return absl::DataLossError("projection row '" + std::string(key) +
@@ -242,10 +256,13 @@ absl::Status LedgerState::load_row(std::string_view key, std::string_view value)
 }
 
 absl::Status LedgerState::finish_load() {
-  // Rows arrive in key order; the table is by creation ordinal. Sorted in place, so loading
-  // never holds two copies of the subscriptions.
-  std::sort(subs_.begin(), subs_.end(),
-            [](const Subscription& a, const Subscription& b) { return a.ordinal < b.ordinal; });
+  // The table is by creation ordinal. Rows loaded before the meta row (or into a subset) arrive
+  // in key order and are sorted in place, so loading never holds two copies of the subscriptions.
+  auto by_ordinal = [](const Subscription& a, const Subscription& b) {
+    return a.ordinal < b.ordinal;
+  };
+  if (!std::is_sorted(subs_.begin(), subs_.end(), by_ordinal))
+    std::sort(subs_.begin(), subs_.end(), by_ordinal);
   sub_index_.reserve(subs_.size());
   subscription_order_.reserve(subs_.size());
   for (uint32_t i = 0; i < subs_.size(); ++i) {
@@ -253,7 +270,7 @@ absl::Status LedgerState::finish_load() {
     // state holds every one of them.
     const bool placed = subset_ ? subs_[i].ordinal < meta_subscriptions_ &&
                                       (i == 0 || subs_[i - 1].ordinal < subs_[i].ordinal)
-                                : subs_[i].ordinal == i;
+                                : subs_[i].ordinal == i && !subs_[i].id.empty();
     if (!placed) return absl::DataLossError("subscription rows with a bad creation ordinal");
     sub_index_.emplace(subs_[i].id, i);
     note_term_price(subs_[i]);

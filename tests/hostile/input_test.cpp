@@ -7,10 +7,13 @@
 #include <algorithm>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <string>
 
 #include "ledger/ledger.h"
 #include "projections/invoice.h"
+#include "projections/projection_rows.h"
+#include "projections/row_codec.h"
 #include "support/fold.h"
 #include "support/process.h"
 
@@ -207,6 +210,44 @@ TEST_F(HostileInput, ATermsLockedPriceBoundsTheRangeAfterTheCatalogReplacedIt) {
   EXPECT_EQ(reloaded.catalog().max_price_micros(), 20'000'000) << "the catalog forgot the old price";
   EXPECT_EQ(reloaded.max_term_price_micros(), 999'999'999'999'000'000);
   EXPECT_EQ(reloaded.subscription("H1")->term.price_micros, 999'999'999'999'000'000);
+}
+
+// Rows that place subscriptions badly (two at one creation ordinal, one beyond the meta row's
+// count, one missing) are refused as damaged whichever order they are loaded in: in key order
+// (the meta row first: each goes straight to its slot) or in reverse (sorted at the end).
+TEST_F(HostileInput, SubscriptionRowsPlacedBadlyAreRefusedInAnyLoadOrder) {
+  for (int i = 1; i <= 5; ++i) f.accept(create("S" + std::to_string(i), "10", "2017-01-15"));
+  std::map<std::string, std::string> good;
+  f.state.put_all_rows(
+      [&](std::string_view k, std::string_view v) { good.emplace(std::string(k), v); });
+  auto with_ordinal = [&](const std::string& id, uint64_t ordinal) {
+    std::optional<Subscription> sub = decode_subscription(good.at(subscription_row_key(id)));
+    sub->ordinal = ordinal;
+    return encode_subscription(*sub);
+  };
+  auto load = [](const std::vector<std::pair<std::string, std::string>>& rows) {
+    LedgerState state;
+    for (const auto& [k, v] : rows)
+      if (absl::Status s = state.load_row(k, v); !s.ok()) return s;
+    return state.finish_load();
+  };
+  std::map<std::string, std::map<std::string, std::string>> damaged;
+  damaged["two at one ordinal"] = good;
+  damaged["two at one ordinal"][subscription_row_key("S2")] = with_ordinal("S2", 0);
+  damaged["beyond the count"] = good;
+  damaged["beyond the count"][subscription_row_key("S5")] = with_ordinal("S5", 5);
+  damaged["one missing"] = good;
+  damaged["one missing"].erase(subscription_row_key("S3"));
+  for (bool key_order : {true, false}) {
+    std::vector<std::pair<std::string, std::string>> rows(good.begin(), good.end());
+    if (!key_order) std::reverse(rows.begin(), rows.end());
+    EXPECT_EQ(load(rows), absl::OkStatus()) << "intact rows, key order " << key_order;
+    for (const auto& [what, bad] : damaged) {
+      std::vector<std::pair<std::string, std::string>> bad_rows(bad.begin(), bad.end());
+      if (!key_order) std::reverse(bad_rows.begin(), bad_rows.end());
+      EXPECT_TRUE(absl::IsDataLoss(load(bad_rows))) << what << ", key order " << key_order;
+    }
+  }
 }
 
 TEST_F(HostileInput, APriceThatWouldRenewOutOfRangeIsRejectedWhenPublished) {
