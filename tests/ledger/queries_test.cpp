@@ -432,37 +432,38 @@ TEST(ReaderCatchUp, EveryScenarioCutAnywhereGivesTheWholeFoldsRows) {
   EXPECT_GT(folded, files.size()) << "most cuts leave a tail to fold";
 }
 
-// A customer row the tail needs that cannot be read: the tail is folded over the whole state
-// instead (which rebuilds the rows in memory from the log), with the rows of a whole fold.
-TEST(ReaderCatchUp, AnUnreadableRowTheTailNeedsFoldsTheWholeStateInstead) {
-  TempDir dir("reader-unreadable-row");
-  const std::string db = dir / "db";
-  apply_workload(db, 300, 24, 3, 50, /*rows_lag=*/true, /*lag_commands=*/8);
+// A lagging ledger (its last 8 commands after the rows' checkpoint) and a subscription the tail
+// changes that was opened before it (so the tail needs its stored row and its customer's).
+std::string lagging_ledger_and_a_subscription_the_tail_needs(const std::string& db,
+                                                              uint64_t seed) {
+  apply_workload(db, 300, seed, 3, 50, /*rows_lag=*/true, /*lag_commands=*/8);
   uint64_t last = 0;
   const uint64_t checkpoint = checkpoint_and_last_seq(db, last);
-  ASSERT_LT(checkpoint, last);
-  std::string customer;
-  {
-    auto store = Store::open(db, Store::OpenOptions{Store::Access::kRead});
-    ASSERT_TRUE(store.ok());
-    EventDecoder decoder;
-    Event e;
-    ASSERT_TRUE((*store)->scan_events(checkpoint, [&](uint64_t, std::string_view bytes) {
-      EXPECT_TRUE(decoder.decode(bytes, e).ok());
-      if (const std::string* sub = subscription_id_of(e.payload); sub && customer.empty()) {
-        auto row = (*store)->projection(subscription_row_key(*sub));
-        if (row.ok()) customer = decode_subscription_row(*row)->customer_id;
-      }
-      return true;
-    }).ok());
-  }
-  ASSERT_FALSE(customer.empty());
-  {
-    auto store = Store::open(db, Store::OpenOptions{Store::Access::kWrite});
-    ASSERT_TRUE(store.ok()) << store.status();
-    ASSERT_EQ((*store)->put_raw_for_test("projections", customer_row_key(customer), "not a row"),
-              absl::OkStatus());
-  }
+  EXPECT_LT(checkpoint, last);
+  auto store = Store::open(db, Store::OpenOptions{Store::Access::kRead});
+  EXPECT_TRUE(store.ok()) << store.status();
+  if (!store.ok()) return "";
+  std::string touched;
+  std::set<std::string> opened_in_tail;
+  EventDecoder decoder;
+  Event e;
+  absl::Status scan = (*store)->scan_events(checkpoint, [&](uint64_t, std::string_view bytes) {
+    EXPECT_TRUE(decoder.decode(bytes, e).ok());
+    if (const std::string* sub = subscription_id_of(e.payload)) {
+      if (opening_customer_of(e.payload))
+        opened_in_tail.insert(*sub);
+      else if (!opened_in_tail.contains(*sub))
+        touched = *sub;
+    }
+    return true;
+  });
+  EXPECT_TRUE(scan.ok()) << scan;
+  EXPECT_FALSE(touched.empty()) << "the tail changes a subscription opened before it";
+  return touched;
+}
+
+// The reader had to fold the whole state, and reads what a fold of the whole log gives.
+void expect_the_whole_state_folded(const std::string& db) {
   Ledger::RowsCatchUp report;
   auto caught_up = Ledger::open_rows_for_reading(db, false, &report);
   ASSERT_TRUE(caught_up.ok()) << caught_up.status();
@@ -472,45 +473,38 @@ TEST(ReaderCatchUp, AnUnreadableRowTheTailNeedsFoldsTheWholeStateInstead) {
   EXPECT_EQ(rows_of(**caught_up), rows_of(**whole));
 }
 
+// A customer row the tail needs that cannot be read: the tail is folded over the whole state
+// instead (which rebuilds the rows in memory from the log), with the rows of a whole fold.
+TEST(ReaderCatchUp, AnUnreadableRowTheTailNeedsFoldsTheWholeStateInstead) {
+  TempDir dir("reader-unreadable-row");
+  const std::string db = dir / "db";
+  const std::string sub = lagging_ledger_and_a_subscription_the_tail_needs(db, 24);
+  ASSERT_FALSE(sub.empty());
+  {
+    auto store = Store::open(db, Store::OpenOptions{Store::Access::kWrite});
+    ASSERT_TRUE(store.ok()) << store.status();
+    auto row = (*store)->projection(subscription_row_key(sub));
+    ASSERT_TRUE(row.ok()) << row.status();
+    const std::string customer = decode_subscription_row(*row)->customer_id;
+    ASSERT_EQ((*store)->put_raw_for_test("projections", customer_row_key(customer), "not a row"),
+              absl::OkStatus());
+  }
+  expect_the_whole_state_folded(db);
+}
+
 // A row the tail needs that is missing: the tail is folded over the whole state instead, with
 // the same rows (the missing row is rebuilt in memory from the log).
 TEST(ReaderCatchUp, ARowTheTailNeedsMissingFoldsTheWholeStateInstead) {
   TempDir dir("reader-missing-row");
   const std::string db = dir / "db";
-  apply_workload(db, 300, 23, 3, 50, /*rows_lag=*/true, /*lag_commands=*/8);
-  uint64_t last = 0;
-  const uint64_t checkpoint = checkpoint_and_last_seq(db, last);
-  ASSERT_LT(checkpoint, last);
-  // The subscription of the last subscription event of the tail opened before the checkpoint.
-  std::string touched;
-  {
-    auto store = Store::open(db, Store::OpenOptions{Store::Access::kRead});
-    ASSERT_TRUE(store.ok());
-    EventDecoder decoder;
-    Event e;
-    std::set<std::string> opened_in_tail;
-    ASSERT_TRUE((*store)->scan_events(checkpoint, [&](uint64_t, std::string_view bytes) {
-      EXPECT_TRUE(decoder.decode(bytes, e).ok());
-      if (const std::string* sub = subscription_id_of(e.payload)) {
-        if (opening_customer_of(e.payload)) opened_in_tail.insert(*sub);
-        else if (!opened_in_tail.contains(*sub)) touched = *sub;
-      }
-      return true;
-    }).ok());
-  }
-  ASSERT_FALSE(touched.empty()) << "the tail changes a subscription opened before it";
+  const std::string sub = lagging_ledger_and_a_subscription_the_tail_needs(db, 23);
+  ASSERT_FALSE(sub.empty());
   {
     auto store = Store::open(db, Store::OpenOptions{Store::Access::kWrite});
     ASSERT_TRUE(store.ok()) << store.status();
-    ASSERT_TRUE((*store)->delete_raw_for_test("projections", subscription_row_key(touched)).ok());
+    ASSERT_TRUE((*store)->delete_raw_for_test("projections", subscription_row_key(sub)).ok());
   }
-  Ledger::RowsCatchUp report;
-  auto caught_up = Ledger::open_rows_for_reading(db, false, &report);
-  ASSERT_TRUE(caught_up.ok()) << caught_up.status();
-  EXPECT_TRUE(report.whole_state);
-  auto whole = Ledger::open_rows_for_reading(db, /*fold_everything=*/true);
-  ASSERT_TRUE(whole.ok()) << whole.status();
-  EXPECT_EQ(rows_of(**caught_up), rows_of(**whole));
+  expect_the_whole_state_folded(db);
 }
 
 }  // namespace
