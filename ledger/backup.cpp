@@ -283,6 +283,10 @@ absl::Status Store::restore(const std::string& backup_dir, const std::string& db
   std::unique_ptr<rocksdb::BackupEngineReadOnly> owned(engine);
   s = backup_id == 0 ? owned->RestoreDBFromLatestBackup(staging, staging)
                      : owned->RestoreDBFromBackup(backup_id, staging, staging);
+  // A failed restore returns at the first file that failed while the engine's copying thread
+  // still works through the files queued after it, into the staging directory. Closing the
+  // engine joins that thread, so nothing writes into the staging directory once it is removed.
+  owned.reset();
   if (!s.ok())
     return discard(to_status(s, "restore failed; " + db_dir + " was left as it was"));
   sync_dir(staging);
