@@ -110,6 +110,19 @@ std::string nearest(const std::string& word, const std::vector<std::string>& can
   return best;
 }
 
+std::string_view command_word(const std::vector<std::string>& args) {
+  size_t i = 0;
+  while (i < args.size() && args[i].size() > 1 && args[i][0] == '-') {
+    if (args[i] == "--db")
+      i += 2;
+    else if (args[i].rfind("--db=", 0) == 0)
+      ++i;
+    else
+      return {};
+  }
+  return i < args.size() ? std::string_view(args[i]) : std::string_view();
+}
+
 int check_arguments(CLI::App& app, const std::vector<std::string>& args) {
   size_t i = 0;
   for (; i < args.size() && args[i].size() > 1 && args[i][0] == '-'; ++i) {

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace subledger::cli {
@@ -16,6 +17,11 @@ std::string nearest(const std::string& word, const std::vector<std::string>& can
 // Looks at the arguments before CLI11 does: a missing or unknown command, or an option that the
 // command does not have, is reported (exit 2). Returns 0 when CLI11 may parse them.
 int check_arguments(CLI::App& app, const std::vector<std::string>& args);
+
+// The subcommand `args` (argv after the program's name) names: the word after the leading
+// --db DIR (or --db=DIR). Empty when there is none, or when another option comes first (help,
+// --version, or one check_arguments refuses).
+std::string_view command_word(const std::vector<std::string>& args);
 
 // A parse error of CLI11, said as one line naming the command and where its help is (exit 2).
 int report_parse_error(CLI::App& app, const CLI::ParseError& error);

@@ -57,6 +57,26 @@ expected="subledger $(dpkg-deb -f "$deb" Version)"
 [ "$version" = "$expected" ] ||
   { echo "package_check: /usr/bin/subledger --version says '$version', expected '$expected'" >&2; exit 1; }
 
+if [ -x build/app/subledger-bulk ]; then
+  step "a long command runs in /usr/libexec/subledger/subledger-bulk"
+  bulk=/usr/libexec/subledger/subledger-bulk
+  [ -x "$bulk" ] || { echo "package_check: the package has no $bulk" >&2; exit 1; }
+  scratch=$(mktemp -d)
+  # `apply -` waits for its standard input (the sleep): meanwhile its process is the bulk binary.
+  sleep 3 | /usr/bin/subledger apply -q --db "$scratch/db" - >/dev/null &
+  pid=$!
+  exe=""
+  for _ in $(seq 100); do
+    exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
+    [ "$exe" = "$bulk" ] && break
+    sleep 0.02
+  done
+  wait "$pid" || { echo "package_check: subledger apply failed" >&2; rm -rf "$scratch"; exit 1; }
+  rm -rf "$scratch"
+  [ "$exe" = "$bulk" ] ||
+    { echo "package_check: subledger apply ran as '$exe', not $bulk" >&2; exit 1; }
+fi
+
 step "man subledger"
 page=$(man -w subledger)
 [ "$page" = /usr/share/man/man1/subledger.1.gz ] ||

@@ -3,8 +3,15 @@
 // what would be accepted.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <thread>
 
 #include "events/codec.h"
 #include "ledger/ledger.h"
@@ -19,6 +26,7 @@ namespace {
 using testing::bin;
 using testing::Both;
 using testing::lines_of;
+using testing::run;
 using testing::run_both;
 using testing::TempDir;
 using testing::write_file;
@@ -351,10 +359,76 @@ TEST(CliHelp, EverySubcommandsHelpDescribesEachOptionAndEndsWithExamplesAndExitS
           << name << ": " << rows[i];
     }
   }
+  // A command line that names a command builds only its group of subcommands (main.cpp): named
+  // after a leading --db, each still finds its help; a line without one still lists every one.
+  for (const auto& name : names) {
+    Both help = run_both(bin() + " --db /nonexistent " + name + " --help");
+    EXPECT_EQ(help.status, 0) << name;
+    EXPECT_NE(help.out.find("Usage: "), std::string::npos) << name;
+    EXPECT_NE(help.out.find(" " + name + " [OPTIONS]"), std::string::npos) << name << help.out;
+  }
+  Both none = run_both(bin() + " --db=/nonexistent");
+  EXPECT_EQ(none.status, 2);
+  for (const auto& name : names) EXPECT_NE(none.err.find(name), std::string::npos) << name;
   Both invoices = run_both(bin() + " invoices --help");
   EXPECT_TRUE(std::regex_search(invoices.out, std::regex("--from DATE +first invoice date to "
                                                          "include \\(a date, YYYY-MM-DD\\)")))
       << invoices.out;
+}
+
+// Where the build links tcmalloc, `subledger` runs its long commands in subledger-bulk (main.cpp,
+// kBulkCommands): by exec, so the process, its streams and its exit status are the caller's.
+TEST(CliBulk, ALongCommandRunsInTheBulkBinaryAsTheSameProcess) {
+  const std::filesystem::path bulk = std::filesystem::path(bin()).parent_path() / "subledger-bulk";
+  if (!std::filesystem::exists(bulk)) GTEST_SKIP() << "this build has no subledger-bulk";
+  TempDir dir("cli-bulk");
+  const std::string db = dir / "db";
+  int input[2];
+  ASSERT_EQ(::pipe(input), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::dup2(input[0], 0);
+    ::close(input[0]);
+    ::close(input[1]);
+    const int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    ::execl(bin().c_str(), "subledger", "apply", "-q", "--db", db.c_str(), "-", nullptr);
+    ::_exit(127);
+  }
+  ::close(input[0]);
+  // `apply -` waits for its standard input, in whichever binary it runs.
+  std::filesystem::path exe;
+  for (int i = 0; i < 1000 && exe != bulk; ++i) {
+    std::error_code ec;
+    exe = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(exe, std::filesystem::canonical(bulk));
+  const std::string line =
+      R"({"cmd":"register_partner","request_id":"p","partner_id":"P","country":"US",)"
+      R"("currency":"USD","billing_day":1})"
+      "\n";
+  EXPECT_EQ(::write(input[1], line.data(), line.size()), static_cast<ssize_t>(line.size()));
+  ::close(input[1]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_NE(run(bin() + " log --db " + db).out.find("PartnerRegistered"), std::string::npos);
+}
+
+// A `subledger` copied without its subledger-bulk still runs every command, in its own process.
+TEST(CliBulk, WithoutTheBulkBinaryLongCommandsRunInPlace) {
+  TempDir dir("cli-bulk-alone");
+  const std::string alone = dir / "subledger", db = dir / "db";
+  std::filesystem::copy_file(bin(), alone);
+  write_file(dir / "c.jsonl", kCommands);
+  Both applied = run_both(alone + " apply -q --db " + db + " " + (dir / "c.jsonl"));
+  EXPECT_EQ(applied.status, 0) << applied.err;
+  EXPECT_EQ(run(alone + " invoices --db " + db).out, run(bin() + " invoices --db " + db).out);
+  EXPECT_EQ(run_both(alone + " replay --verify --db " + db).status, 0);
 }
 
 class CliWrites : public ::testing::Test {
