@@ -9,6 +9,7 @@
 #include <iterator>
 #include <string_view>
 
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "app/cli_errors.h"
@@ -518,16 +519,17 @@ void add_commands(Cli& c, const std::vector<std::string>& args) {
 constexpr std::string_view kBulkCommands[] = {"apply",   "bill",    "serve", "replay", "export",
                                               "rebuild", "migrate", "demo",  "gen"};
 
-// Replaces this process by subledger-bulk, found beside the running binary (a build tree) or in
-// ../libexec/subledger/ (an install), with the same arguments, standard streams and process id.
-// Returns only when there is none to run: the command then runs here, slower, never differently.
+// Replaces this process by subledger-bulk, found beside the running binary (a build tree) or
+// where an install puts it (../libexec/subledger/ from bin/), with the same arguments, standard
+// streams and process id. Returns only when there is none to run: the command then runs here,
+// slower, never differently.
 void run_in_bulk_binary(char** argv) {
   std::error_code ec;
   const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (ec) return;
   const std::filesystem::path dir = self.parent_path();
   for (const auto& candidate :
-       {dir / "subledger-bulk", dir / ".." / "libexec" / "subledger" / "subledger-bulk"}) {
+       {dir / "subledger-bulk", dir / SUBLEDGER_BULK_INSTALLED_FROM_BIN / "subledger-bulk"}) {
     if (::access(candidate.c_str(), X_OK) == 0) ::execv(candidate.c_str(), argv);
   }
 }
@@ -562,6 +564,10 @@ int parse(Cli& c, const std::vector<std::string>& args, int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef SUBLEDGER_IS_BULK_BINARY
+  // Run by `subledger` in its place: ps, top, pgrep and killall keep seeing `subledger`.
+  ::prctl(PR_SET_NAME, "subledger", 0, 0, 0);
+#endif
   std::ios::sync_with_stdio(false);
   static Cli c;
   c.app.require_subcommand(1);

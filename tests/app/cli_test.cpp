@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <thread>
@@ -379,10 +381,12 @@ TEST(CliHelp, EverySubcommandsHelpDescribesEachOptionAndEndsWithExamplesAndExitS
 // Where the build links tcmalloc, `subledger` runs its long commands in subledger-bulk (main.cpp,
 // kBulkCommands): by exec, so the process, its streams and its exit status are the caller's.
 TEST(CliBulk, ALongCommandRunsInTheBulkBinaryAsTheSameProcess) {
-  const std::filesystem::path bulk = std::filesystem::path(bin()).parent_path() / "subledger-bulk";
-  if (!std::filesystem::exists(bulk)) GTEST_SKIP() << "this build has no subledger-bulk";
+#ifndef SUBLEDGER_BULK_BIN
+  GTEST_SKIP() << "this build has no subledger-bulk (glibc's malloc only)";
+#else
+  const std::filesystem::path bulk = std::filesystem::canonical(SUBLEDGER_BULK_BIN);
   TempDir dir("cli-bulk");
-  const std::string db = dir / "db";
+  const std::string db = dir / "db", program = bin();
   int input[2];
   ASSERT_EQ(::pipe(input), 0);
   const pid_t pid = ::fork();
@@ -394,41 +398,60 @@ TEST(CliBulk, ALongCommandRunsInTheBulkBinaryAsTheSameProcess) {
     const int null = ::open("/dev/null", O_WRONLY);
     ::dup2(null, 1);
     ::dup2(null, 2);
-    ::execl(bin().c_str(), "subledger", "apply", "-q", "--db", db.c_str(), "-", nullptr);
+    ::execl(program.c_str(), "subledger", "apply", "-q", "--db", db.c_str(), "-", nullptr);
     ::_exit(127);
   }
   ::close(input[0]);
   // `apply -` waits for its standard input, in whichever binary it runs.
+  // Its name is set once the bulk binary's main() runs, a little after the exec.
+  const std::string proc = "/proc/" + std::to_string(pid);
   std::filesystem::path exe;
-  for (int i = 0; i < 1000 && exe != bulk; ++i) {
-    std::error_code ec;
-    exe = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec);
+  std::string name;
+  for (int i = 0; i < 1000 && (exe != bulk || name != "subledger"); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::error_code ec;
+    exe = std::filesystem::read_symlink(proc + "/exe", ec);
+    std::ifstream comm(proc + "/comm");
+    std::getline(comm, name);
   }
-  EXPECT_EQ(exe, std::filesystem::canonical(bulk));
+  EXPECT_EQ(exe, bulk);
+  EXPECT_EQ(name, "subledger") << "ps and pgrep see the process under its own name";
   const std::string line =
       R"({"cmd":"register_partner","request_id":"p","partner_id":"P","country":"US",)"
       R"("currency":"USD","billing_day":1})"
       "\n";
+  // A child that exited early must fail this test, not kill the test process with SIGPIPE.
+  const auto old_handler = ::signal(SIGPIPE, SIG_IGN);
   EXPECT_EQ(::write(input[1], line.data(), line.size()), static_cast<ssize_t>(line.size()));
+  ::signal(SIGPIPE, old_handler);
   ::close(input[1]);
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
   EXPECT_NE(run(bin() + " log --db " + db).out.find("PartnerRegistered"), std::string::npos);
+#endif
 }
 
-// A `subledger` copied without its subledger-bulk still runs every command, in its own process.
+// A `subledger` without its subledger-bulk beside it still runs every command, in its own process.
+// (A hard link in another directory: /proc/self/exe names the link's path, and no copy of the
+// binary is made.)
 TEST(CliBulk, WithoutTheBulkBinaryLongCommandsRunInPlace) {
   TempDir dir("cli-bulk-alone");
-  const std::string alone = dir / "subledger", db = dir / "db";
-  std::filesystem::copy_file(bin(), alone);
+  const std::filesystem::path alone_dir = std::filesystem::path(bin()).parent_path().parent_path() /
+                                          ("cli-bulk-alone-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(alone_dir);
+  std::filesystem::create_directories(alone_dir);
+  const std::string alone = (alone_dir / "subledger").string(), db = dir / "db";
+  std::error_code ec;
+  std::filesystem::create_hard_link(bin(), alone, ec);
+  if (ec) std::filesystem::copy_file(bin(), alone);
   write_file(dir / "c.jsonl", kCommands);
   Both applied = run_both(alone + " apply -q --db " + db + " " + (dir / "c.jsonl"));
   EXPECT_EQ(applied.status, 0) << applied.err;
   EXPECT_EQ(run(alone + " invoices --db " + db).out, run(bin() + " invoices --db " + db).out);
   EXPECT_EQ(run_both(alone + " replay --verify --db " + db).status, 0);
+  std::filesystem::remove_all(alone_dir);
 }
 
 class CliWrites : public ::testing::Test {
