@@ -659,6 +659,8 @@ def render_markdown(results):
     row("billing, subscriptions/s", lambda f: _k(f["billing"]["subscriptions_per_second"]))
     row("bill process, peak RSS", lambda f: f"{f['billing']['peak_rss_kb'] / 1024:.0f} MB")
     row("replay --verify, events/s", lambda f: _k(f["replay"]["events_per_second"]))
+    row("replay --verify, whole / stored-row check, s",
+        lambda f: f"{f['replay']['process_seconds']:.1f} / {f['replay']['rows_seconds']:.1f}")
     row("replay, peak RSS", lambda f: f"{f['replay']['peak_rss_kb'] / 1024:.0f} MB")
     row("replay RSS per subscription", lambda f: f"{f['replay']['peak_rss_kb'] * 1024 / f['gen']['subscriptions']:.0f} B")
     row("state p50 / p99, ms", lambda f: f"{f['state_ms']['p50']:.1f} / {f['state_ms']['p99']:.1f}")

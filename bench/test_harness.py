@@ -49,7 +49,8 @@ class ParsingTest(unittest.TestCase):
                              "peak_rss_kb": 2048},
                    "billing": {"longest_seconds": 0.5, "subscriptions_per_second": 10,
                                "peak_rss_kb": 1024},
-                   "replay": {"events_per_second": 3e6, "peak_rss_kb": 4096},
+                   "replay": {"events_per_second": 3e6, "peak_rss_kb": 4096,
+                              "process_seconds": 12.34, "rows_seconds": 5.0},
                    "state_ms": {"p50": 1, "p99": 2}, "explain_ms": {"p50": 3, "p99": 4},
                    "bytes_per_event": 100, "log_customer_ms": {"p50": 5, "p99": 7.25},
                    "small_apply": {"seconds": 0.5, "open_seconds": 0.25},
@@ -64,6 +65,7 @@ class ParsingTest(unittest.TestCase):
         self.assertIn("| reconcile: peak RSS / output | - |", table)
         self.assertIn("| apply, events/s (durable, in process) | 2.0k |", table)
         self.assertIn("| replay --verify, events/s | 3.00M |", table)
+        self.assertIn("| replay --verify, whole / stored-row check, s | 12.3 / 5.0 |", table)
         self.assertIn("| PostgreSQL batched INSERT, events/s | - |", table)
         self.assertIn("| replay RSS per subscription | 838861 B |", table)
 
