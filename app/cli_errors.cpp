@@ -96,6 +96,25 @@ int check_options(CLI::App& command, const std::vector<std::string>& args, size_
   return 0;
 }
 
+bool is_option(const std::string& arg) { return arg.size() > 1 && arg[0] == '-'; }
+
+// Where the leading --db DIR / --db=DIR of `args` end: the position of the first other word (or
+// args.size()); npos when the line ends with --db and no directory after it.
+size_t after_db_options(const std::vector<std::string>& args) {
+  size_t i = 0;
+  while (i < args.size()) {
+    if (args[i] == "--db") {
+      if (i + 1 == args.size()) return std::string::npos;
+      i += 2;
+    } else if (args[i].rfind("--db=", 0) == 0) {
+      ++i;
+    } else {
+      break;
+    }
+  }
+  return i;
+}
+
 }  // namespace
 
 std::string nearest(const std::string& word, const std::vector<std::string>& candidates) {
@@ -111,28 +130,20 @@ std::string nearest(const std::string& word, const std::vector<std::string>& can
 }
 
 std::string_view command_word(const std::vector<std::string>& args) {
-  size_t i = 0;
-  while (i < args.size() && args[i].size() > 1 && args[i][0] == '-') {
-    if (args[i] == "--db")
-      i += 2;
-    else if (args[i].rfind("--db=", 0) == 0)
-      ++i;
-    else
-      return {};
-  }
-  return i < args.size() ? std::string_view(args[i]) : std::string_view();
+  const size_t i = after_db_options(args);
+  if (i == std::string::npos || i == args.size() || is_option(args[i])) return {};
+  return args[i];
 }
 
 int check_arguments(CLI::App& app, const std::vector<std::string>& args) {
-  size_t i = 0;
-  for (; i < args.size() && args[i].size() > 1 && args[i][0] == '-'; ++i) {
+  const size_t i = after_db_options(args);
+  if (i == std::string::npos)
+    return fail("--db needs the ledger's directory after it: subledger --db DIR COMMAND");
+  if (i < args.size() && is_option(args[i])) {
     const std::string& arg = args[i];
     if (arg == "--help" || arg == "-h" || arg == "--version") return 0;  // CLI11 answers
-    if (arg == "--db")
-      ++i;  // its value
-    else if (arg.rfind("--db=", 0) != 0)
-      return unknown("option", arg.substr(0, arg.find('=')), {"--db", "--help", "--version"},
-                     "options of a command come after it: subledger COMMAND --help");
+    return unknown("option", arg.substr(0, arg.find('=')), {"--db", "--help", "--version"},
+                   "options of a command come after it: subledger COMMAND --help");
   }
   const std::string help = "subledger --help describes each";
   if (i == args.size())

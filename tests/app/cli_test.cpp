@@ -369,6 +369,12 @@ TEST(CliHelp, EverySubcommandsHelpDescribesEachOptionAndEndsWithExamplesAndExitS
     EXPECT_NE(help.out.find("Usage: "), std::string::npos) << name;
     EXPECT_NE(help.out.find(" " + name + " [OPTIONS]"), std::string::npos) << name << help.out;
   }
+  // --db at the end of the line has no directory: said, never read past the arguments.
+  Both bare = run_both(bin() + " --db");
+  EXPECT_EQ(bare.status, 2);
+  EXPECT_EQ(bare.err, "subledger: --db needs the ledger's directory after it: subledger --db DIR "
+                      "COMMAND\n");
+  EXPECT_EQ(run_both(bin() + " --db /x --db").err, bare.err);
   Both none = run_both(bin() + " --db=/nonexistent");
   EXPECT_EQ(none.status, 2);
   for (const auto& name : names) EXPECT_NE(none.err.find(name), std::string::npos) << name;
