@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -11,6 +12,11 @@
 
 #include <sys/prctl.h>
 #include <unistd.h>
+
+#ifdef SUBLEDGER_IS_BULK_BINARY
+#include <gperftools/malloc_extension.h>
+#include <sys/mman.h>
+#endif
 
 #include "app/cli_errors.h"
 #include "app/output.h"
@@ -490,6 +496,11 @@ const CommandGroup kCommandGroups[] = {
     {{"keys", "serve"}, add_server},
 };
 
+// The commands that only read the ledger and print (no backup: it writes a directory).
+constexpr std::string_view kQueryCommands[] = {
+    "invoices", "reconcile", "explain",       "summary", "state",  "history", "renewals",
+    "log",      "customers", "subscriptions", "offers",  "prices", "trials",  "backups"};
+
 // Building every subcommand costs CLI11 about 2.5 ms, a tenth of a `state` process: a command
 // line that names a subcommand gets only its group. Help, --version, a leading option other than
 // --db, or a name not found there get them all (so errors list every command, and a name missing
@@ -561,12 +572,41 @@ int parse(Cli& c, const std::vector<std::string>& args, int argc, char** argv) {
   return -1;
 }
 
+#ifdef SUBLEDGER_IS_BULK_BINARY
+// tcmalloc's memory from the system, asked for transparent huge pages. The bulk commands build the
+// whole ledger in memory (about 1.5 KB a subscription): at 1M subscriptions, first touching it
+// 4 KB at a time was about a quarter of opening a ledger for writing (each fault a trip through
+// this virtual machine's hypervisor). The system's THP setting is usually "madvise", which this
+// is; "never" leaves it a no-op. Wraps tcmalloc's own system allocator: where memory comes from
+// and how it is returned stay tcmalloc's.
+class HugePageSysAllocator : public SysAllocator {
+ public:
+  explicit HugePageSysAllocator(SysAllocator* next) : next_(next) {}
+  void* Alloc(size_t size, size_t* actual_size, size_t alignment) override {
+    void* p = next_->Alloc(size, actual_size, alignment);
+    // The advice is a hint: a kernel without THP refuses it, and nothing else changes.
+    if (p != nullptr) (void)::madvise(p, *actual_size, MADV_HUGEPAGE);
+    return p;
+  }
+
+ private:
+  SysAllocator* next_;
+};
+
+void ask_for_huge_pages() {
+  MallocExtension* tcmalloc = MallocExtension::instance();
+  if (SysAllocator* next = tcmalloc->GetSystemAllocator())
+    tcmalloc->SetSystemAllocator(new HugePageSysAllocator(next));  // lives as long as the process
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
 #ifdef SUBLEDGER_IS_BULK_BINARY
   // Run by `subledger` in its place: ps, top, pgrep and killall keep seeing `subledger`.
   ::prctl(PR_SET_NAME, "subledger", 0, 0, 0);
+  ask_for_huge_pages();
 #endif
   std::ios::sync_with_stdio(false);
   static Cli c;
@@ -597,5 +637,13 @@ int main(int argc, char** argv) {
   std::cout.flush();
   if (!std::cout && c.status != cli::kExitError)
     return cli::fail("cannot write to standard output");
+  // A query has printed all it had to and closed its ledger: the process ends here, without
+  // RocksDB's, CLI11's and the other libraries' static destructors (about 0.6 ms of a 15 ms
+  // `state`). Commands that write keep the ordinary exit.
+  if (std::find(std::begin(kQueryCommands), std::end(kQueryCommands), cli::command_word(args)) !=
+      std::end(kQueryCommands)) {
+    std::fflush(nullptr);
+    std::_Exit(c.status);
+  }
   return c.status;
 }

@@ -275,7 +275,7 @@ std::vector<rocksdb::ColumnFamilyDescriptor> descriptors(Role role = Role::kWrit
   return out;
 }
 
-rocksdb::DBOptions db_options() {
+rocksdb::DBOptions db_options(Role role = Role::kWriter) {
   rocksdb::DBOptions options;
   options.info_log = silent_logger();
   options.paranoid_checks = true;
@@ -288,7 +288,10 @@ rocksdb::DBOptions db_options() {
   // a crash leaves the derived ones (and their "derived" and "checkpoint" marks) at one
   // consistent point, never the index of one batch beside the rows of another.
   options.atomic_flush = true;
-  options.IncreaseParallelism(2);
+  // A writer's flushes and compactions run on two background threads. A reader neither flushes
+  // nor compacts: starting the threads (and their stacks and malloc arenas) was a tenth of a
+  // query process's time in RocksDB.
+  if (role == Role::kWriter) options.IncreaseParallelism(2);
   return options;
 }
 
@@ -315,7 +318,7 @@ absl::Status damaged(const std::string& dir, const rocksdb::Status& s) {
 // files go to a fresh directory under the system's temporary directory.
 absl::Status open_reader(Store::Impl& impl) {
   rocksdb::DB* db = nullptr;
-  rocksdb::DBOptions options = db_options();
+  rocksdb::DBOptions options = db_options(Role::kReader);
   // Table files are opened when first read, not all at open (RocksDB opens at most 16 then): a
   // query reads a few of them, and a writer's read-only look before it opens for writing reads
   // only the log's.
@@ -323,6 +326,10 @@ absl::Status open_reader(Store::Impl& impl) {
   // The tables opened at open are opened on this thread: a query process would spend more on
   // starting and joining RocksDB's 16 opening threads than on the few small reads they make.
   options.max_file_opening_threads = 1;
+  // No info log at all: a read-only instance then creates none (SanitizeOptions), and RocksDB
+  // skips listing the directory for its file summary and formatting every option of the database
+  // and of each column family into lines that the silent logger would only drop.
+  options.info_log = nullptr;
   auto s = rocksdb::DB::OpenForReadOnly(options, impl.dir, descriptors(Role::kReader), &impl.cfs, &db,
                                         /*error_if_wal_file_exists=*/false);
   if (s.ok()) {
@@ -334,6 +341,7 @@ absl::Status open_reader(Store::Impl& impl) {
   if (!mkdtemp(tmpl.data())) return to_status(s, "cannot open the ledger in " + impl.dir);
   impl.secondary_dir = tmpl;
   impl.cfs.clear();
+  options.info_log = silent_logger();  // a secondary instance would create a log file without one
   options.max_open_files = -1;  // hold every table file open while the primary compacts
   auto secondary = rocksdb::DB::OpenAsSecondary(options, impl.dir, impl.secondary_dir,
                                                 descriptors(Role::kReader), &impl.cfs, &db);
