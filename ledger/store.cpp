@@ -114,6 +114,15 @@ rocksdb::ColumnFamilyOptions table_options(std::string_view cf_name, Role role =
   }
   rocksdb::BlockBasedTableOptions table;
   table.block_size = 16 * 1024;
+  // Index blocks as a query process meets them: each table it touches has its whole index block
+  // read, checksummed and (by default) decompressed once per process. A restart point every 16
+  // keys (prefix-compressed between them) instead of at every key makes them several times
+  // smaller, and uncompressed they need no LZ4 pass: `state` at 1M subscriptions 19 -> 16 ms
+  // (0.88x, farm-bench medians of 30 pairs, same rows compacted both ways). A lookup in the index
+  // then scans at most 16 keys after its binary search. Tables written before keep their layout
+  // (it is recorded in each table) until compaction rewrites them.
+  table.index_block_restart_interval = 16;
+  table.enable_index_compression = false;
   if (role == Role::kWriter) {
     // Every new request id is looked up before it is decided and is nearly always absent: a
     // Bloom filter answers those lookups without reading table blocks (also sub/ and inv/ rows).
