@@ -11,6 +11,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <thread>
@@ -126,6 +127,26 @@ TEST_F(Cli, PipedQueriesPrintTheLibrarysJsonLinesByteForByte) {
                                 Date::parse("2027-12-31").value());
   ASSERT_FALSE(renewals.empty());
   EXPECT_EQ(cli("renewals --from 2025-01-01 --to 2027-12-31").out, library_lines(renewals));
+}
+
+// A query ends with _Exit once its output is flushed (main.cpp, kQueryCommands): what it printed
+// reaches a file (fully buffered, unlike a pipe read as it comes) whole, and its exit status is
+// the command's, a failed query's included.
+TEST_F(Cli, AQueryEndingWithoutDestructorsLeavesItsWholeOutputInAFileAndItsExitStatus) {
+  TempDir out("cli-query-file");
+  for (const std::string query : {"invoices", "reconcile --from 2025-01-01 --to 2025-12-31", "log", "state S1", "customers"}) {
+    const std::string file = out / "out.txt";
+    Both to_file = run_both(bin() + " " + query + " --db " + ledger() + " >" + file);
+    EXPECT_EQ(to_file.status, 0) << query << ": " << to_file.err;
+    std::ifstream in(file);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const Both piped = cli(query);
+    EXPECT_FALSE(piped.out.empty()) << query;
+    EXPECT_EQ(text, piped.out) << query;
+  }
+  Both missing = cli("state NO-SUCH-SUBSCRIPTION");
+  EXPECT_EQ(missing.status, 2);
+  EXPECT_NE(missing.err.find("NO-SUCH-SUBSCRIPTION"), std::string::npos) << missing.err;
 }
 
 TEST_F(Cli, InvoicesOnATerminalAreATableWithAmountsRightAlignedAndATotalsRow) {
