@@ -115,13 +115,11 @@ rocksdb::ColumnFamilyOptions table_options(std::string_view cf_name, Role role =
   rocksdb::BlockBasedTableOptions table;
   table.block_size = 16 * 1024;
   // Index blocks as a query process meets them: each table it touches has its whole index block
-  // read, checksummed and (by default) decompressed once per process. A restart point every 16
-  // keys (prefix-compressed between them) instead of at every key makes them several times
-  // smaller, and uncompressed they need no LZ4 pass: `state` at 1M subscriptions 19 -> 16 ms
-  // (0.88x, farm-bench medians of 30 pairs, same rows compacted both ways). A lookup in the index
-  // then scans at most 16 keys after its binary search. Tables written before keep their layout
-  // (it is recorded in each table) until compaction rewrites them.
-  table.index_block_restart_interval = 16;
+  // read, checksummed and (by default) LZ4-decompressed once per process. Uncompressed, they need
+  // no LZ4 pass: `state` at 1M subscriptions 0.86x (farm-bench medians of 30 pairs, the same rows
+  // compacted both ways). A restart point every 16 index keys as well gained nothing more (0.86x)
+  // and costs every seek in a long-lived process (the server) a scan of up to 16 keys. Tables
+  // written before keep their layout (it is recorded in each table) until compaction rewrites them.
   table.enable_index_compression = false;
   if (role == Role::kWriter) {
     // Every new request id is looked up before it is decided and is nearly always absent: a
@@ -297,9 +295,9 @@ rocksdb::DBOptions db_options(Role role = Role::kWriter) {
   // a crash leaves the derived ones (and their "derived" and "checkpoint" marks) at one
   // consistent point, never the index of one batch beside the rows of another.
   options.atomic_flush = true;
-  // A writer's flushes and compactions run on two background threads. A reader neither flushes
-  // nor compacts: starting the threads (and their stacks and malloc arenas) was a tenth of a
-  // query process's time in RocksDB.
+  // A writer's flushes and compactions run on background threads (two compacting). A reader
+  // neither flushes nor compacts: it keeps the one thread of each pool that RocksDB starts for
+  // any open, and spares the third thread's start, stack and malloc arena.
   if (role == Role::kWriter) options.IncreaseParallelism(2);
   return options;
 }
