@@ -55,9 +55,11 @@ bool stderr_is_terminal() { return isatty(STDERR_FILENO) == 1 && g_verbosity != 
 // rows that lag the log are caught up in memory. Only apply and demo may create a ledger here.
 // `rows_every_commits`: Ledger::Options::projection_every_commits.
 absl::StatusOr<std::unique_ptr<Ledger>> open_ledger(const std::string& db, Mode mode,
-                                                    uint32_t rows_every_commits) {
+                                                    uint32_t rows_every_commits,
+                                                    bool load_on_demand) {
   Ledger::Options options;
   options.projection_every_commits = rows_every_commits;
+  options.load_on_demand = load_on_demand && mode != Mode::kRead;
   options.preview = mode == Mode::kRead;
   options.create_if_missing = mode == Mode::kCreateOrWrite;
   options.logger = cli_logger();

@@ -44,8 +44,10 @@ enum class Mode {
   kWrite,          // must exist
   kCreateOrWrite,  // apply, demo: may start a ledger
 };
+// `load_on_demand`: Ledger::Options::load_on_demand (apply).
 absl::StatusOr<std::unique_ptr<Ledger>> open_ledger(const std::string& db, Mode mode,
-                                                    uint32_t rows_every_commits = 1);
+                                                    uint32_t rows_every_commits = 1,
+                                                    bool load_on_demand = false);
 
 int fail_status(const absl::Status& status);
 

@@ -140,8 +140,10 @@ int apply(const ApplyOptions& o, std::ostream& out) {
   // Rows are derived (written without the WAL, caught up from the log on open): a file's batches
   // write them every 16th batch (a customer touched in many batches is written once), with
   // every billing run, and at the end.
+  // State on disk: only the customers the commands name are loaded (Ledger::Options).
   constexpr uint32_t kApplyRowsEveryCommits = 16;
-  auto opened = open_ledger(o.db, Mode::kCreateOrWrite, kApplyRowsEveryCommits);
+  auto opened = open_ledger(o.db, Mode::kCreateOrWrite, kApplyRowsEveryCommits,
+                            /*load_on_demand=*/true);
   if (!opened.ok()) return fail_status(opened.status());
   std::unique_ptr<Ledger> ledger = std::move(*opened);
   auto started = std::chrono::steady_clock::now();

@@ -231,6 +231,11 @@ absl::StatusOr<std::unique_ptr<Ledger>> Ledger::open(std::unique_ptr<Store> stor
     auto caught_up = catch_up_index(*ledger->store_);
     if (!caught_up.ok()) return caught_up.status();
     ledger->open_report_.index_caught_up = *caught_up;
+    if (ledger->options_.load_on_demand) {
+      auto on_demand = ledger->load_catalog_only();
+      if (!on_demand.ok()) return on_demand.status();
+      if (*on_demand) return ledger;
+    }
   }
   if (absl::Status s = ledger->load_or_reset_projections(); !s.ok()) return s;
   if (absl::Status error = ledger->catch_up(); !error.ok())
@@ -446,6 +451,82 @@ absl::Status Ledger::load_projections() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<bool> Ledger::load_catalog_only() {
+  LedgerState subset = LedgerState::subset();
+  const uint64_t last = store_->last_seq();
+  if (last != 0) {
+    // Only rows that reach the end of the log will do: a tail to fold (after a crash) could
+    // touch any customer, so it is folded over the whole state, which also rebuilds bad rows.
+    auto checkpoint = store_->projection("checkpoint");
+    if (!checkpoint.ok() || checkpoint->size() != 8 || from_be64(*checkpoint) != last)
+      return false;
+    for (std::string_view key : {kCatalogRow, kMetaRow}) {
+      auto row = store_->projection(key);
+      if (!row.ok() || !subset.load_row(key, *row).ok()) return false;
+    }
+    if (!subset.finish_load().ok() || subset.last_seq() != last) return false;
+  }
+  state_ = std::move(subset);
+  on_demand_ = true;
+  open_report_.on_demand = true;
+  open_report_.from_checkpoint = last != 0;
+  open_report_.checkpoint = last;
+  return true;
+}
+
+absl::Status Ledger::load_customer(const std::string& customer_id) {
+  auto row = store_->projection(customer_row_key(customer_id));
+  if (!row.ok()) return row.status();
+  return state_.load_customer(customer_id, *row, [&](const std::string& subscription_id) {
+    return store_->projection(subscription_row_key(subscription_id));
+  });
+}
+
+absl::Status Ledger::load_for(const Command& c) {
+  if (!on_demand_) return absl::OkStatus();
+  if (c.type == CommandType::kRunBilling || c.type == CommandType::kPublishPrice)
+    return load_whole_state();
+  auto load = [&]() -> absl::Status {
+    // A subscription the command names (or adds to) brings its customer, wherever it is.
+    for (const std::string* id : {&c.subscription_id, &c.parent_subscription_id}) {
+      if (id->empty() || state_.subscription(*id)) continue;
+      auto row = store_->projection(subscription_row_key(*id));
+      if (absl::IsNotFound(row.status())) continue;  // no such subscription (yet)
+      if (!row.ok()) return row.status();
+      std::optional<Subscription> sub = decode_subscription_row(*row);
+      if (!sub || state_.catalog().customer(sub->customer_id))
+        return absl::DataLossError("the row of subscription " + *id + " does not fit its customer");
+      absl::Status loaded = load_customer(sub->customer_id);
+      if (absl::IsNotFound(loaded))
+        return absl::DataLossError("subscription " + *id + " has a row, its customer none");
+      if (!loaded.ok()) return loaded;
+    }
+    if (c.customer_id.empty() || state_.catalog().customer(c.customer_id))
+      return absl::OkStatus();
+    absl::Status loaded = load_customer(c.customer_id);
+    return absl::IsNotFound(loaded) ? absl::OkStatus() : loaded;  // NotFound: a new customer
+  };
+  absl::Status loaded = load();
+  if (loaded.ok()) return loaded;
+  // Rows that cannot be read are not fatal: the whole state is loaded, or rebuilt from the log.
+  options_.logger->warn("loading the whole state: {}", std::string(loaded.message()));
+  return load_whole_state();
+}
+
+absl::Status Ledger::load_whole_state() {
+  on_demand_ = false;
+  // Everything decided so far is written with its rows first, so the rows are the state.
+  commits_since_rows_ = options_.projection_every_commits;
+  if (absl::Status error = commit(); !error.ok()) return error;
+  state_ = LedgerState(/*track_changes=*/true);
+  if (absl::Status s = load_or_reset_projections(); !s.ok()) return s;
+  if (absl::Status error = catch_up(); !error.ok())
+    return absl::DataLossError("the event log is damaged: " + std::string(error.message()));
+  if (open_report_.events_caught_up == 0) return absl::OkStatus();
+  commits_since_rows_ = options_.projection_every_commits;  // rows rebuilt from the log
+  return commit();
+}
+
 absl::Status Ledger::catch_up() {
   // A long catch-up (a rebuild) writes its rows every so often, so the invoices it regenerates
   // are not all held in memory until the end; each write is consistent with the events so far.
@@ -498,6 +579,10 @@ CommandResult Ledger::submit(const Command& command) {
 }
 
 CommandResult Ledger::submit_hashed(const Command& command, const std::string& hash) {
+  if (absl::Status error = load_for(command); !error.ok()) {
+    io_failure_ = std::string(error.message());
+    return rejected(command.request_id, {"UNAVAILABLE", io_failure_});
+  }
   if (auto r = check_scopes(command, state_)) return rejected(command.request_id, *r);
   std::optional<std::string> record;
   if (auto it = pending_requests_.find(command.request_id); it != pending_requests_.end()) {
@@ -555,6 +640,17 @@ Ledger::GroupResult Ledger::submit_group(const std::vector<Command>& commands) {
   const bool undoable =
       std::all_of(commands.begin(), commands.end(),
                   [](const Command& c) { return c.is_subscription_command(); });
+  // What the whole group is decided against is loaded first: loading never happens inside the
+  // undo log (it could not be undone), nor after the copy of the state.
+  for (size_t i = 0; i < commands.size(); ++i) {
+    if (absl::Status error = load_for(commands[i]); !error.ok()) {
+      io_failure_ = std::string(error.message());
+      GroupResult out;
+      out.rejected_index = i;
+      out.rejection = rejected(commands[i].request_id, {"UNAVAILABLE", io_failure_});
+      return out;
+    }
+  }
   if (commands.size() < 2 || !undoable) return submit_group_on_copy(commands);
   // Decided in place, each against what the earlier ones left; a rejection puts back what the
   // group changed: the touched entities (the state's undo log), the staged writes (a mark in the
@@ -703,7 +799,8 @@ absl::Status Ledger::commit_async() {
     pending_requests_.clear();
     return absl::OkStatus();
   }
-  if (++commits_since_rows_ >= options_.projection_every_commits) {
+  const bool with_rows = ++commits_since_rows_ >= options_.projection_every_commits;
+  if (with_rows) {
     stage_projections();
     commits_since_rows_ = 0;
     rows_behind_ = false;
@@ -714,6 +811,13 @@ absl::Status Ledger::commit_async() {
   in_flight_requests_ = std::move(pending_requests_);
   pending_requests_.clear();
   in_flight_ = true;
+  if (with_rows && on_demand_ &&
+      state_.subscription_count() > options_.loaded_subscriptions_max) {
+    // This batch holds the row of every loaded customer that changed: once it is written, every
+    // customer can be loaded again from its row, so all are dropped.
+    if (absl::Status error = wait_committed(); !error.ok()) return error;
+    state_ = state_.without_customers();
+  }
   return absl::OkStatus();
 }
 

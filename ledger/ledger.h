@@ -86,6 +86,17 @@ class Ledger {
     // invoices from their rows. (Readers that fold the events after the checkpoint, as the CLI's
     // do, also list invoices issued after it: tests turn this off to build such a ledger.)
     bool rows_with_billing_runs = true;
+    // State on disk (a writer that decides a few commands against a large ledger, `apply`):
+    // opening loads only the catalog and the meta row; each command first loads the customers it
+    // names (directly, or through a subscription or a parent subscription) from their rows, with
+    // all their subscriptions. A command that needs every subscription (a billing run, a price
+    // publication) first writes the rows and then loads the whole state, which stays loaded.
+    // Rows that lag the log or cannot be read make it load the whole state too (rebuilt from the
+    // log when it must be). Decisions are the same either way. REQUIRES: not preview.
+    bool load_on_demand = false;
+    // With load_on_demand: once more subscriptions than this are loaded, the next commit that
+    // writes the rows drops every customer (their rows are then written), keeping memory bounded.
+    size_t loaded_subscriptions_max = 1 << 18;
     std::function<int64_t()> clock;          // recorded-at micros; default: the system clock
     std::shared_ptr<spdlog::logger> logger;  // default: a null logger
   };
@@ -130,6 +141,7 @@ class Ledger {
     bool rows_rebuilt = false;  // stored rows were unreadable or of an older format
     uint64_t checkpoint = 0, events_caught_up = 0;
     uint64_t index_caught_up = 0;  // events whose index entries and records were re-derived
+    bool on_demand = false;        // only the catalog and the meta row were loaded
   };
   const OpenReport& open_report() const { return open_report_; }
 
@@ -190,6 +202,15 @@ class Ledger {
   [[nodiscard]] absl::Status load_projections();
   // Applies the events after the state's last one; DataLoss names the first that cannot follow.
   [[nodiscard]] absl::Status catch_up();
+  // load_on_demand: the catalog and the meta row, when the stored rows reach the end of the log.
+  // False (and nothing loaded) when they do not: the whole state is loaded instead.
+  [[nodiscard]] absl::StatusOr<bool> load_catalog_only();
+  // load_on_demand: loads what `command` is decided against (see Options::load_on_demand).
+  [[nodiscard]] absl::Status load_for(const Command& command);
+  // The customer, with all its subscriptions, from its rows; NotFound when it has no row.
+  [[nodiscard]] absl::Status load_customer(const std::string& customer_id);
+  // Writes everything staged with the rows, then loads the whole state (on_demand_ ends).
+  [[nodiscard]] absl::Status load_whole_state();
   CommandResult submit_hashed(const Command& command, const std::string& hash);
   CommandResult run_billing(const Command& command);
   // submit_group for groups the state's undo log cannot cover (catalog commands): decided whole
@@ -200,6 +221,7 @@ class Ledger {
   void remember(const Command& command, const std::string& hash, const CommandResult& result);
   void stage_projections();
   OpenReport open_report_;
+  bool on_demand_ = false;  // state_ is a subset, loaded command by command
   uint32_t commits_since_rows_ = 0;
   bool rows_behind_ = false;
 

@@ -72,6 +72,7 @@ void LedgerState::begin_undo() {
   undo_->events_applied = events_applied_;
   undo_->chain_head = chain_head_;
   undo_->max_term_price_micros = max_term_price_micros_;
+  undo_->next_ordinal = next_ordinal_;
   undo_->subs = subs_.size();
   undo_->changed_subscriptions = changed_subscriptions_.size();
   undo_->changed_customers = changed_customers_.size();
@@ -122,6 +123,7 @@ void LedgerState::rollback() {
   events_applied_ = u.events_applied;
   chain_head_ = std::move(u.chain_head);
   max_term_price_micros_ = u.max_term_price_micros;
+  next_ordinal_ = u.next_ordinal;  // a subset's creation ordinals go on from there
   changed_subscriptions_.resize(std::min(changed_subscriptions_.size(), u.changed_subscriptions));
   changed_customers_.resize(std::min(changed_customers_.size(), u.changed_customers));
   undo_.reset();

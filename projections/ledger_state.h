@@ -10,6 +10,7 @@
 
 #include <absl/container/flat_hash_map.h>
 #include <absl/status/status.h>
+#include <absl/status/statusor.h>
 #include <algorithm>
 #include <cstdint>
 #include <deque>
@@ -53,6 +54,7 @@ struct StateUndo {
   uint64_t last_seq = 0, events_applied = 0;
   std::string chain_head;
   int64_t max_term_price_micros = 0;
+  uint64_t next_ordinal = 0;
   size_t subs = 0, changed_subscriptions = 0, changed_customers = 0;
   std::vector<std::pair<uint32_t, Subscription>> subscriptions;
   std::vector<std::pair<std::string, Customer>> customers;
@@ -154,6 +156,20 @@ class LedgerState {
   // unreadable or inconsistent rows, FailedPrecondition for rows of another format.
   [[nodiscard]] absl::Status load_row(std::string_view key, std::string_view value);
   [[nodiscard]] absl::Status finish_load();
+  // A subset after finish_load() takes one more customer: its row and the rows of all its
+  // subscriptions (a writer loading what a command needs, Ledger::Options::load_on_demand).
+  // REQUIRES: a subset, outside an undo group, the customer not loaded yet. DataLoss when the
+  // rows do not fit together (then the state must be thrown away: it may be half loaded);
+  // `subscription_row(id)`'s own errors are returned as they are.
+  using RowFetch = std::function<absl::StatusOr<std::string>(const std::string& id)>;
+  [[nodiscard]] absl::Status load_customer(const std::string& customer_id,
+                                           std::string_view customer_row,
+                                           const RowFetch& subscription_row);
+  // A subset holding only what every command needs (the catalog, the meta row's counters, the
+  // billing clock, stream versions of the catalog): what a writer keeps when it drops the
+  // customers it loaded, once their rows are written.
+  LedgerState without_customers() const;
+  bool is_subset() const { return subset_; }
 
  private:
   void put_rows(const std::vector<std::string>& subscription_ids,

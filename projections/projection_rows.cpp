@@ -1,6 +1,7 @@
 #include "projections/projection_rows.h"
 
 #include <algorithm>
+#include <stdexcept>
 #include <nlohmann/json.hpp>
 
 #include "projections/row_codec.h"
@@ -295,6 +296,64 @@ absl::Status LedgerState::finish_load() {
   if (last_seq_ == 0 && !subs_.empty())
     return absl::DataLossError("projection rows without a meta row");
   return absl::OkStatus();
+}
+
+absl::Status LedgerState::load_customer(const std::string& customer_id,
+                                        std::string_view customer_row,
+                                        const RowFetch& subscription_row) {
+  if (!subset_ || undo_)
+    return absl::FailedPreconditionError("only a subset outside an undo group loads customers");
+  std::optional<CustomerRow> row = decode_customer(customer_row);
+  if (!row) return absl::DataLossError("a customer row is unreadable");
+  const std::string& id = customer_id;
+  if (row->customer.def.customer_id != id)
+    return absl::DataLossError("the row of customer " + id + " holds another customer");
+  if (catalog_.customer(id)) return absl::FailedPreconditionError("customer " + id + " is loaded");
+  if (!catalog_.partner(row->customer.def.partner_id))
+    return absl::DataLossError("customer " + id + " of a partner the catalog row lacks");
+  // Each subscription goes to the end of the table: its index there is what the customer keeps.
+  std::vector<uint32_t> ordinals;
+  for (const std::string& sub_id : row->customer.subscription_ids) {
+    absl::StatusOr<std::string> value = subscription_row(sub_id);
+    if (absl::IsNotFound(value.status()))
+      return absl::DataLossError("customer " + id + " lists subscription " + sub_id +
+                                 ", which has no row");
+    if (!value.ok()) return value.status();
+    std::optional<Subscription> sub = decode_subscription(*value);
+    if (!sub || sub->id != sub_id || sub->customer_id != id ||
+        sub->ordinal >= next_ordinal_ || sub_index_.contains(sub->id))
+      return absl::DataLossError("subscription row of customer " + id + " does not fit it");
+    const auto index = static_cast<uint32_t>(subs_.size());
+    sub_index_.emplace(sub->id, index);
+    subscription_order_.push_back(sub->id);
+    note_term_price(*sub);
+    subs_.push_back(std::move(*sub));
+    ordinals.push_back(index);
+  }
+  catalog_.apply(row->customer.def);
+  Customer* c = catalog_.customer_mut(id);
+  c->subscription_ids = std::move(row->customer.subscription_ids);
+  c->subscription_ordinals = std::move(ordinals);
+  c->trial_offers = std::move(row->customer.trial_offers);
+  c->agreements = std::move(row->customer.agreements);
+  stream_versions_[stream_key(StreamKind::kCustomer, id)] = row->version;
+  if (!row->pending.empty()) pending_[id] = std::move(row->pending);
+  return absl::OkStatus();
+}
+
+LedgerState LedgerState::without_customers() const {
+  LedgerState out = subset();
+  absl::Status loaded;
+  put_rows({}, {}, /*catalog=*/true, [&](std::string_view key, std::string_view value) {
+    if (loaded.ok()) loaded = out.load_row(key, value);
+  });
+  if (loaded.ok()) loaded = out.finish_load();
+  // Rows this state just encoded read back (a round trip every open relies on).
+  if (!loaded.ok()) throw std::logic_error("the catalog and meta rows do not read back: " +
+                                           std::string(loaded.message()));
+  out.invoices_issued_ = invoices_issued_;
+  out.max_term_price_micros_ = max_term_price_micros_;
+  return out;
 }
 
 }  // namespace subledger
