@@ -130,6 +130,12 @@ void add_apply_and_bill(Cli& c) {
       ->add_option("--batch", apply.batch_commands_max,
                    "commands per synced write (1 to 1048576; default 4096)")
       ->check(CLI::Range(1, 1 << 20));
+  apply_cmd
+      ->add_option("--load", apply.load,
+                   "what is read before the first command: on-demand (the customers each "
+                   "command names, from their rows), whole (every row), or auto (default: "
+                   "whole when the input holds a command for every 24 subscriptions or more)")
+      ->check(CLI::IsMember({"auto", "on-demand", "whole"}));
   c.run(apply_cmd, [&c] {
     apply.db = c.db;
     return cli::apply(apply, std::cout);

@@ -56,10 +56,12 @@ bool stderr_is_terminal() { return isatty(STDERR_FILENO) == 1 && g_verbosity != 
 // `rows_every_commits`: Ledger::Options::projection_every_commits.
 absl::StatusOr<std::unique_ptr<Ledger>> open_ledger(const std::string& db, Mode mode,
                                                     uint32_t rows_every_commits,
-                                                    bool load_on_demand) {
+                                                    bool load_on_demand,
+                                                    uint64_t expected_commands) {
   Ledger::Options options;
   options.projection_every_commits = rows_every_commits;
   options.load_on_demand = load_on_demand && mode != Mode::kRead;
+  options.expected_commands = expected_commands;
   options.preview = mode == Mode::kRead;
   options.create_if_missing = mode == Mode::kCreateOrWrite;
   options.logger = cli_logger();

@@ -44,10 +44,11 @@ enum class Mode {
   kWrite,          // must exist
   kCreateOrWrite,  // apply, demo: may start a ledger
 };
-// `load_on_demand`: Ledger::Options::load_on_demand (apply).
+// `load_on_demand`, `expected_commands`: Ledger::Options (apply).
 absl::StatusOr<std::unique_ptr<Ledger>> open_ledger(const std::string& db, Mode mode,
                                                     uint32_t rows_every_commits = 1,
-                                                    bool load_on_demand = false);
+                                                    bool load_on_demand = false,
+                                                    uint64_t expected_commands = 0);
 
 int fail_status(const absl::Status& status);
 

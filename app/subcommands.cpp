@@ -140,10 +140,20 @@ int apply(const ApplyOptions& o, std::ostream& out) {
   // Rows are derived (written without the WAL, caught up from the log on open): a file's batches
   // write them every 16th batch (a customer touched in many batches is written once), with
   // every billing run, and at the end.
-  // State on disk: only the customers the commands name are loaded (Ledger::Options).
+  // State on disk: only the customers the commands name are loaded, unless the file holds so
+  // many commands that reading the whole state costs less (Ledger::Options::expected_commands;
+  // a generated command is about 150 bytes). Standard input's length is unknown: on demand.
   constexpr uint32_t kApplyRowsEveryCommits = 16;
+  constexpr uint64_t kBytesPerCommand = 128;
+  uint64_t expected_commands = 0;
+  if (o.load == "auto") {
+    struct stat st {};
+    const int got = o.input == "-" ? fstat(STDIN_FILENO, &st) : stat(o.input.c_str(), &st);
+    if (got == 0 && S_ISREG(st.st_mode))
+      expected_commands = static_cast<uint64_t>(st.st_size) / kBytesPerCommand + 1;
+  }
   auto opened = open_ledger(o.db, Mode::kCreateOrWrite, kApplyRowsEveryCommits,
-                            /*load_on_demand=*/true);
+                            /*load_on_demand=*/o.load != "whole", expected_commands);
   if (!opened.ok()) return fail_status(opened.status());
   std::unique_ptr<Ledger> ledger = std::move(*opened);
   auto started = std::chrono::steady_clock::now();
@@ -204,10 +214,12 @@ int apply(const ApplyOptions& o, std::ostream& out) {
   } else {
     // A file: a reader thread parses and hashes the lines ahead, on the core the synced writes
     // leave idle, while this thread decides.
-    CommandReader reader(*in);
+    // It also reads ahead the rows each command will be decided against (state on disk).
+    CommandReader reader(*in, 256, 16,
+                         [&ledger](PreparedCommand& command) { ledger->prefetch_rows(command); });
     std::vector<CommandReader::Line> chunk;
     while (reader.next(chunk)) {
-      for (const auto& line : chunk) {
+      for (auto& line : chunk) {
         lines = line.number;
         CommandResult result = line.blank ? CommandResult{} : ledger->submit(line.command);
         if (auto status = take(result, line.blank)) return *status;
@@ -228,7 +240,10 @@ int apply(const ApplyOptions& o, std::ostream& out) {
   detail() << "applied " << lines << " commands, " << events << " events in " << seconds << " s ("
            << per_second(lines, seconds) << " commands/s, " << per_second(events, seconds)
            << " events/s, durable); opening the ledger took "
-           << std::chrono::duration<double>(started - opening).count() << " s\n";
+           << std::chrono::duration<double>(started - opening).count() << " s ("
+           << (ledger->open_report().on_demand ? "catalog only: customers loaded on demand"
+                                               : "the whole state")
+           << ")\n";
   return counts.rejected ? kExitRejected : kExitOk;
 }
 

@@ -16,6 +16,9 @@ inline constexpr int kExitError = 2;
 struct ApplyOptions {
   std::string db, input = "-";
   size_t batch_commands_max = 4096;  // commands per synced write (group commit)
+  // What is loaded before the first command: "auto" (by the input's size against the ledger's),
+  // "on-demand" (the customers each command names) or "whole" (every row).
+  std::string load = "auto";
 };
 int apply(const ApplyOptions& o, std::ostream& out);
 

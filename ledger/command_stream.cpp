@@ -54,8 +54,10 @@ absl::Status CommitPipeline::commit() {
   return settle();
 }
 
-CommandReader::CommandReader(std::istream& in, size_t chunk_lines, size_t chunks_max)
-    : chunk_lines_(std::max<size_t>(chunk_lines, 1)), chunks_max_(std::max<size_t>(chunks_max, 1)) {
+CommandReader::CommandReader(std::istream& in, size_t chunk_lines, size_t chunks_max, Also also)
+    : chunk_lines_(std::max<size_t>(chunk_lines, 1)),
+      chunks_max_(std::max<size_t>(chunks_max, 1)),
+      also_(std::move(also)) {
   thread_ = std::thread([this, &in] { run(in); });
 }
 
@@ -85,7 +87,10 @@ void CommandReader::run(std::istream& in) {
     Line& line = chunk.emplace_back();
     line.number = ++number;
     line.blank = is_blank_line(text);
-    if (!line.blank) line.command = prepare_command(text, number);
+    if (!line.blank) {
+      line.command = prepare_command(text, number);
+      if (also_) also_(line.command);
+    }
     if (chunk.size() >= chunk_lines_ && !hand_over()) return;
   }
   if (!chunk.empty() && !hand_over()) return;

@@ -73,7 +73,11 @@ class CommandReader {
     bool blank = false;   // INTERFACE.md: no result, no effect
     PreparedCommand command;
   };
-  explicit CommandReader(std::istream& in, size_t chunk_lines = 256, size_t chunks_max = 16);
+  // `also`, when given, runs on the reading thread for each parsed command after it is hashed
+  // (Ledger::prefetch_rows); it must be safe beside the caller's thread.
+  using Also = std::function<void(PreparedCommand&)>;
+  explicit CommandReader(std::istream& in, size_t chunk_lines = 256, size_t chunks_max = 16,
+                         Also also = nullptr);
   ~CommandReader();  // stops reading (what was not handed out is dropped) and joins
   CommandReader(const CommandReader&) = delete;
   CommandReader& operator=(const CommandReader&) = delete;
@@ -86,6 +90,7 @@ class CommandReader {
  private:
   void run(std::istream& in);
   const size_t chunk_lines_, chunks_max_;
+  const Also also_;
   mutable std::mutex mutex_;
   std::condition_variable ready_, room_;
   std::deque<std::vector<Line>> chunks_;

@@ -15,6 +15,7 @@
 #include "ledger/queries.h"
 #include "ledger/stamp.h"
 #include "projections/projection_rows.h"
+#include "projections/row_codec.h"
 
 namespace subledger {
 
@@ -465,24 +466,116 @@ absl::StatusOr<bool> Ledger::load_catalog_only() {
       if (!row.ok() || !subset.load_row(key, *row).ok()) return false;
     }
     if (!subset.finish_load().ok() || subset.last_seq() != last) return false;
+    const uint64_t expected = options_.expected_commands;
+    if (expected != 0 &&
+        expected >= subset.subscriptions_in_ledger() / kSubscriptionsPerCommandOnDemand)
+      return false;  // they would touch much of it: the whole state, read in order
   }
   state_ = std::move(subset);
-  on_demand_ = true;
+  {
+    std::unique_lock lock(prefetch_mutex_);
+    on_demand_ = true;
+  }
   open_report_.on_demand = true;
   open_report_.from_checkpoint = last != 0;
   open_report_.checkpoint = last;
   return true;
 }
 
-absl::Status Ledger::load_customer(const std::string& customer_id) {
-  auto row = store_->projection(customer_row_key(customer_id));
-  if (!row.ok()) return row.status();
-  return state_.load_customer(customer_id, *row, [&](const std::string& subscription_id) {
-    return store_->projection(subscription_row_key(subscription_id));
-  });
+namespace {
+
+// A customer's rows decoded: the customer's, then each of its subscriptions' in its order.
+// NotFound when the customer has no row; DataLoss when a row cannot be read.
+absl::Status read_customer(const Store& store, const std::string& customer_id,
+                           RowPrefetch::Customer& out) {
+  auto value = store.projection(customer_row_key(customer_id));
+  if (!value.ok()) return value.status();
+  std::optional<CustomerRow> row = decode_customer(*value);
+  if (!row) return absl::DataLossError("the row of customer " + customer_id + " is unreadable");
+  out.subscriptions.reserve(row->customer.subscription_ids.size());
+  for (const std::string& id : row->customer.subscription_ids) {
+    auto sub = store.projection(subscription_row_key(id));
+    if (absl::IsNotFound(sub.status()))
+      return absl::DataLossError("customer " + customer_id + " lists subscription " + id +
+                                 ", which has no row");
+    if (!sub.ok()) return sub.status();
+    std::optional<Subscription> decoded = decode_subscription(*sub);
+    if (!decoded) return absl::DataLossError("the row of subscription " + id + " is unreadable");
+    out.subscriptions.push_back(std::move(*decoded));
+  }
+  out.id = customer_id;
+  out.exists = true;
+  out.row = std::move(*row);
+  return absl::OkStatus();
 }
 
-absl::Status Ledger::load_for(const Command& c) {
+// The customer a subscription's row names ("" when it has no row).
+absl::StatusOr<std::string> read_customer_of(const Store& store,
+                                             const std::string& subscription_id) {
+  auto value = store.projection(subscription_row_key(subscription_id));
+  if (absl::IsNotFound(value.status())) return std::string();
+  if (!value.ok()) return value.status();
+  std::optional<Subscription> sub = decode_subscription_row(*value);
+  if (!sub || sub->customer_id.empty())
+    return absl::DataLossError("the row of subscription " + subscription_id + " is unreadable");
+  return std::move(sub->customer_id);
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> Ledger::customer_of(const std::string& subscription_id,
+                                                const RowPrefetch* prefetch) const {
+  if (prefetch && prefetch->generation == generation_.load(std::memory_order_acquire))
+    for (const auto& [id, customer] : prefetch->subscription_customers)
+      if (id == subscription_id) return customer;
+  return read_customer_of(*store_, subscription_id);
+}
+
+absl::Status Ledger::load_customer(const std::string& customer_id, RowPrefetch* prefetch) {
+  if (prefetch && prefetch->generation == generation_.load(std::memory_order_acquire)) {
+    for (RowPrefetch::Customer& read : prefetch->customers) {
+      if (read.id != customer_id) continue;
+      if (!read.exists) return absl::NotFoundError("no customer " + customer_id);
+      read.exists = false;  // taken
+      return state_.load_customer(customer_id, std::move(read.row),
+                                  std::move(read.subscriptions));
+    }
+  }
+  RowPrefetch::Customer read;
+  if (absl::Status s = read_customer(*store_, customer_id, read); !s.ok()) return s;
+  return state_.load_customer(customer_id, std::move(read.row), std::move(read.subscriptions));
+}
+
+void Ledger::prefetch_rows(PreparedCommand& prepared) const {
+  if (!prepared.parsed.command) return;
+  const Command& c = *prepared.parsed.command;
+  if (c.type == CommandType::kRunBilling || c.type == CommandType::kPublishPrice) return;
+  std::shared_lock lock(prefetch_mutex_);
+  if (!on_demand_) return;
+  RowPrefetch& out = prepared.prefetch;
+  // Read before the rows: a customer dropped after this (its newer row perhaps not read here)
+  // makes the prefetch stale, and it is then not used.
+  out.generation = generation_.load(std::memory_order_acquire);
+  // A read that fails is left out: the command's own read meets the error again.
+  auto fetch_customer = [&](const std::string& customer_id) {
+    for (const auto& read : out.customers)
+      if (read.id == customer_id) return;
+    RowPrefetch::Customer read;
+    absl::Status s = read_customer(*store_, customer_id, read);
+    if (absl::IsNotFound(s)) read.id = customer_id;
+    if (s.ok() || absl::IsNotFound(s)) out.customers.push_back(std::move(read));
+  };
+  for (const std::string* id : {&c.subscription_id, &c.parent_subscription_id}) {
+    if (id->empty()) continue;
+    absl::StatusOr<std::string> customer = read_customer_of(*store_, *id);
+    if (!customer.ok()) continue;
+    out.subscription_customers.emplace_back(*id, *customer);
+    if (!customer->empty()) fetch_customer(*customer);
+  }
+  if (!c.customer_id.empty()) fetch_customer(c.customer_id);
+}
+
+absl::Status Ledger::load_for(const Command& c, RowPrefetch* prefetch) {
   if (!on_demand_) return absl::OkStatus();
   if (c.type == CommandType::kRunBilling || c.type == CommandType::kPublishPrice)
     return load_whole_state();
@@ -490,20 +583,19 @@ absl::Status Ledger::load_for(const Command& c) {
     // A subscription the command names (or adds to) brings its customer, wherever it is.
     for (const std::string* id : {&c.subscription_id, &c.parent_subscription_id}) {
       if (id->empty() || state_.subscription(*id)) continue;
-      auto row = store_->projection(subscription_row_key(*id));
-      if (absl::IsNotFound(row.status())) continue;  // no such subscription (yet)
-      if (!row.ok()) return row.status();
-      std::optional<Subscription> sub = decode_subscription_row(*row);
-      if (!sub || state_.catalog().customer(sub->customer_id))
-        return absl::DataLossError("the row of subscription " + *id + " does not fit its customer");
-      absl::Status loaded = load_customer(sub->customer_id);
+      absl::StatusOr<std::string> customer = customer_of(*id, prefetch);
+      if (!customer.ok()) return customer.status();
+      if (customer->empty()) continue;  // no such subscription (yet)
+      if (state_.catalog().customer(*customer))
+        return absl::DataLossError("subscription " + *id + " has a row its customer does not list");
+      absl::Status loaded = load_customer(*customer, prefetch);
       if (absl::IsNotFound(loaded))
         return absl::DataLossError("subscription " + *id + " has a row, its customer none");
       if (!loaded.ok()) return loaded;
     }
     if (c.customer_id.empty() || state_.catalog().customer(c.customer_id))
       return absl::OkStatus();
-    absl::Status loaded = load_customer(c.customer_id);
+    absl::Status loaded = load_customer(c.customer_id, prefetch);
     return absl::IsNotFound(loaded) ? absl::OkStatus() : loaded;  // NotFound: a new customer
   };
   absl::Status loaded = load();
@@ -514,7 +606,10 @@ absl::Status Ledger::load_for(const Command& c) {
 }
 
 absl::Status Ledger::load_whole_state() {
-  on_demand_ = false;
+  {
+    std::unique_lock lock(prefetch_mutex_);  // no prefetch reads the rows past this
+    on_demand_ = false;
+  }
   // Everything decided so far is written with its rows first, so the rows are the state.
   commits_since_rows_ = options_.projection_every_commits;
   if (absl::Status error = commit(); !error.ok()) return error;
@@ -568,18 +663,19 @@ PreparedCommand prepare_command(std::string_view json_line, uint64_t line_number
   return out;
 }
 
-CommandResult Ledger::submit(const PreparedCommand& prepared) {
+CommandResult Ledger::submit(PreparedCommand& prepared) {
   if (!prepared.parsed.command)
     return rejected(prepared.parsed.request_id, prepared.parsed.rejection);
-  return submit_hashed(*prepared.parsed.command, prepared.payload_hash);
+  return submit_hashed(*prepared.parsed.command, prepared.payload_hash, &prepared.prefetch);
 }
 
 CommandResult Ledger::submit(const Command& command) {
   return submit_hashed(command, payload_hash(command));
 }
 
-CommandResult Ledger::submit_hashed(const Command& command, const std::string& hash) {
-  if (absl::Status error = load_for(command); !error.ok()) {
+CommandResult Ledger::submit_hashed(const Command& command, const std::string& hash,
+                                    RowPrefetch* prefetch) {
+  if (absl::Status error = load_for(command, prefetch); !error.ok()) {
     io_failure_ = std::string(error.message());
     return rejected(command.request_id, {"UNAVAILABLE", io_failure_});
   }
@@ -816,6 +912,7 @@ absl::Status Ledger::commit_async() {
     // This batch holds the row of every loaded customer that changed: once it is written, every
     // customer can be loaded again from its row, so all are dropped.
     if (absl::Status error = wait_committed(); !error.ok()) return error;
+    generation_.fetch_add(1, std::memory_order_acq_rel);  // rows read before now may be older
     state_ = state_.without_customers();
   }
   return absl::OkStatus();

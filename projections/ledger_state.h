@@ -34,6 +34,14 @@ struct IssuedInvoice {
   std::string chain_head;  // the log's chain head it was issued at (32 raw bytes)
 };
 
+// A customer's row decoded (projections/row_codec.h): the customer, its stream's version and
+// its pending charge lines.
+struct CustomerRow {
+  Customer customer;
+  uint64_t version = 0;
+  std::vector<ChargeLine> pending;
+};
+
 struct InvoiceMismatch {
   std::string invoice_id;
   uint64_t event_seq = 0;
@@ -156,15 +164,12 @@ class LedgerState {
   // unreadable or inconsistent rows, FailedPrecondition for rows of another format.
   [[nodiscard]] absl::Status load_row(std::string_view key, std::string_view value);
   [[nodiscard]] absl::Status finish_load();
-  // A subset after finish_load() takes one more customer: its row and the rows of all its
-  // subscriptions (a writer loading what a command needs, Ledger::Options::load_on_demand).
-  // REQUIRES: a subset, outside an undo group, the customer not loaded yet. DataLoss when the
-  // rows do not fit together (then the state must be thrown away: it may be half loaded);
-  // `subscription_row(id)`'s own errors are returned as they are.
-  using RowFetch = std::function<absl::StatusOr<std::string>(const std::string& id)>;
-  [[nodiscard]] absl::Status load_customer(const std::string& customer_id,
-                                           std::string_view customer_row,
-                                           const RowFetch& subscription_row);
+  // A subset after finish_load() takes one more customer, decoded from its row (customer_row)
+  // with every subscription its row lists, in that order (a writer loading what a command needs,
+  // Ledger::Options::load_on_demand). REQUIRES: a subset, outside an undo group, the customer
+  // not loaded yet. DataLoss when the rows do not fit together; then nothing was loaded.
+  [[nodiscard]] absl::Status load_customer(const std::string& customer_id, CustomerRow&& row,
+                                           std::vector<Subscription>&& subscriptions);
   // A subset holding only what every command needs (the catalog, the meta row's counters, the
   // billing clock, stream versions of the catalog): what a writer keeps when it drops the
   // customers it loaded, once their rows are written.

@@ -298,46 +298,46 @@ absl::Status LedgerState::finish_load() {
   return absl::OkStatus();
 }
 
-absl::Status LedgerState::load_customer(const std::string& customer_id,
-                                        std::string_view customer_row,
-                                        const RowFetch& subscription_row) {
+absl::Status LedgerState::load_customer(const std::string& customer_id, CustomerRow&& row,
+                                        std::vector<Subscription>&& subscriptions) {
   if (!subset_ || undo_)
     return absl::FailedPreconditionError("only a subset outside an undo group loads customers");
-  std::optional<CustomerRow> row = decode_customer(customer_row);
-  if (!row) return absl::DataLossError("a customer row is unreadable");
   const std::string& id = customer_id;
-  if (row->customer.def.customer_id != id)
+  if (row.customer.def.customer_id != id)
     return absl::DataLossError("the row of customer " + id + " holds another customer");
   if (catalog_.customer(id)) return absl::FailedPreconditionError("customer " + id + " is loaded");
-  if (!catalog_.partner(row->customer.def.partner_id))
+  if (!catalog_.partner(row.customer.def.partner_id))
     return absl::DataLossError("customer " + id + " of a partner the catalog row lacks");
+  const std::vector<std::string>& ids = row.customer.subscription_ids;
+  if (subscriptions.size() != ids.size())
+    return absl::DataLossError("customer " + id + " and its subscription rows disagree");
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const Subscription& sub = subscriptions[i];
+    if (sub.id != ids[i] || sub.customer_id != id || sub.ordinal >= next_ordinal_ ||
+        sub_index_.contains(sub.id) ||
+        std::find(ids.begin(), ids.begin() + static_cast<ptrdiff_t>(i), sub.id) !=
+            ids.begin() + static_cast<ptrdiff_t>(i))
+      return absl::DataLossError("subscription row " + sub.id + " does not fit customer " + id);
+  }
   // Each subscription goes to the end of the table: its index there is what the customer keeps.
   std::vector<uint32_t> ordinals;
-  for (const std::string& sub_id : row->customer.subscription_ids) {
-    absl::StatusOr<std::string> value = subscription_row(sub_id);
-    if (absl::IsNotFound(value.status()))
-      return absl::DataLossError("customer " + id + " lists subscription " + sub_id +
-                                 ", which has no row");
-    if (!value.ok()) return value.status();
-    std::optional<Subscription> sub = decode_subscription(*value);
-    if (!sub || sub->id != sub_id || sub->customer_id != id ||
-        sub->ordinal >= next_ordinal_ || sub_index_.contains(sub->id))
-      return absl::DataLossError("subscription row of customer " + id + " does not fit it");
+  ordinals.reserve(ids.size());
+  for (Subscription& sub : subscriptions) {
     const auto index = static_cast<uint32_t>(subs_.size());
-    sub_index_.emplace(sub->id, index);
-    subscription_order_.push_back(sub->id);
-    note_term_price(*sub);
-    subs_.push_back(std::move(*sub));
+    sub_index_.emplace(sub.id, index);
+    subscription_order_.push_back(sub.id);
+    note_term_price(sub);
+    subs_.push_back(std::move(sub));
     ordinals.push_back(index);
   }
-  catalog_.apply(row->customer.def);
+  catalog_.apply(row.customer.def);
   Customer* c = catalog_.customer_mut(id);
-  c->subscription_ids = std::move(row->customer.subscription_ids);
+  c->subscription_ids = std::move(row.customer.subscription_ids);
   c->subscription_ordinals = std::move(ordinals);
-  c->trial_offers = std::move(row->customer.trial_offers);
-  c->agreements = std::move(row->customer.agreements);
-  stream_versions_[stream_key(StreamKind::kCustomer, id)] = row->version;
-  if (!row->pending.empty()) pending_[id] = std::move(row->pending);
+  c->trial_offers = std::move(row.customer.trial_offers);
+  c->agreements = std::move(row.customer.agreements);
+  stream_versions_[stream_key(StreamKind::kCustomer, id)] = row.version;
+  if (!row.pending.empty()) pending_[id] = std::move(row.pending);
   return absl::OkStatus();
 }
 

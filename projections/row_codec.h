@@ -19,11 +19,7 @@ std::optional<Subscription> decode_subscription(std::string_view bytes);
 std::string encode_issued_invoice(const IssuedInvoice& issued);
 std::optional<IssuedInvoice> decode_issued_invoice(std::string_view bytes);
 
-struct CustomerRow {
-  Customer customer;
-  uint64_t version = 0;
-  std::vector<ChargeLine> pending;
-};
+// CustomerRow: projections/ledger_state.h.
 std::string encode_customer(const Customer& customer, uint64_t version,
                             const std::vector<ChargeLine>* pending);
 std::optional<CustomerRow> decode_customer(std::string_view bytes);

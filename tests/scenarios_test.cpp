@@ -97,7 +97,8 @@ TEST_P(Scenario, OneCommandPerProcessGivesTheSameResultsAndInvoices) {
   for (const std::string& line : lines_of(read_file(file.string()))) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     std::ofstream(db / "one.jsonl", std::ios::trunc) << line << "\n";
-    RunResult applied = run(bin() + " apply --db " + (db / "ledger") + " " + (db / "one.jsonl"));
+    RunResult applied = run(bin() + " apply --load on-demand --db " + (db / "ledger") + " " +
+                            (db / "one.jsonl"));
     auto result = lines_of(applied.out);
     ASSERT_EQ(result.size(), 1u) << line << "\n" << applied.out;
     ASSERT_LT(i, expected.size());
