@@ -140,9 +140,10 @@ int apply(const ApplyOptions& o, std::ostream& out) {
   // Rows are derived (written without the WAL, caught up from the log on open): a file's batches
   // write them every 16th batch (a customer touched in many batches is written once), with
   // every billing run, and at the end.
-  // State on disk: only the customers the commands name are loaded, unless the file holds so
+  // State on disk: only the customers the commands name are loaded, unless the input holds so
   // many commands that reading the whole state costs less (Ledger::Options::expected_commands;
-  // a generated command is about 150 bytes). Standard input's length is unknown: on demand.
+  // a generated command is 130-150 bytes, so 128 counts a few too many rather than too few).
+  // The length of a pipe or a terminal is unknown: on demand.
   constexpr uint32_t kApplyRowsEveryCommits = 16;
   constexpr uint64_t kBytesPerCommand = 128;
   uint64_t expected_commands = 0;
@@ -216,7 +217,9 @@ int apply(const ApplyOptions& o, std::ostream& out) {
     // leave idle, while this thread decides.
     // It also reads ahead the rows each command will be decided against (state on disk).
     CommandReader reader(*in, 256, 16,
-                         [&ledger](PreparedCommand& command) { ledger->prefetch_rows(command); });
+                         [&ledger, recent = Ledger::ReadAhead{}](PreparedCommand& command) mutable {
+                           ledger->prefetch_rows(command, recent);
+                         });
     std::vector<CommandReader::Line> chunk;
     while (reader.next(chunk)) {
       for (auto& line : chunk) {
@@ -241,7 +244,7 @@ int apply(const ApplyOptions& o, std::ostream& out) {
            << per_second(lines, seconds) << " commands/s, " << per_second(events, seconds)
            << " events/s, durable); opening the ledger took "
            << std::chrono::duration<double>(started - opening).count() << " s ("
-           << (ledger->open_report().on_demand ? "catalog only: customers loaded on demand"
+           << (ledger->open_report().on_demand ? "catalog and meta rows; customers on demand"
                                                : "the whole state")
            << ")\n";
   return counts.rejected ? kExitRejected : kExitOk;

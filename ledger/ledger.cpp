@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <limits>
 #include <optional>
 #include <set>
 #include <tuple>
@@ -486,12 +487,16 @@ namespace {
 
 // A customer's rows decoded: the customer's, then each of its subscriptions' in its order.
 // NotFound when the customer has no row; DataLoss when a row cannot be read.
+// `subscriptions_max`: a customer with more is not read (ResourceExhausted).
 absl::Status read_customer(const Store& store, const std::string& customer_id,
-                           RowPrefetch::Customer& out) {
+                           RowPrefetch::Customer& out,
+                           size_t subscriptions_max = std::numeric_limits<size_t>::max()) {
   auto value = store.projection(customer_row_key(customer_id));
   if (!value.ok()) return value.status();
   std::optional<CustomerRow> row = decode_customer(*value);
   if (!row) return absl::DataLossError("the row of customer " + customer_id + " is unreadable");
+  if (row->customer.subscription_ids.size() > subscriptions_max)
+    return absl::ResourceExhaustedError("customer " + customer_id + " has many subscriptions");
   out.subscriptions.reserve(row->customer.subscription_ids.size());
   for (const std::string& id : row->customer.subscription_ids) {
     auto sub = store.projection(subscription_row_key(id));
@@ -546,7 +551,8 @@ absl::Status Ledger::load_customer(const std::string& customer_id, RowPrefetch* 
   return state_.load_customer(customer_id, std::move(read.row), std::move(read.subscriptions));
 }
 
-void Ledger::prefetch_rows(PreparedCommand& prepared) const {
+void Ledger::prefetch_rows(PreparedCommand& prepared, ReadAhead& recent) const {
+  constexpr size_t kSubscriptionsMax = 32;
   if (!prepared.parsed.command) return;
   const Command& c = *prepared.parsed.command;
   if (c.type == CommandType::kRunBilling || c.type == CommandType::kPublishPrice) return;
@@ -558,10 +564,14 @@ void Ledger::prefetch_rows(PreparedCommand& prepared) const {
   out.generation = generation_.load(std::memory_order_acquire);
   // A read that fails is left out: the command's own read meets the error again.
   auto fetch_customer = [&](const std::string& customer_id) {
-    for (const auto& read : out.customers)
-      if (read.id == customer_id) return;
+    if (std::find(recent.recent.begin(), recent.recent.end(), customer_id) != recent.recent.end())
+      return;
+    if (recent.recent.size() < recent.customers)
+      recent.recent.push_back(customer_id);
+    else if (!recent.recent.empty())
+      recent.recent[recent.next++ % recent.recent.size()] = customer_id;
     RowPrefetch::Customer read;
-    absl::Status s = read_customer(*store_, customer_id, read);
+    absl::Status s = read_customer(*store_, customer_id, read, kSubscriptionsMax);
     if (absl::IsNotFound(s)) read.id = customer_id;
     if (s.ok() || absl::IsNotFound(s)) out.customers.push_back(std::move(read));
   };
@@ -576,7 +586,9 @@ void Ledger::prefetch_rows(PreparedCommand& prepared) const {
 }
 
 absl::Status Ledger::load_for(const Command& c, RowPrefetch* prefetch) {
-  if (!on_demand_) return absl::OkStatus();
+  // Inside a group everything was loaded first (submit_group): nothing may be loaded, let alone
+  // committed, between its commands.
+  if (!on_demand_ || in_group_) return absl::OkStatus();
   if (c.type == CommandType::kRunBilling || c.type == CommandType::kPublishPrice)
     return load_whole_state();
   auto load = [&]() -> absl::Status {
@@ -600,7 +612,9 @@ absl::Status Ledger::load_for(const Command& c, RowPrefetch* prefetch) {
   };
   absl::Status loaded = load();
   if (loaded.ok()) return loaded;
-  // Rows that cannot be read are not fatal: the whole state is loaded, or rebuilt from the log.
+  // Rows that cannot be used (unreadable, not fitting together, or an error reading them) are
+  // not fatal: the whole state is loaded instead, rebuilt from the log when it must be, and
+  // that meets a lasting I/O error itself.
   options_.logger->warn("loading the whole state: {}", std::string(loaded.message()));
   return load_whole_state();
 }
@@ -610,16 +624,21 @@ absl::Status Ledger::load_whole_state() {
     std::unique_lock lock(prefetch_mutex_);  // no prefetch reads the rows past this
     on_demand_ = false;
   }
-  // Everything decided so far is written with its rows first, so the rows are the state.
-  commits_since_rows_ = options_.projection_every_commits;
-  if (absl::Status error = commit(); !error.ok()) return error;
-  state_ = LedgerState(/*track_changes=*/true);
-  if (absl::Status s = load_or_reset_projections(); !s.ok()) return s;
-  if (absl::Status error = catch_up(); !error.ok())
-    return absl::DataLossError("the event log is damaged: " + std::string(error.message()));
-  if (open_report_.events_caught_up == 0) return absl::OkStatus();
-  commits_since_rows_ = options_.projection_every_commits;  // rows rebuilt from the log
-  return commit();
+  absl::Status loaded = [&]() -> absl::Status {
+    // Everything decided so far is written with its rows first, so the rows are the state.
+    commits_since_rows_ = options_.projection_every_commits;
+    if (absl::Status error = commit(); !error.ok()) return error;
+    state_ = LedgerState(/*track_changes=*/true);
+    if (absl::Status s = load_or_reset_projections(); !s.ok()) return s;
+    if (absl::Status error = catch_up(); !error.ok())
+      return absl::DataLossError("the event log is damaged: " + std::string(error.message()));
+    if (open_report_.events_caught_up == 0) return absl::OkStatus();
+    commits_since_rows_ = options_.projection_every_commits;  // rows rebuilt from the log
+    return commit();
+  }();
+  // A state half replaced decides nothing more (what was written before stays written).
+  if (!loaded.ok() && unusable_.ok()) unusable_ = loaded;
+  return loaded;
 }
 
 absl::Status Ledger::catch_up() {
@@ -675,6 +694,10 @@ CommandResult Ledger::submit(const Command& command) {
 
 CommandResult Ledger::submit_hashed(const Command& command, const std::string& hash,
                                     RowPrefetch* prefetch) {
+  if (!unusable_.ok()) {
+    io_failure_ = std::string(unusable_.message());
+    return rejected(command.request_id, {"UNAVAILABLE", io_failure_});
+  }
   if (absl::Status error = load_for(command, prefetch); !error.ok()) {
     io_failure_ = std::string(error.message());
     return rejected(command.request_id, {"UNAVAILABLE", io_failure_});
@@ -747,6 +770,11 @@ Ledger::GroupResult Ledger::submit_group(const std::vector<Command>& commands) {
       return out;
     }
   }
+  struct Paused {
+    bool& flag;
+    ~Paused() { flag = false; }
+  } paused{in_group_};
+  in_group_ = true;
   if (commands.size() < 2 || !undoable) return submit_group_on_copy(commands);
   // Decided in place, each against what the earlier ones left; a rejection puts back what the
   // group changed: the touched entities (the state's undo log), the staged writes (a mark in the
@@ -889,7 +917,7 @@ absl::Status Ledger::commit() {
 }
 
 absl::Status Ledger::commit_async() {
-  if (absl::Status error = wait_committed(); !error.ok()) return error;
+  if (absl::Status error = wait_committed(); !error.ok()) return error;  // also an earlier one
   if (options_.preview) {
     store_->discard_staged();
     pending_requests_.clear();
@@ -928,11 +956,15 @@ absl::Status Ledger::write_rows() {
 }
 
 absl::Status Ledger::wait_committed() {
+  // A failed write stays failed: whoever asks next (the commit pipeline, after a commit made
+  // inside a submit) learns it too, and nothing is written after it.
+  if (!write_error_.ok()) return write_error_;
   if (!in_flight_) return absl::OkStatus();
   in_flight_ = false;
   // The caller reports it (one line, exit 2).
   absl::Status error = store_->wait_written();
   in_flight_requests_.clear();
+  if (!error.ok()) write_error_ = error;
   return error;
 }
 

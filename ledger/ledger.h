@@ -183,9 +183,11 @@ class Ledger {
   [[nodiscard]] absl::StatusOr<std::vector<IssuedInvoice>> issued_invoices(
       const std::string& customer_id = "") const;
 
-  // When the ledger cannot be read (an I/O error looking up the request id), the command is
-  // neither decided nor staged, and io_failure() says why: not a rejection, the caller stops
-  // (exit status 2) after committing and answering the commands before it.
+  // When the ledger cannot be read (an I/O error looking up the request id, or loading the
+  // whole state failed), the command is neither decided nor staged, and io_failure() says why:
+  // not a rejection, the caller stops (exit status 2) after committing and answering the
+  // commands before it. (Loading the whole state first writes what was submitted before it; a
+  // write error there is kept, so that commit fails too and answers nothing as done.)
   // `line_number` (1-based, 0 = unknown) locates a malformed line in its rejection message.
   CommandResult submit(std::string_view json_line, uint64_t line_number = 0);
   CommandResult submit(const Command& command);
@@ -194,7 +196,16 @@ class Ledger {
   // load_on_demand: reads the rows `prepared` names (its customer, with all its subscriptions)
   // into prepared.prefetch, so deciding it need not wait for them. Safe on any thread while
   // this Ledger lives, beside its own thread's work; does nothing once the whole state is loaded.
-  void prefetch_rows(PreparedCommand& prepared) const;
+  // `recent`, one per calling thread: customers read for the last few commands are not read
+  // again (the ledger has loaded them by then), nor customers of more than a few dozen
+  // subscriptions (the ledger reads those once), so what waits in a queue of prepared commands
+  // stays small.
+  struct ReadAhead {
+    size_t customers = 256;  // how many recent customers are not read again
+    std::vector<std::string> recent;
+    size_t next = 0;
+  };
+  void prefetch_rows(PreparedCommand& prepared, ReadAhead& recent) const;
   // A group of commands (an order's line items, a PATCH's fields) as one unit: each is decided
   // against the state the earlier ones leave, and if any is rejected nothing is staged.
   // REQUIRES: no kRunBilling in the group.
@@ -264,10 +275,13 @@ class Ledger {
   void remember(const Command& command, const std::string& hash, const CommandResult& result);
   void stage_projections();
   OpenReport open_report_;
-  // state_ is a subset, loaded command by command. Changed only by this Ledger's thread, with
-  // prefetch_mutex_ held (prefetch_rows reads it from other threads under a shared lock, so the
-  // store's rows are never read while the whole state replaces them).
+  // state_ is a subset, loaded command by command. on_demand_ is changed only by this Ledger's
+  // thread, with prefetch_mutex_ held: prefetch_rows reads it (and never state_) from other
+  // threads under a shared lock, so no row is read while the whole state replaces the rows.
   bool on_demand_ = false;
+  bool in_group_ = false;    // submit_group: its commands' customers are loaded
+  absl::Status unusable_;    // loading the whole state failed: nothing more is decided
+  absl::Status write_error_;  // the first failed write: every later commit returns it
   mutable std::shared_mutex prefetch_mutex_;
   std::atomic<uint64_t> generation_{0};  // customers were dropped this many times
   uint32_t commits_since_rows_ = 0;

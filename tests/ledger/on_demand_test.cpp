@@ -230,7 +230,11 @@ TEST(LoadOnDemand, RowsReadAheadOnAnotherThreadDecideTheSameLog) {
   std::istringstream in(tail);
   size_t i = 0, dropped = 0, prefetched = 0;
   {
-    CommandReader reader(in, 16, 8, [&l](PreparedCommand& p) { l.prefetch_rows(p); });
+    // Customers are read again after 3 others, so rows read before a drop meet the decisions.
+    CommandReader reader(in, 16, 8,
+                         [&l, recent = Ledger::ReadAhead{3}](PreparedCommand& p) mutable {
+                           l.prefetch_rows(p, recent);
+                         });
     std::vector<CommandReader::Line> chunk;
     while (reader.next(chunk)) {
       for (auto& line : chunk) {
@@ -249,7 +253,7 @@ TEST(LoadOnDemand, RowsReadAheadOnAnotherThreadDecideTheSameLog) {
   ASSERT_EQ(l.commit(), absl::OkStatus());
   EXPECT_EQ(i, expected.size());
   EXPECT_GT(dropped, 20u);
-  EXPECT_GT(prefetched, expected.size() / 2);
+  EXPECT_GT(prefetched, expected.size() / 4);
   opened->reset();
   EXPECT_EQ(log_of(lazy.str()), log_of(whole.str()));
 }
@@ -268,7 +272,7 @@ TEST(LoadOnDemand, ApplySaysWhatItLoaded) {
   std::ofstream(dir / "one.jsonl") << create_customer("new-1") << "\n";
   RunResult small = run(bin() + " apply -v --db " + (dir / "db") + " " + (dir / "one.jsonl") +
                         " 2>&1");
-  EXPECT_NE(small.out.find("customers loaded on demand"), std::string::npos) << small.out;
+  EXPECT_NE(small.out.find("customers on demand"), std::string::npos) << small.out;
   RunResult whole = run(bin() + " apply -v --load whole --db " + (dir / "db") + " " +
                         (dir / "one.jsonl") + " 2>&1");
   EXPECT_NE(whole.out.find("(the whole state)"), std::string::npos) << whole.out;
