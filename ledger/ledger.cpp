@@ -677,7 +677,7 @@ CommandResult Ledger::submit(std::string_view json_line, uint64_t line_number) {
 }
 
 PreparedCommand prepare_command(std::string_view json_line, uint64_t line_number) {
-  PreparedCommand out{parse_command(json_line, line_number), ""};
+  PreparedCommand out{parse_command(json_line, line_number), "", {}};
   if (out.parsed.command) out.payload_hash = payload_hash(*out.parsed.command);
   return out;
 }

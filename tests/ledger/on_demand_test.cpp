@@ -231,10 +231,11 @@ TEST(LoadOnDemand, RowsReadAheadOnAnotherThreadDecideTheSameLog) {
   size_t i = 0, dropped = 0, prefetched = 0;
   {
     // Customers are read again after 3 others, so rows read before a drop meet the decisions.
-    CommandReader reader(in, 16, 8,
-                         [&l, recent = Ledger::ReadAhead{3}](PreparedCommand& p) mutable {
-                           l.prefetch_rows(p, recent);
-                         });
+    Ledger::ReadAhead ahead;
+    ahead.customers = 3;
+    CommandReader reader(in, 16, 8, [&l, recent = ahead](PreparedCommand& p) mutable {
+      l.prefetch_rows(p, recent);
+    });
     std::vector<CommandReader::Line> chunk;
     while (reader.next(chunk)) {
       for (auto& line : chunk) {
