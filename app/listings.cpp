@@ -143,7 +143,7 @@ int summary(const SummaryOptions& o, std::ostream& out) {
   if (!o.currency.empty() && !find_currency(o.currency))
     return fail("--currency must be an ISO 4217 code such as USD or EUR; got '" + o.currency + "'");
   return query_rows(
-      o.db,
+      o.db, Store::Reads::kMany,
       [&](const Store& store) -> absl::StatusOr<std::string> {
         InvoiceSummary totals(o.by);
         absl::Status read = for_each_issued_invoice(

@@ -70,11 +70,11 @@ absl::StatusOr<std::unique_ptr<Ledger>> open_ledger(const std::string& db, Mode 
 
 int fail_status(const absl::Status& status) { return fail(std::string(status.message())); }
 
-int query_rows(const std::string& db,
+int query_rows(const std::string& db, Store::Reads reads,
                const std::function<absl::StatusOr<std::string>(const Store&)>& query,
                std::ostream& out) {
   for (bool fold_everything : {false, true}) {
-    auto store = Ledger::open_rows_for_reading(db, fold_everything);
+    auto store = Ledger::open_rows_for_reading(db, fold_everything, nullptr, reads);
     if (!store.ok()) return fail_status(store.status());
     auto text = query(**store);
     if (text.ok()) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "events/date.h"
+#include "ledger/store.h"
 
 namespace spdlog {
 class logger;
@@ -22,7 +23,6 @@ class logger;
 namespace subledger {
 class Ledger;
 class LedgerState;
-class Store;
 }  // namespace subledger
 
 namespace subledger::cli {
@@ -54,8 +54,9 @@ int fail_status(const absl::Status& status);
 
 // Runs a query over the projection rows as of the last durable event. If a stored row cannot be
 // read, the query runs again over rows folded in memory from the whole log (rows are derived).
-// `query` returns its output text, so nothing is printed by an attempt that fails.
-int query_rows(const std::string& db,
+// `query` returns its output text, so nothing is printed by an attempt that fails. `reads` says
+// whether it reads a few keys (state, explain) or scans (summary).
+int query_rows(const std::string& db, Store::Reads reads,
                const std::function<absl::StatusOr<std::string>(const Store&)>& query,
                std::ostream& out);
 

@@ -395,7 +395,7 @@ int state(const std::string& db, const std::string& id, const std::string& as_of
   if (status) return status;
   const Format format = resolve_format(format_flag);
   return query_rows(
-      db,
+      db, Store::Reads::kFew,
       [&](const Store& store) -> absl::StatusOr<std::string> {
         auto latest = stored_subscription(store, id);
         if (absl::IsNotFound(latest.status())) return no_such(known_ids(store), "subscription", id);
@@ -543,7 +543,7 @@ absl::StatusOr<std::string> explain_text(const Store& store, const std::string& 
 int explain(const std::string& db, const std::string& invoice_id, const std::string& format,
             std::ostream& out) {
   return query_rows(
-      db,
+      db, Store::Reads::kFew,
       [&](const Store& store) { return explain_text(store, invoice_id, resolve_format(format)); },
       out);
 }

@@ -388,11 +388,14 @@ absl::StatusOr<bool> overlay_tail_by_customer(Store& store, uint64_t checkpoint,
 
 absl::StatusOr<std::unique_ptr<Store>> Ledger::open_rows_for_reading(const std::string& dir,
                                                                      bool fold_everything,
-                                                                     RowsCatchUp* report) {
+                                                                     RowsCatchUp* report,
+                                                                     Store::Reads reads) {
   RowsCatchUp ignored;
   if (!report) report = &ignored;
   *report = RowsCatchUp{};
-  auto store = Store::open(dir, Store::OpenOptions{Store::Access::kRead});
+  Store::OpenOptions store_options{Store::Access::kRead};
+  store_options.reads = reads;
+  auto store = Store::open(dir, store_options);
   if (!store.ok()) return store.status();
   if (fold_everything) {
     if (absl::Status s = (*store)->reset_projections(); !s.ok()) return s;

@@ -163,7 +163,8 @@ class Ledger {
     bool whole_state = false;  // the whole state was loaded (or the whole log folded)
   };
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Store>> open_rows_for_reading(
-      const std::string& dir, bool fold_everything = false, RowsCatchUp* report = nullptr);
+      const std::string& dir, bool fold_everything = false, RowsCatchUp* report = nullptr,
+      Store::Reads reads = Store::Reads::kMany);
   // Hands the store back (what open_rows_for_reading returns), ending this Ledger's use of it.
   std::unique_ptr<Store> release_store() { return std::move(store_); }
 

@@ -61,6 +61,10 @@ class Store {
     kWrite,          // the ledger must exist
     kCreateOrWrite,  // writers that may start a ledger: apply, bill, demo, restore
   };
+  // How many table files a reader expects to read. A query of a few keys (state, explain) opens
+  // no table file before it needs one and keeps at most 10 open; a listing, an export or a
+  // verification keeps up to 246 open and opens 16 of them at open.
+  enum class Reads { kMany, kFew };
   struct OpenOptions {
     Access access = Access::kRead;
     // Open a ledger of an older format (only `migrate` does, to rewrite it).
@@ -71,6 +75,7 @@ class Store {
     // that RocksDB cannot open the ledger is dropped with its column family (only `rebuild`,
     // which then re-derives it from the log). Without this the error names `subledger rebuild`.
     bool drop_damaged_derived = false;
+    Reads reads = Reads::kMany;  // for Access::kRead
   };
 
   // Errors: NotFound "no ledger at DIR"; FailedPrecondition for an older format (naming

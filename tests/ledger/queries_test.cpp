@@ -325,6 +325,54 @@ std::map<std::string, std::string> rows_of(const Store& store) {
   return out;
 }
 
+// A reader of a few keys (Store::Reads::kFew) keeps at most 10 table files open: over a ledger of
+// many more (written by many sessions, each flushing its own), every row it reads by key, and
+// every row it scans, is the row a reader that keeps every table open reads.
+TEST(ReaderFewReads, ThroughTenOpenTablesEveryRowIsTheRowOfAReaderKeepingThemAll) {
+  TempDir dir("reader-few-reads");
+  const std::string db = dir / "db";
+  std::stringstream commands;
+  write_workload(WorkloadParams{300, 23, 3, 0, Date::from_ymd(2025, 1, 1)}, commands);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(commands, line);) lines.push_back(line);
+  constexpr size_t kSessions = 16;
+  for (size_t session = 0; session < kSessions; ++session) {
+    Ledger::Options options;
+    options.durable = false;
+    std::string error;
+    auto ledger = Ledger::open(db, std::move(options), error);
+    ASSERT_TRUE(ledger) << error;
+    const size_t from = lines.size() * session / kSessions;
+    const size_t to = lines.size() * (session + 1) / kSessions;
+    for (size_t i = from; i < to; ++i) {
+      CommandResult r = ledger->submit(lines[i]);
+      ASSERT_TRUE(r.ok) << lines[i] << " -> " << r.to_json();
+    }
+    ASSERT_EQ(ledger->commit(), absl::OkStatus());
+  }  // each session flushes its own tables at close
+  size_t tables = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(db))
+    tables += entry.path().extension() == ".sst";
+  ASSERT_GT(tables, 20u) << "more table files than the reader keeps open";
+
+  auto all = Store::open(db, Store::OpenOptions{Store::Access::kRead});
+  ASSERT_TRUE(all.ok()) << all.status();
+  const auto want = rows_of(**all);
+  ASSERT_GT(want.size(), 300u);
+  Store::OpenOptions few{Store::Access::kRead};
+  few.reads = Store::Reads::kFew;
+  auto store = Store::open(db, few);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(rows_of(**store), want);
+  size_t differing = 0;
+  for (auto it = want.rbegin(); it != want.rend(); ++it) {  // backwards: tables leave the cache
+    auto got = (*store)->projection(it->first);
+    if ((!got.ok() || *got != it->second) && ++differing <= 5)
+      ADD_FAILURE() << "row " << it->first << ": " << got.status();
+  }
+  EXPECT_EQ(differing, 0u);
+}
+
 uint64_t checkpoint_and_last_seq(const std::string& db, uint64_t& last_seq) {
   auto store = Store::open(db, Store::OpenOptions{Store::Access::kRead});
   EXPECT_TRUE(store.ok()) << store.status();
