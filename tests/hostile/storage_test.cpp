@@ -693,6 +693,31 @@ TEST(HostileCorrupt, AFlippedByteInTheRowsIsRebuiltAndApplyGoesOn) {
       << "and again: not rebuilt for good";
 }
 
+// A query of a few keys does not stat each table at open (Store::Reads::kFew): a projection
+// table cut short is found when read, and the query folds the log instead, answering as before;
+// `replay --verify`, which reads every table, refuses the ledger at open naming the file and the
+// rebuild that rewrites it.
+TEST(HostileCorrupt, ARowsTableCutShortStillAnswersQueriesAndVerifyNamesIt) {
+  TempDir dir("hc-cut");
+  std::string db = dir / "db";
+  apply_scenario(db, "07-cancel-and-reactivate");
+  const std::string state = run(bin() + " state S1 --db " + db).out;
+  ASSERT_EQ(Json::parse(state)["seats"], 10);
+  auto tables = tables_of(db, "projections");
+  ASSERT_FALSE(tables.empty());
+  for (const auto& t : tables) fs::resize_file(t, fs::file_size(t) / 2);
+  RunResult read = run(bin() + " state S1 --db " + db);
+  EXPECT_EQ(read.status, 0);
+  EXPECT_EQ(read.out, state);
+  Both verify = run_both(bin() + " replay --verify --db " + db);
+  EXPECT_EQ(verify.status, 2) << verify.err;
+  EXPECT_TRUE(verify.out.empty()) << verify.out;
+  EXPECT_TRUE(std::any_of(tables.begin(), tables.end(), [&](const fs::path& t) {
+    return verify.err.find(t.filename().string()) != std::string::npos;
+  })) << verify.err;
+  EXPECT_NE(verify.err.find("subledger rebuild --db"), std::string::npos) << verify.err;
+}
+
 TEST(HostileCorrupt, RebuildRewritesEveryRowOnDemand) {
   TempDir dir("hc-rebuild");
   std::string db = dir / "db";
