@@ -22,6 +22,13 @@ namespace subledger {
 
 namespace {
 
+// The last event the stored rows include, if their checkpoint row is there and well formed.
+std::optional<uint64_t> stored_checkpoint(const Store& store) {
+  auto row = store.projection("checkpoint");
+  if (!row.ok() || row->size() != 8) return std::nullopt;
+  return from_be64(*row);
+}
+
 constexpr size_t kHashBytes = 32;
 
 int64_t system_clock_micros() {
@@ -397,22 +404,17 @@ absl::StatusOr<std::unique_ptr<Store>> Ledger::open_rows_for_reading(const std::
   store_options.reads = reads;
   auto store = Store::open(dir, store_options);
   if (!store.ok()) return store.status();
+  const uint64_t last = (*store)->last_seq();
   if (fold_everything) {
     if (absl::Status s = (*store)->reset_projections(); !s.ok()) return s;
-  } else if ((*store)->last_seq() == 0) {
+  } else if (last == 0) {
     return store;
-  } else if (auto checkpoint = (*store)->projection("checkpoint");
-             checkpoint.ok() && checkpoint->size() == 8 &&
-             from_be64(*checkpoint) == (*store)->last_seq()) {
-    auto meta = (*store)->projection(kMetaRow);
-    if (meta.ok() && meta_row_current(*meta)) return store;  // the rows are current
-  }
-  if (auto checkpoint = (*store)->projection("checkpoint");
-      !fold_everything && checkpoint.ok() && checkpoint->size() == 8 &&
-      from_be64(*checkpoint) < (*store)->last_seq()) {
+  } else if (std::optional<uint64_t> checkpoint = stored_checkpoint(**store);
+             checkpoint && *checkpoint <= last) {
     auto meta = (*store)->projection(kMetaRow);
     if (meta.ok() && meta_row_current(*meta)) {
-      auto overlaid = overlay_tail_by_customer(**store, from_be64(*checkpoint), *report);
+      if (*checkpoint == last) return store;  // the rows are current
+      auto overlaid = overlay_tail_by_customer(**store, *checkpoint, *report);
       if (!overlaid.ok()) return overlaid.status();
       if (*overlaid) return store;
     }
@@ -462,9 +464,7 @@ absl::StatusOr<bool> Ledger::load_catalog_only() {
   if (last != 0) {
     // Only rows that reach the end of the log will do: a tail to fold (after a crash) could
     // touch any customer, so it is folded over the whole state, which also rebuilds bad rows.
-    auto checkpoint = store_->projection("checkpoint");
-    if (!checkpoint.ok() || checkpoint->size() != 8 || from_be64(*checkpoint) != last)
-      return false;
+    if (stored_checkpoint(*store_) != last) return false;
     for (std::string_view key : {kCatalogRow, kMetaRow}) {
       auto row = store_->projection(key);
       if (!row.ok() || !subset.load_row(key, *row).ok()) return false;

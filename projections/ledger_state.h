@@ -189,6 +189,9 @@ class LedgerState {
   void save_subscription(uint32_t ordinal);
   void save_customer(const std::string& customer_id);
   void save_pending(const std::string& customer_id);
+  // The customer of a stored row into the catalog, with its lists, stream version and pending
+  // lines; returns it (its subscription_ordinals are the caller's to set).
+  Customer* take_customer_row(CustomerRow&& row);
   void note_term_price(const Subscription& sub) {
     max_term_price_micros_ = std::max(max_term_price_micros_, sub.term.price_micros);
   }

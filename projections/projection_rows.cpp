@@ -214,14 +214,7 @@ absl::Status LedgerState::load_row(std::string_view key, std::string_view value)
     } else if (key.starts_with(kCustomerRowPrefix)) {
       std::optional<CustomerRow> row = decode_customer(value);
       if (!row) return absl::DataLossError("customer row '" + std::string(key) + "' is unreadable");
-      const std::string id = row->customer.def.customer_id;
-      catalog_.apply(row->customer.def);
-      Customer* c = catalog_.customer_mut(id);
-      c->subscription_ids = std::move(row->customer.subscription_ids);
-      c->trial_offers = std::move(row->customer.trial_offers);
-      c->agreements = std::move(row->customer.agreements);
-      stream_versions_[stream_key(StreamKind::kCustomer, id)] = row->version;
-      if (!row->pending.empty()) pending_[id] = std::move(row->pending);
+      take_customer_row(std::move(*row));
     } else if (key == kCatalogRow) {
       Json j = unpack(value);
       for (const auto& p : j.at("partners")) catalog_.apply(p.get<PartnerRegistered>());
@@ -330,15 +323,20 @@ absl::Status LedgerState::load_customer(const std::string& customer_id, Customer
     subs_.push_back(std::move(sub));
     ordinals.push_back(index);
   }
+  take_customer_row(std::move(row))->subscription_ordinals = std::move(ordinals);
+  return absl::OkStatus();
+}
+
+Customer* LedgerState::take_customer_row(CustomerRow&& row) {
+  const std::string id = row.customer.def.customer_id;
   catalog_.apply(row.customer.def);
   Customer* c = catalog_.customer_mut(id);
   c->subscription_ids = std::move(row.customer.subscription_ids);
-  c->subscription_ordinals = std::move(ordinals);
   c->trial_offers = std::move(row.customer.trial_offers);
   c->agreements = std::move(row.customer.agreements);
   stream_versions_[stream_key(StreamKind::kCustomer, id)] = row.version;
   if (!row.pending.empty()) pending_[id] = std::move(row.pending);
-  return absl::OkStatus();
+  return c;
 }
 
 LedgerState LedgerState::without_customers() const {
