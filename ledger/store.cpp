@@ -99,6 +99,7 @@ constexpr size_t kReaderBlockCacheBytes = 32 << 20;
 // while a listing or `replay --verify`, which read every table, keep theirs open.
 constexpr int kReaderOpenFiles = 256;
 constexpr int kFewReadsOpenFiles = 20;  // RocksDB's least
+constexpr int kWriterOpenFiles = 8192;
 
 std::shared_ptr<rocksdb::Cache> reader_block_cache() {
   static std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(kReaderBlockCacheBytes);
@@ -379,6 +380,11 @@ absl::Status open_reader(Store::Impl& impl, Store::Reads reads) {
 
 absl::Status open_writer(Store::Impl& impl, bool create) {
   rocksdb::DBOptions options = db_options();
+  // A writer opens a table file when it first reads it, as readers do, not every one at open
+  // (RocksDB's default, -1): a 10-command `apply` reads a few of them, and the bound (clipped by
+  // RocksDB to the process's limit on open files) keeps a ledger of thousands of tables from
+  // running out of file descriptors.
+  options.max_open_files = kWriterOpenFiles;
   options.create_if_missing = create;
   options.create_missing_column_families = true;
   rocksdb::DB* db = nullptr;
