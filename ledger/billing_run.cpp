@@ -52,7 +52,8 @@ Date horizon_base_unbilled(const LedgerState& state) {
 
 }  // namespace
 
-CommandResult Ledger::run_billing(const Command& command) {
+CommandResult Ledger::run_billing(const Command& command, const std::string& hash,
+                                  const UnfinishedRun* resumed) {
   const Date through = command.date;
   const Date clock = state_.billing_clock();
   if (!clock.is_none() && through < clock)
@@ -106,6 +107,33 @@ CommandResult Ledger::run_billing(const Command& command) {
     if (result.seq_first == 0) result.seq_first = seq;
     result.seq_last = seq;
   };
+  if (resumed) {
+    // The parts already written: the run goes on after them (what they materialized is no longer
+    // due, the invoices they issued no longer pending), with the same events as if never cut.
+    result.seq_first = resumed->seq_first;
+    summary.invoices_issued = resumed->invoices_issued;
+    summary.transitions = resumed->transitions;
+  }
+  // Parts: once enough is staged, it is written with the rows and the run's progress, and the
+  // derived mark held before the run (its idempotency record is derived whole, once it ends).
+  bool in_parts = resumed != nullptr;
+  auto write_part_if_due = [&]() -> absl::Status {
+    if (options_.preview || options_.billing_part_bytes == 0 ||
+        store_->staged_bytes() < options_.billing_part_bytes)
+      return absl::OkStatus();
+    UnfinishedRun progress{command.request_id, hash,          command.actor,
+                           through,            result.seq_first, summary.invoices_issued,
+                           summary.transitions};
+    store_->stage_unfinished_run(progress.encode());
+    store_->hold_derived_mark(result.seq_first - 1);
+    in_parts = true;
+    commits_since_rows_ = options_.projection_every_commits;
+    return commit();
+  };
+  auto part_failed = [&](const absl::Status& error) {
+    io_failure_ = std::string(error.message());
+    return CommandResult{command.request_id, false, false, 0, 0, "UNAVAILABLE", io_failure_, ""};
+  };
 
   // 1. What time brings, for every subscription, in creation order.
   const std::vector<std::string> ids = state_.subscription_ids();
@@ -113,6 +141,7 @@ CommandResult Ledger::run_billing(const Command& command) {
     std::vector<Staged> due = due_transitions(*state_.subscription(id), through, state_);
     for (const auto& staged : due) note(append(staged, command));
     summary.transitions += static_cast<uint32_t>(due.size());
+    if (absl::Status error = write_part_if_due(); !error.ok()) return part_failed(error);
   }
 
   // 2. Invoice dates of every partner after the clock, issued in date order, then partner id.
@@ -147,15 +176,21 @@ CommandResult Ledger::run_billing(const Command& command) {
       summary.invoice_ids.push_back(invoice->invoice_id);
       ++summary.invoices_issued;
       note(append(Staged{issued, date, false}, command, &*invoice));
+      if (absl::Status error = write_part_if_due(); !error.ok()) return part_failed(error);
     }
   }
 
-  // 3. The clock moves to D.
+  // 3. The clock moves to D. The run's end also ends its parts: the progress record goes and the
+  // derived mark may cover the run, whose record is staged below (both land with this batch).
   note(
       append(Staged{BillingRun{through, clock, summary.invoices_issued}, through, false}, command));
+  if (in_parts) {
+    store_->stage_unfinished_run("");
+    store_->hold_derived_mark(std::nullopt);
+  }
   result.extra_json = "\"invoices_issued\":" + std::to_string(summary.invoices_issued);
   last_billing_ = std::move(summary);
-  remember(command, payload_hash(command), result);
+  remember(command, hash, result);
   return result;
 }
 

@@ -1,5 +1,7 @@
 #include "ledger/ledger.h"
 
+#include <absl/strings/ascii.h>
+#include <absl/strings/escaping.h>
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -141,7 +143,9 @@ namespace {
 // (what a crash, or a close without a flush, left unwritten), without the WAL, and moves the mark.
 // Returns how many events it covered. Records are derived whole commands at a time, so the mark
 // never splits a command.
-absl::StatusOr<uint64_t> catch_up_index(Store& store) {
+// `unfinished`: a billing run the log holds without its end: its record is derived once it ends
+// (the mark stays before it meanwhile).
+absl::StatusOr<uint64_t> catch_up_index(Store& store, const std::optional<UnfinishedRun>& unfinished) {
   constexpr uint64_t kEventsPerWrite = 1 << 18;
   auto mark = store.derived_mark();
   if (!mark.ok()) return mark.status();
@@ -152,6 +156,11 @@ absl::StatusOr<uint64_t> catch_up_index(Store& store) {
   absl::Status failed;
   auto finish_span = [&]() -> bool {
     if (span.seq_first == 0) return true;
+    if (unfinished && span.request_id == unfinished->request_id &&
+        span.seq_last >= unfinished->seq_first) {
+      span = LoggedCommand{};
+      return true;
+    }
     if (span.command_hash.size() != 32) {
       failed = absl::DataLossError("event " + std::to_string(span.seq_first) + " begins request '" +
                                    span.request_id + "' without its command's payload hash");
@@ -186,6 +195,48 @@ absl::StatusOr<uint64_t> catch_up_index(Store& store) {
 }
 
 }  // namespace
+
+std::string UnfinishedRun::encode() const {
+  nlohmann::ordered_json j;
+  j["request_id"] = request_id;
+  j["command_hash"] = absl::BytesToHexString(command_hash);
+  j["actor"] = actor;
+  j["through"] = through.iso();
+  j["seq_first"] = seq_first;
+  j["invoices_issued"] = invoices_issued;
+  j["transitions"] = transitions;
+  return j.dump();
+}
+
+absl::StatusOr<UnfinishedRun> UnfinishedRun::decode(std::string_view record) {
+  auto bad = [&]() {
+    return absl::DataLossError("the progress record of an unfinished billing run is malformed: " +
+                               std::string(record.substr(0, 200)));
+  };
+  nlohmann::json j = nlohmann::json::parse(record, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return bad();
+  UnfinishedRun run;
+  try {
+    run.request_id = j.at("request_id").get<std::string>();
+    run.actor = j.at("actor").get<std::string>();
+    const std::string hex = j.at("command_hash").get<std::string>();
+    if (hex.size() != 2 * kHashBytes ||
+        !std::all_of(hex.begin(), hex.end(), [](char c) { return absl::ascii_isxdigit(c); }))
+      return bad();
+    run.command_hash = absl::HexStringToBytes(hex);
+    std::optional<Date> through = Date::parse(j.at("through").get<std::string>());
+    if (!through) return bad();
+    run.through = *through;
+    run.seq_first = j.at("seq_first").get<uint64_t>();
+    run.invoices_issued = j.at("invoices_issued").get<uint32_t>();
+    run.transitions = j.at("transitions").get<uint32_t>();
+  } catch (const nlohmann::json::exception&) {
+    return bad();
+  }
+  if (run.command_hash.size() != kHashBytes || run.seq_first == 0 || run.request_id.empty())
+    return bad();
+  return run;
+}
 
 std::string BillingSummary::to_json() const {
   nlohmann::ordered_json j;
@@ -233,38 +284,79 @@ absl::StatusOr<std::unique_ptr<Ledger>> Ledger::open(std::unique_ptr<Store> stor
                                                      Options options) {
   options.preview |= store->read_only();
   std::unique_ptr<Ledger> ledger(new Ledger(std::move(store), std::move(options)));
-  if (!ledger->options_.preview) {
+  std::optional<UnfinishedRun> unfinished;
+  if (auto record = ledger->store_->unfinished_run(); record.ok()) {
+    auto run = UnfinishedRun::decode(*record);
+    if (!run.ok()) return run.status();
+    unfinished = std::move(*run);
+  } else if (!absl::IsNotFound(record.status())) {
+    return record.status();
+  }
+  if (absl::Status s = ledger->open_state(unfinished); !s.ok()) return s;
+  // A billing run a crash cut short is ended before anything else is decided: its events stay
+  // contiguous, and a retry of it is then answered as a duplicate. (A reader sees it as its
+  // parts left it: some invoices issued, the billing clock not moved yet.)
+  if (unfinished && !ledger->options_.preview)
+    if (absl::Status s = ledger->end_unfinished_run(*unfinished); !s.ok()) return s;
+  return ledger;
+}
+
+absl::Status Ledger::open_state(const std::optional<UnfinishedRun>& unfinished) {
+  if (!options_.preview) {
     // Before any command is decided, the stream index and the idempotency records reach the end
     // of the log again, so a command retried after a crash is answered as a duplicate. (Readers
     // decide nothing; they fold the index entries they lack in memory, Store::stream_seqs.)
-    auto caught_up = catch_up_index(*ledger->store_);
+    auto caught_up = catch_up_index(*store_, unfinished);
     if (!caught_up.ok()) return caught_up.status();
-    ledger->open_report_.index_caught_up = *caught_up;
-    if (ledger->options_.load_on_demand) {
-      auto on_demand = ledger->load_catalog_only();
+    open_report_.index_caught_up = *caught_up;
+    if (options_.load_on_demand) {
+      auto on_demand = load_catalog_only();
       if (!on_demand.ok()) return on_demand.status();
-      if (*on_demand) return ledger;
+      if (*on_demand) return absl::OkStatus();
     }
   }
-  if (absl::Status s = ledger->load_or_reset_projections(); !s.ok()) return s;
-  if (absl::Status error = ledger->catch_up(); !error.ok())
+  if (absl::Status s = load_or_reset_projections(); !s.ok()) return s;
+  if (absl::Status error = catch_up(); !error.ok())
     return absl::DataLossError("the event log is damaged: " + std::string(error.message()) +
                                "; nothing was written (`subledger replay --verify` reports the "
                                "log; restore a backup)");
-  if (ledger->open_report_.events_caught_up == 0) return ledger;
-  if (ledger->options_.preview) {
+  if (open_report_.events_caught_up == 0) return absl::OkStatus();
+  if (options_.preview) {
     // A reader never writes: the caught-up rows go into the store's overlay, so what it reads
     // from the rows (issued invoices, subscriptions) is as of the last durable event.
-    Store& store = *ledger->store_;
-    ledger->state_.take_changed_rows(
-        [&](std::string_view key, std::string_view value) { store.overlay_projection(key, value); });
-    store.overlay_projection("checkpoint", be64(ledger->state_.last_seq()));
-    return ledger;
+    state_.take_changed_rows(
+        [&](std::string_view key, std::string_view value) { store_->overlay_projection(key, value); });
+    store_->overlay_projection("checkpoint", be64(state_.last_seq()));
+    return absl::OkStatus();
   }
   // Write the caught-up rows now, so the next open starts from here.
-  ledger->commits_since_rows_ = ledger->options_.projection_every_commits;
-  if (absl::Status error = ledger->commit(); !error.ok()) return error;
-  return ledger;
+  commits_since_rows_ = options_.projection_every_commits;
+  return commit();
+}
+
+absl::Status Ledger::end_unfinished_run(const UnfinishedRun& run) {
+  Command c;
+  c.type = CommandType::kRunBilling;
+  c.request_id = run.request_id;
+  c.actor = run.actor;
+  c.date = run.through;
+  if (absl::Status s = load_for(c); !s.ok()) return s;
+  commits_since_rows_ = options_.projection_every_commits;
+  CommandResult result = run_billing(c, run.command_hash, &run);
+  if (!io_failure_.empty()) return absl::UnavailableError(io_failure_);
+  if (!result.ok)
+    return absl::DataLossError("the billing run '" + run.request_id + "' through " +
+                               run.through.iso() + ", cut short by a crash, cannot be ended: " +
+                               result.message);
+  if (absl::Status s = commit(); !s.ok()) return s;
+  open_report_.ended_run = run.request_id;
+  open_report_.ended_run_invoices = last_billing_.invoices_issued;
+  options_.logger->warn(
+      "ended the billing run '{}' through {}, which a crash had cut short: {} invoices in all, "
+      "events {}-{}",
+      run.request_id, run.through.iso(), last_billing_.invoices_issued, result.seq_first,
+      result.seq_last);
+  return absl::OkStatus();
 }
 
 absl::Status Ledger::load_or_reset_projections() {
@@ -739,7 +831,7 @@ CommandResult Ledger::submit_hashed(const Command& command, const std::string& h
     // Issued invoices are read from their rows (`invoices`, the server's invoice routes): the
     // run's commit carries them, however far the rows may otherwise lag.
     if (options_.rows_with_billing_runs) commits_since_rows_ = options_.projection_every_commits;
-    return run_billing(command);
+    return run_billing(command, hash);
   }
   Decision decision = decide(command, state_);
   if (decision.rejection) {

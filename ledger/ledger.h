@@ -68,6 +68,19 @@ struct LoggedCommand {
   std::string record(std::string_view payload_hash) const;
 };
 
+// A billing run committed in parts whose end is not in the log yet (Store::unfinished_run): what
+// deciding the rest of it needs. Written with each part; the next writer to open the ledger ends
+// the run before it decides anything else (Ledger::open).
+struct UnfinishedRun {
+  std::string request_id, command_hash, actor;  // command_hash: 32 raw bytes
+  Date through;
+  uint64_t seq_first = 0;  // the run's first event
+  uint32_t invoices_issued = 0, transitions = 0;  // in the parts written
+  std::string encode() const;
+  // DataLoss when `record` is not one encode() wrote.
+  [[nodiscard]] static absl::StatusOr<UnfinishedRun> decode(std::string_view record);
+};
+
 // A command line parsed and its payload hashed, ahead of deciding it: both are pure, so another
 // thread may do them (apply's reader) while the ledger's thread decides the lines before it.
 // What a command will be decided against, read and decoded ahead on another thread
@@ -130,6 +143,11 @@ class Ledger {
     // With load_on_demand: once more subscriptions than this are loaded, the next commit that
     // writes the rows drops every customer (their rows are then written), keeping memory bounded.
     size_t loaded_subscriptions_max = 1 << 18;
+    // A billing run commits in parts: once this many bytes of its events are staged, they are
+    // written (synced, with the rows they change and a progress record, Store::unfinished_run),
+    // so its memory stays bounded however large the ledger. A run cut short by a crash is ended
+    // by the next writer's open, with the same events and invoices. 0: one batch.
+    size_t billing_part_bytes = 32 << 20;
     std::function<int64_t()> clock;          // recorded-at micros; default: the system clock
     std::shared_ptr<spdlog::logger> logger;  // default: a null logger
   };
@@ -176,6 +194,10 @@ class Ledger {
     uint64_t checkpoint = 0, events_caught_up = 0;
     uint64_t index_caught_up = 0;  // events whose index entries and records were re-derived
     bool on_demand = false;        // only the catalog and the meta row were loaded
+    // A billing run a crash had cut short, ended by this open ("": none): its request id, and
+    // the invoices it issued in all.
+    std::string ended_run;
+    uint32_t ended_run_invoices = 0;
   };
   const OpenReport& open_report() const { return open_report_; }
 
@@ -246,6 +268,10 @@ class Ledger {
 
  private:
   Ledger(std::unique_ptr<Store> store, Options options);
+  // Open's state: the index caught up (writers), then the rows or the catalog, then the log.
+  [[nodiscard]] absl::Status open_state(const std::optional<UnfinishedRun>& unfinished);
+  // Decides the rest of a billing run a crash cut short, and commits it.
+  [[nodiscard]] absl::Status end_unfinished_run(const UnfinishedRun& run);
   absl::Status load_or_reset_projections();
   // Loads the stored rows; an error says why they cannot be used (they are then rebuilt).
   [[nodiscard]] absl::Status load_projections();
@@ -267,7 +293,9 @@ class Ledger {
   [[nodiscard]] absl::Status load_whole_state();
   CommandResult submit_hashed(const Command& command, const std::string& hash,
                               RowPrefetch* prefetch = nullptr);
-  CommandResult run_billing(const Command& command);
+  // `hash`: the command's payload hash. `resumed`: the parts of it already in the log.
+  CommandResult run_billing(const Command& command, const std::string& hash,
+                            const UnfinishedRun* resumed = nullptr);
   // submit_group for groups the state's undo log cannot cover (catalog commands): decided whole
   // on a copy of the state first.
   GroupResult submit_group_on_copy(const std::vector<Command>& commands);

@@ -78,6 +78,8 @@ enum Cf { kDefault = 0, kEvents, kStreams, kIdempotency, kProjections, kCfCount 
 constexpr const char* kFormatKey = "format";
 // How far the stream index and the idempotency records reach (written with them, without the WAL).
 constexpr const char* kDerivedKey = "derived";
+// A billing run committed in parts and not yet ended: its progress (Ledger::run_billing).
+constexpr const char* kUnfinishedRunKey = "unfinished_run";
 // Present while the stream index and idempotency records are being rewritten (rewrite_index).
 constexpr const char* kIndexRebuildKey = "index_rebuild_in_progress";
 
@@ -596,6 +598,16 @@ void Store::stage_derived_mark(uint64_t seq) {
   impl_->derived_mark = seq;
 }
 
+void Store::hold_derived_mark(std::optional<uint64_t> seq) { impl_->derived_mark_held = seq; }
+
+void Store::stage_unfinished_run(std::string_view record) {
+  if (record.empty())
+    impl_->batch.Delete(impl_->cfs[kDefault], kUnfinishedRunKey);
+  else
+    impl_->batch.Put(impl_->cfs[kDefault], kUnfinishedRunKey,
+                     rocksdb::Slice(record.data(), record.size()));
+}
+
 void Store::stage_idempotency(const std::string& request_id, std::string_view record,
                               bool derivable) {
   (derivable ? impl_->derived : impl_->batch)
@@ -655,9 +667,12 @@ void Store::commit_async(bool sync) {
   impl_->batch = rocksdb::WriteBatch();
   impl_->derived = rocksdb::WriteBatch();
   impl_->staged = 0;
-  if (impl_->derived_mark != impl_->derived_mark_written && !impl_->read_only) {
-    batches->derived.Put(impl_->cfs[kDefault], kDerivedKey, be64(impl_->derived_mark));
-    impl_->derived_mark_written = impl_->derived_mark;
+  const uint64_t mark = impl_->derived_mark_held
+                            ? std::min(impl_->derived_mark, *impl_->derived_mark_held)
+                            : impl_->derived_mark;
+  if (mark != impl_->derived_mark_written && !impl_->read_only) {
+    batches->derived.Put(impl_->cfs[kDefault], kDerivedKey, be64(mark));
+    impl_->derived_mark_written = mark;
   }
   if (impl_->read_only) {
     // REQUIRES: writers only. A reader that staged something has a bug: refuse, never write.
@@ -724,6 +739,14 @@ absl::Status Store::scan_events(uint64_t after_seq,
     if (!fn(seq, std::string_view(it->value().data(), it->value().size()))) break;
   }
   return to_status(it->status(), "reading the event log failed");
+}
+
+absl::StatusOr<std::string> Store::unfinished_run() const {
+  std::string value;
+  auto s = impl_->db->Get(checked_reads(), impl_->cfs[kDefault], kUnfinishedRunKey, &value);
+  if (s.IsNotFound()) return absl::NotFoundError("no unfinished billing run");
+  if (!s.ok()) return to_status(s, "reading whether a billing run is unfinished");
+  return value;
 }
 
 absl::StatusOr<uint64_t> Store::derived_mark() const {
@@ -1002,6 +1025,12 @@ absl::Status Store::put_raw_for_test(const std::string& cf, std::string_view key
                                  rocksdb::Slice(key.data(), key.size()),
                                  rocksdb::Slice(value.data(), value.size())),
                   "put failed");
+}
+
+void Store::drop_unsynced_at_close_for_test() {
+  impl_->writer.wait().IgnoreError();
+  impl_->db->SetDBOptions({{"avoid_flush_during_shutdown", "true"}}).PermitUncheckedError();
+  impl_->wrote = false;
 }
 
 absl::Status Store::delete_raw_for_test(const std::string& cf, std::string_view key) {

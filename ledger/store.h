@@ -4,7 +4,9 @@
 // be a prefix of another id's keys, whatever bytes a future id grammar admits):
 //   default      "format" -> the on-disk format (kLedgerFormat), written when the ledger is created;
 //                "derived" -> the last sequence number the stream index and the idempotency
-//                records cover (written with them)
+//                records cover (written with them);
+//                "unfinished_run" -> a billing run committed in parts and not yet ended (its
+//                progress, in the synced batch of each part; removed in the batch of its end)
 //   events       big-endian sequence number -> Cap'n Proto event (the log; gap-free)
 //   streams      stream kind, key_component(id), big-endian version -> big-endian sequence number
 //   idempotency  key_component(request id) -> payload hash (32 bytes) + the original result line
@@ -61,8 +63,8 @@ class Store {
     kWrite,          // the ledger must exist
     kCreateOrWrite,  // writers that may start a ledger: apply, bill, demo, restore
   };
-  // How many table files a reader expects to read. A query of a few keys (state, explain) opens
-  // no table file before it needs one and keeps at most 10 open; a listing, an export or a
+  // How many table files a reader expects to read. A query of a few keys (state, explain) keeps
+  // at most 10 table files open and opens 2 of them at open; a listing, an export or a
   // verification keeps up to 246 open and opens 16 of them at open.
   enum class Reads { kMany, kFew };
   struct OpenOptions {
@@ -107,6 +109,14 @@ class Store {
   void stage_projection(std::string_view key, std::string_view value);
   // The stream index and idempotency records now reach `seq` (written with the derived batch).
   void stage_derived_mark(uint64_t seq);
+  // While held, the mark written with each commit goes no further than `seq`: a command whose
+  // events are committed in parts (a billing run) is never split by the mark, so its record is
+  // derived whole once its last part is written. nullopt releases it.
+  void hold_derived_mark(std::optional<uint64_t> seq);
+  // A billing run committed in parts (Ledger::run_billing): its progress record goes to the
+  // synced log batch, beside the part's events, so the ledger holds one exactly while the log
+  // holds a run without its end. An empty `record` removes it (in the batch of the run's end).
+  void stage_unfinished_run(std::string_view record);
   size_t staged_bytes() const;
   size_t staged_count() const;
   // Writes the log batch (sync: the WAL is fsynced first), then the derived batch without the WAL.
@@ -132,6 +142,8 @@ class Store {
       uint64_t after_seq, const std::function<bool(uint64_t, std::string_view)>& fn) const;
   // How far the stored stream index and idempotency records reach (0: nowhere yet).
   [[nodiscard]] absl::StatusOr<uint64_t> derived_mark() const;
+  // The progress record of a billing run the log holds without its end; NotFound when none.
+  [[nodiscard]] absl::StatusOr<std::string> unfinished_run() const;
   // The sequence numbers of a stream's events, in order. A reader whose stored index lags the
   // log (a writer beside it, or a crash before the index was flushed) first folds the index
   // entries of the events after the derived mark into memory, once.
@@ -184,6 +196,8 @@ class Store {
   [[nodiscard]] absl::Status put_raw_for_test(const std::string& cf, std::string_view key,
                                               std::string_view value);
   [[nodiscard]] absl::Status delete_raw_for_test(const std::string& cf, std::string_view key);
+  // Closing then drops what was written without the WAL, as a crash (kill -9) does.
+  void drop_unsynced_at_close_for_test();
 
   // A consistent copy of the database in `backup_dir` via RocksDB's BackupEngine.
   [[nodiscard]] absl::Status backup(const std::string& backup_dir);

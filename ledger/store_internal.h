@@ -67,6 +67,7 @@ struct Store::Impl {
   mutable bool stream_overlay_built = false;
   // The last sequence number staged, and the one last put into a derived batch as "derived".
   uint64_t derived_mark = 0, derived_mark_at_mark = 0, derived_mark_written = 0;
+  std::optional<uint64_t> derived_mark_held;  // hold_derived_mark
   std::string dir;
   std::string secondary_dir;  // a reader beside a writer: its own files, outside the ledger
   bool read_only = false;

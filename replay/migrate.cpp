@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -90,9 +91,22 @@ absl::StatusOr<IndexReport> rederive_index(Store& s) {
     records = std::map<std::string, std::string>();
   }
   if (!records.ok()) return records.status();
+  // A billing run the log holds without its end gets its record when the next writer's open ends
+  // it; until then the index is marked as reaching no further than the event before it.
+  uint64_t through_seq = s.last_seq();
+  std::optional<UnfinishedRun> unfinished;
+  if (auto record = s.unfinished_run(); record.ok()) {
+    auto run = UnfinishedRun::decode(*record);
+    if (!run.ok()) return run.status();
+    unfinished = std::move(*run);
+    spans.erase(unfinished->request_id);
+    through_seq = std::min(through_seq, unfinished->seq_first - 1);
+  } else if (!absl::IsNotFound(record.status())) {
+    return record.status();
+  }
   if (absl::Status st = rederive_records(s, spans, *records, report.records_rederived); !st.ok())
     return st;
-  if (absl::Status st = s.rewrite_index(streams, *records, s.last_seq()); !st.ok()) return st;
+  if (absl::Status st = s.rewrite_index(streams, *records, through_seq); !st.ok()) return st;
   report.stream_entries = streams.size();
   report.idempotency_records = records->size();
   return report;

@@ -1,0 +1,232 @@
+// A billing run committed in parts (Ledger::Options::billing_part_bytes): it writes the same log,
+// rows and idempotency record as a run written in one batch, and a run a crash cuts short between
+// two parts is ended by the next writer's open, with the same events, byte for byte, and the same
+// invoices; a retry of it is then a duplicate with the result of the uncut run.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+
+#include "ledger/ledger.h"
+#include "support/process.h"
+#include "workload/workload.h"
+
+namespace subledger::testing {
+namespace {
+
+constexpr int64_t kRecordedAt = 1'700'000'000'000'000;
+constexpr size_t kSmallParts = 4096;  // a dozen events or so per part
+
+std::unique_ptr<Ledger> open_writer(const std::string& dir, size_t part_bytes,
+                                    std::function<int64_t()> clock = [] { return kRecordedAt; }) {
+  Ledger::Options o;
+  o.clock = std::move(clock);
+  o.billing_part_bytes = part_bytes;
+  std::string error;
+  auto l = Ledger::open(dir, std::move(o), error);
+  EXPECT_TRUE(l) << error;
+  return l;
+}
+
+// Everything a ledger stores that a billing run writes: the log, every projection row and the
+// idempotency record of `request_id`.
+struct Stored {
+  std::vector<std::string> events;
+  std::map<std::string, std::string> rows;
+  std::string record;
+  bool operator==(const Stored&) const = default;
+};
+
+Stored stored(const std::string& dir, const std::string& request_id) {
+  auto store = Store::open(dir, Store::OpenOptions{Store::Access::kRead});
+  EXPECT_TRUE(store.ok()) << store.status();
+  Stored out;
+  EXPECT_TRUE((*store)
+                  ->scan_events(0,
+                                [&](uint64_t, std::string_view bytes) {
+                                  out.events.emplace_back(bytes);
+                                  return true;
+                                })
+                  .ok());
+  EXPECT_TRUE((*store)
+                  ->scan_projections("",
+                                     [&](std::string_view key, std::string_view value) {
+                                       out.rows.emplace(key, value);
+                                       return true;
+                                     })
+                  .ok());
+  auto record = (*store)->idempotency(request_id);
+  EXPECT_TRUE(record.ok()) << record.status();
+  if (record.ok()) out.record = *record;
+  return out;
+}
+
+bool has_unfinished_run(const std::string& dir) {
+  auto store = Store::open(dir, Store::OpenOptions{Store::Access::kRead});
+  EXPECT_TRUE(store.ok()) << store.status();
+  return store.ok() && (*store)->unfinished_run().ok();
+}
+
+// A generated ledger up to its last billing run (three months of 1500 subscriptions, with
+// renewals, trials ending and add-ons), written into `dir`; returns that run's command line.
+std::string ledger_before_last_run(const std::string& dir) {
+  std::stringstream text;
+  write_workload(WorkloadParams{1500, 7, 3, 0, Date::from_ymd(2025, 1, 1)}, text);
+  std::vector<std::string> lines = lines_of(text.str());
+  size_t last_run = lines.size();
+  for (size_t i = 0; i < lines.size(); ++i)
+    if (lines[i].find("\"run_billing\"") != std::string::npos) last_run = i;
+  EXPECT_LT(last_run, lines.size());
+  auto l = open_writer(dir, 0);
+  for (size_t i = 0; i < last_run; ++i) {
+    l->submit(lines[i]);
+    if (i % 256 == 255) {
+      EXPECT_EQ(l->commit(), absl::OkStatus());
+    }
+  }
+  EXPECT_EQ(l->commit(), absl::OkStatus());
+  return lines[last_run];
+}
+
+class BillingRunInParts : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    run_line_ = ledger_before_last_run(dir_ / "base");
+    std::filesystem::copy(dir_ / "base", dir_ / "one", std::filesystem::copy_options::recursive);
+    auto l = open_writer(dir_ / "one", 0);
+    uncut_ = l->submit(run_line_);
+    ASSERT_TRUE(uncut_.ok) << uncut_.to_json();
+    ASSERT_EQ(l->commit(), absl::OkStatus());
+    ASSERT_GT(uncut_.seq_last - uncut_.seq_first, 200u) << "a run of many parts";
+  }
+  std::string copy_of_base(const std::string& name) {
+    std::filesystem::copy(dir_ / "base", dir_ / name, std::filesystem::copy_options::recursive);
+    return dir_ / name;
+  }
+  TempDir dir_{"billing-parts"};
+  std::string run_line_;
+  CommandResult uncut_;
+};
+
+TEST_F(BillingRunInParts, WritesTheLogRowsAndRecordOfARunInOneBatch) {
+  const std::string dir = copy_of_base("parts");
+  {
+    auto l = open_writer(dir, kSmallParts);
+    CommandResult r = l->submit(run_line_);
+    ASSERT_TRUE(r.ok) << r.to_json();
+    EXPECT_EQ(r.to_json(), uncut_.to_json());
+    // Its parts are written (with the progress record), the derived mark held before the run
+    // (it never splits a command); its end is staged.
+    EXPECT_TRUE(l->store().unfinished_run().ok());
+    EXPECT_EQ(l->store().derived_mark().value_or(0), r.seq_first - 1);
+    ASSERT_EQ(l->commit(), absl::OkStatus());
+    EXPECT_TRUE(absl::IsNotFound(l->store().unfinished_run().status()));
+    EXPECT_EQ(l->store().derived_mark().value_or(0), r.seq_last);
+  }
+  EXPECT_TRUE(stored(dir, uncut_.request_id) == stored(dir_ / "one", uncut_.request_id));
+  auto again = open_writer(dir, kSmallParts);
+  CommandResult retry = again->submit(run_line_);
+  EXPECT_TRUE(retry.duplicate);
+  EXPECT_EQ(retry.seq_first, uncut_.seq_first);
+  EXPECT_EQ(retry.seq_last, uncut_.seq_last);
+  EXPECT_EQ(retry.extra_json, uncut_.extra_json);
+}
+
+// The clock is read once per event: failing it part-way through the run stops the process there,
+// as a crash would (what was not committed is lost).
+struct Crash : std::runtime_error {
+  Crash() : std::runtime_error("crash") {}
+};
+
+void crash_part_way(const std::string& dir, const std::string& run_line, uint64_t events_before,
+                    bool lose_unsynced) {
+  auto l = open_writer(dir, kSmallParts, [calls = uint64_t{0}, events_before]() mutable {
+    if (++calls > events_before) throw Crash();
+    return kRecordedAt;
+  });
+  EXPECT_THROW(l->submit(run_line), Crash);
+  // The stream index, the records and the rows go without the WAL: a kill -9 loses those of
+  // the last flush on; a clean stop keeps them.
+  if (lose_unsynced) l->store().drop_unsynced_at_close_for_test();
+}
+
+class BillingRunCutShort : public BillingRunInParts, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(BillingRunCutShort, IsEndedByTheNextOpenWithTheSameEventsAndInvoices) {
+  const bool lose_unsynced = GetParam();
+  const uint64_t run_events = uncut_.seq_last - uncut_.seq_first + 1;
+  for (uint64_t cut : {run_events / 3, run_events - 2}) {
+    const std::string dir = copy_of_base("cut-" + std::to_string(cut));
+    crash_part_way(dir, run_line_, cut, lose_unsynced);
+    ASSERT_TRUE(has_unfinished_run(dir)) << "parts were written before the crash";
+    // A reader meanwhile sees the parts: the rows open, and the run is not over.
+    {
+      Ledger::Options o;
+      o.preview = true;
+      std::string error;
+      auto reader = Ledger::open(dir, std::move(o), error);
+      ASSERT_TRUE(reader) << error;
+      EXPECT_LT(reader->state().last_seq(), uncut_.seq_last);
+      EXPECT_GE(reader->state().last_seq(), uncut_.seq_first);
+    }
+    {
+      auto l = open_writer(dir, kSmallParts);
+      EXPECT_EQ(l->open_report().ended_run, uncut_.request_id);
+      EXPECT_EQ(l->state().last_seq(), uncut_.seq_last);
+    }
+    EXPECT_FALSE(has_unfinished_run(dir));
+    EXPECT_TRUE(stored(dir, uncut_.request_id) == stored(dir_ / "one", uncut_.request_id))
+        << "cut after " << cut << " of " << run_events << " events";
+    auto again = open_writer(dir, kSmallParts);
+    CommandResult retry = again->submit(run_line_);
+    EXPECT_TRUE(retry.duplicate);
+    CommandResult expected = uncut_;
+    expected.duplicate = true;
+    EXPECT_EQ(retry.to_json(), expected.to_json());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(KeptOrLost, BillingRunCutShort, ::testing::Bool(),
+                         [](const auto& info) {
+                           return info.param ? std::string("UnsyncedWritesLost")
+                                             : std::string("UnsyncedWritesKept");
+                         });
+
+// A run cut short twice (its end cut short too) is still ended whole.
+TEST_F(BillingRunInParts, ARunCutShortAgainWhileBeingEndedIsEndedByTheOpenAfter) {
+  const uint64_t run_events = uncut_.seq_last - uncut_.seq_first + 1;
+  const std::string dir = copy_of_base("twice");
+  crash_part_way(dir, run_line_, run_events / 4, /*lose_unsynced=*/true);
+  auto throwing_clock = [](uint64_t events_before) {
+    return [calls = uint64_t{0}, events_before]() mutable -> int64_t {
+      if (++calls > events_before) throw Crash();
+      return kRecordedAt;
+    };
+  };
+  {
+    // Cut before the first event of its end: the open's catch-up has written the index and the
+    // records of the log before the run, and neither a record nor the mark for the run's parts.
+    Ledger::Options o;
+    o.billing_part_bytes = kSmallParts;
+    o.clock = throwing_clock(0);
+    EXPECT_THROW((void)Ledger::open(dir, std::move(o)), Crash);
+    auto store = Store::open(dir, Store::OpenOptions{Store::Access::kRead});
+    ASSERT_TRUE(store.ok()) << store.status();
+    EXPECT_EQ((*store)->derived_mark().value_or(0), uncut_.seq_first - 1);
+    EXPECT_TRUE(absl::IsNotFound((*store)->idempotency(uncut_.request_id).status()));
+  }
+  {
+    Ledger::Options o;
+    o.billing_part_bytes = kSmallParts;
+    o.clock = throwing_clock(run_events / 4);
+    EXPECT_THROW((void)Ledger::open(dir, std::move(o)), Crash);
+  }
+  ASSERT_TRUE(has_unfinished_run(dir));
+  { auto l = open_writer(dir, kSmallParts); }
+  EXPECT_TRUE(stored(dir, uncut_.request_id) == stored(dir_ / "one", uncut_.request_id));
+}
+
+}  // namespace
+}  // namespace subledger::testing
