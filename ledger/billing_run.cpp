@@ -128,7 +128,9 @@ CommandResult Ledger::run_billing(const Command& command, const std::string& has
     store_->hold_derived_mark(result.seq_first - 1);
     in_parts = true;
     commits_since_rows_ = options_.projection_every_commits;
-    return commit();
+    // Written on the store's thread while the run goes on (a part acknowledges nothing); the
+    // next part, or the caller's commit of the run's end, waits for it.
+    return commit_async();
   };
   auto part_failed = [&](const absl::Status& error) {
     io_failure_ = std::string(error.message());

@@ -147,7 +147,7 @@ class Ledger {
     // written (synced, with the rows they change and a progress record, Store::unfinished_run),
     // so its memory stays bounded however large the ledger. A run cut short by a crash is ended
     // by the next writer's open, with the same events and invoices. 0: one batch.
-    size_t billing_part_bytes = 32 << 20;
+    size_t billing_part_bytes = 8 << 20;
     std::function<int64_t()> clock;          // recorded-at micros; default: the system clock
     std::shared_ptr<spdlog::logger> logger;  // default: a null logger
   };
