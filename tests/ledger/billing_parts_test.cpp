@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "ledger/ledger.h"
+#include "ledger/queries.h"
 #include "support/process.h"
 #include "workload/workload.h"
 
@@ -61,6 +62,18 @@ Stored stored(const std::string& dir, const std::string& request_id) {
   EXPECT_TRUE(record.ok()) << record.status();
   if (record.ok()) out.record = *record;
   return out;
+}
+
+// How many invoices the whole listing (`invoices`, `reconcile`) shows a reader.
+size_t listed_invoices(const std::string& dir) {
+  auto store = Ledger::open_rows_for_reading(dir);
+  EXPECT_TRUE(store.ok()) << store.status();
+  size_t n = 0;
+  EXPECT_TRUE(for_each_issued_invoice(**store, InvoiceSelection{}, [&](const IssuedInvoice&) {
+                ++n;
+                return true;
+              }).ok());
+  return n;
 }
 
 bool has_unfinished_run(const std::string& dir) {
@@ -172,12 +185,15 @@ TEST_P(BillingRunCutShort, IsEndedByTheNextOpenWithTheSameEventsAndInvoices) {
       EXPECT_LT(reader->state().last_seq(), uncut_.seq_last);
       EXPECT_GE(reader->state().last_seq(), uncut_.seq_first);
     }
+    // The whole listing goes run by run: it shows the run's invoices once the run has ended.
+    EXPECT_EQ(listed_invoices(dir), listed_invoices(dir_ / "base"));
     {
       auto l = open_writer(dir, kSmallParts);
       EXPECT_EQ(l->open_report().ended_run, uncut_.request_id);
       EXPECT_EQ(l->state().last_seq(), uncut_.seq_last);
     }
     EXPECT_FALSE(has_unfinished_run(dir));
+    EXPECT_EQ(listed_invoices(dir), listed_invoices(dir_ / "one"));
     EXPECT_TRUE(stored(dir, uncut_.request_id) == stored(dir_ / "one", uncut_.request_id))
         << "cut after " << cut << " of " << run_events << " events";
     auto again = open_writer(dir, kSmallParts);
