@@ -138,7 +138,10 @@ CommandResult Ledger::run_billing(const Command& command, const std::string& has
   };
 
   // 1. What time brings, for every subscription, in creation order.
-  const std::vector<std::string> ids = state_.subscription_ids();
+  // By reference: a run materializes transitions and opens no subscription, so the list stays
+  // as it is (a copy held every id of the ledger a second time).
+  assert(!on_demand_ && "a billing run decides over the whole state (load_for)");
+  const std::vector<std::string>& ids = state_.subscription_ids();
   for (const auto& id : ids) {
     std::vector<Staged> due = due_transitions(*state_.subscription(id), through, state_);
     for (const auto& staged : due) note(append(staged, command));
