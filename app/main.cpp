@@ -181,6 +181,12 @@ void add_apply_and_bill(Cli& c) {
       ->required();
   bill_cmd->add_flag("--dry-run", bill.dry_run,
                      "compute and print what the run would issue; record nothing");
+  bill_cmd
+      ->add_option("--part-mb", bill.part_mib,
+                   "write the run in parts of about this many MiB of events, each synced with "
+                   "its rows and the run's progress, so memory stays bounded; a run a crash "
+                   "cuts short is ended by the next writer (0: one batch; default 8)")
+      ->check(CLI::Range(0, 4096));
   auto* request_id = id_option(bill_cmd, "--request-id", bill.request_id,
                                "idempotency key of this run (1 to 128 of A-Z a-z 0-9 . _ ~ -; "
                                "default: derived from the date and the log)");

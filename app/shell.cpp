@@ -54,11 +54,15 @@ bool stderr_is_terminal() { return isatty(STDERR_FILENO) == 1 && g_verbosity != 
 // Readers (kRead) open the ledger read-only: it must exist, nothing in its directory changes, and
 // rows that lag the log are caught up in memory. Only apply and demo may create a ledger here.
 // `rows_every_commits`: Ledger::Options::projection_every_commits.
+static_assert(kBillingPartBytes == size_t{8} << 20, "open_ledger's default in shell.h");
+
 absl::StatusOr<std::unique_ptr<Ledger>> open_ledger(const std::string& db, Mode mode,
                                                     uint32_t rows_every_commits,
                                                     bool load_on_demand,
-                                                    uint64_t expected_commands) {
+                                                    uint64_t expected_commands,
+                                                    size_t billing_part_bytes) {
   Ledger::Options options;
+  options.billing_part_bytes = billing_part_bytes;
   options.projection_every_commits = rows_every_commits;
   options.load_on_demand = load_on_demand && mode != Mode::kRead;
   options.expected_commands = expected_commands;

@@ -250,6 +250,8 @@ int apply(const ApplyOptions& o, std::ostream& out) {
   return counts.rejected ? kExitRejected : kExitOk;
 }
 
+static_assert(kBillingPartBytes == size_t{8} << 20, "BillOptions::part_mib's default");
+
 int bill(const BillOptions& o, std::ostream& out) {
   int status = kExitOk;
   auto through = parse_date_arg(o.through, "--through", status);
@@ -258,7 +260,8 @@ int bill(const BillOptions& o, std::ostream& out) {
     if (std::string why = id_error("--request-id", o.request_id); !why.empty()) return fail(why);
   auto opening = std::chrono::steady_clock::now();
   // INTERFACE.md: bill never creates a ledger (a typo in --db says so instead).
-  auto opened = open_ledger(o.db, o.dry_run ? Mode::kRead : Mode::kWrite);
+  auto opened = open_ledger(o.db, o.dry_run ? Mode::kRead : Mode::kWrite, 1, false, 0,
+                            o.part_mib << 20);
   if (!opened.ok()) return fail_status(opened.status());
   std::unique_ptr<Ledger> ledger = std::move(*opened);
   Command c;

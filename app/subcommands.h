@@ -25,6 +25,7 @@ int apply(const ApplyOptions& o, std::ostream& out);
 struct BillOptions {
   std::string db, through, request_id;
   bool dry_run = false;
+  size_t part_mib = 8;  // Ledger::Options::billing_part_bytes (kBillingPartBytes), in MiB
 };
 int bill(const BillOptions& o, std::ostream& out);
 

@@ -112,6 +112,11 @@ PreparedCommand prepare_command(std::string_view json_line, uint64_t line_number
 // 2000: 0.24 / 0.21 s. Looking a customer up costs about what reading 25 rows in order does.
 inline constexpr uint64_t kSubscriptionsPerCommandOnDemand = 24;
 
+// How many bytes of a billing run's events are staged before they are written as a part
+// (Options::billing_part_bytes). At 1M subscriptions (a month of 710k events), farm-bench medians:
+// the bill process's peak 1291 MiB against 2058 in one batch, wall 0.92x.
+inline constexpr size_t kBillingPartBytes = 8 << 20;
+
 class Ledger {
  public:
   struct Options {
@@ -147,7 +152,7 @@ class Ledger {
     // written (synced, with the rows they change and a progress record, Store::unfinished_run),
     // so its memory stays bounded however large the ledger. A run cut short by a crash is ended
     // by the next writer's open, with the same events and invoices. 0: one batch.
-    size_t billing_part_bytes = 8 << 20;
+    size_t billing_part_bytes = kBillingPartBytes;
     std::function<int64_t()> clock;          // recorded-at micros; default: the system clock
     std::shared_ptr<spdlog::logger> logger;  // default: a null logger
   };

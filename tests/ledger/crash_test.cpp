@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -198,6 +199,67 @@ TEST(Crash, AfterAKillTheLogAloneRestoresIndexRecordsAndRows) {
   }
   EXPECT_EQ(run(bin() + " replay --verify --db " + db + " >/dev/null").status, 0);
   EXPECT_EQ(run(bin() + " invoices --db " + db).out, run(bin() + " invoices --db " + clean).out);
+}
+
+// `bill` killed with SIGKILL while it writes a run in parts (`--part-mb 1`: about ten of them):
+// wherever the kill lands (before the first part, between parts, after the end), the ledger
+// ends as one whose run was never killed: the next writer's open ends a run cut short, the
+// invoices are byte for byte the same, `replay --verify` passes, and a retry of the run is a
+// duplicate with the uncut run's result line.
+TEST(Crash, KilledBillIsEndedByTheNextWriterWithTheSameInvoices) {
+  TempDir dir("crash-bill");
+  const std::string commands = dir / "cmds.jsonl";
+  ASSERT_EQ(run(bin() + " gen --subscriptions 50000 --seed 5 --months 12 -o " + commands +
+                " 2>/dev/null").status, 0);
+  const std::string base = dir / "base";
+  ASSERT_EQ(run(bin() + " apply --db " + base + " " + commands + " >/dev/null").status, 0);
+  // The month after the generated year: annual renewals and monthly invoices, about 35k events.
+  const std::string through = "2026-01-31";
+  const std::string bill_args = " --through " + through + " --request-id month-end --part-mb 1";
+  auto copy_of_base = [&](const std::string& name) {
+    std::filesystem::remove_all(dir / name);
+    std::filesystem::copy(base, dir / name, std::filesystem::copy_options::recursive);
+    return dir / name;
+  };
+  const std::string clean = copy_of_base("clean");
+  ASSERT_EQ(run(bin() + " bill --db " + clean + bill_args + " >/dev/null").status, 0);
+  const std::string expected_invoices = run(bin() + " invoices --db " + clean).out;
+  const std::string expected_retry = run(bin() + " bill --db " + clean + bill_args).out;
+  ASSERT_NE(expected_retry.find("\"duplicate\":true"), std::string::npos) << expected_retry;
+
+  int cut_between_parts = 0;  // where the kills landed depends on this machine's speed
+  for (int kill_after_ms : {150, 200, 250, 300, 400}) {
+    const std::string db = copy_of_base("killed");
+    pid_t pid = fork();
+    if (pid == 0) {
+      int null = ::open("/dev/null", O_WRONLY);
+      dup2(null, STDOUT_FILENO);
+      dup2(null, STDERR_FILENO);
+      execl(bin().c_str(), "subledger", "bill", "--db", db.c_str(), "--through", through.c_str(),
+            "--request-id", "month-end", "--part-mb", "1", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(kill_after_ms));
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    {
+      auto store = Store::open(db, Store::OpenOptions{Store::Access::kRead});
+      ASSERT_TRUE(store.ok()) << store.status();
+      if ((*store)->unfinished_run().ok()) ++cut_between_parts;
+    }
+    // The retry ends the run (or runs it, if no part was written), then answers it.
+    RunResult first = run(bin() + " bill --db " + db + bill_args + " 2>/dev/null");
+    ASSERT_EQ(first.status, 0) << "killed after " << kill_after_ms << " ms: " << first.out;
+    EXPECT_EQ(run(bin() + " bill --db " + db + bill_args).out, expected_retry)
+        << "killed after " << kill_after_ms << " ms";
+    EXPECT_EQ(run(bin() + " invoices --db " + db).out, expected_invoices)
+        << "killed after " << kill_after_ms << " ms";
+    RunResult verify = run(bin() + " replay --verify --db " + db);
+    EXPECT_EQ(verify.status, 0) << verify.out;
+  }
+  RecordProperty("kills_between_parts", cut_between_parts);
+  std::cerr << cut_between_parts << " of 5 kills landed between two parts of the run\n";
 }
 
 }  // namespace
