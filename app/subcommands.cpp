@@ -270,6 +270,12 @@ int bill(const BillOptions& o, std::ostream& out) {
   c.request_id = !o.request_id.empty() ? o.request_id
                                        : "bill-" + through->iso() + "-after-" +
                                              std::to_string(ledger->state().last_seq());
+  // Run again after a crash cut it short, with the default key: the open has just ended that
+  // run, and this is a retry of it (answered as such), not a second run through the same date.
+  if (const Ledger::OpenReport& opened_report = ledger->open_report();
+      o.request_id.empty() && !opened_report.ended_run.empty() &&
+      opened_report.ended_run_through == *through)
+    c.request_id = opened_report.ended_run;
   if (stderr_is_terminal()) std::cerr << "billing through " << through->iso() << "...\n";
   auto started = std::chrono::steady_clock::now();
   const double open_seconds = std::chrono::duration<double>(started - opening).count();

@@ -3,6 +3,7 @@
 // the clock to D. Part of Ledger: it appends through the same pipeline as every command.
 #include <algorithm>
 #include <cassert>
+#include <exception>
 #include <tuple>
 
 #include "ledger/ledger.h"
@@ -116,10 +117,13 @@ CommandResult Ledger::run_billing(const Command& command, const std::string& has
   }
   // Parts: once enough is staged, it is written with the rows and the run's progress, and the
   // derived mark held before the run (its idempotency record is derived whole, once it ends).
+  // A ledger's first run is never cut: without a clock, where each partner's invoice dates
+  // begin is read from its pending charges, which its own invoices consume, so what is left of
+  // it could not be decided again the same way.
   bool in_parts = resumed != nullptr;
   auto write_part_if_due = [&]() -> absl::Status {
-    if (options_.preview || options_.billing_part_bytes == 0 ||
-        store_->staged_bytes() < options_.billing_part_bytes)
+    if (options_.preview || options_.billing_part_bytes == 0 || clock.is_none() ||
+        result.seq_first == 0 || store_->staged_bytes() < options_.billing_part_bytes)
       return absl::OkStatus();
     UnfinishedRun progress{command.request_id, hash,          command.actor,
                            through,            result.seq_first, summary.invoices_issued,
@@ -132,6 +136,19 @@ CommandResult Ledger::run_billing(const Command& command, const std::string& has
     // next part, or the caller's commit of the run's end, waits for it.
     return commit_async();
   };
+  // Once a part is written, a run that stops before its end (an exception out of deciding) leaves
+  // the log holding half of it: nothing more may be decided after it in this process (the next
+  // open ends the run first).
+  struct UnusableIfCut {
+    Ledger& ledger;
+    const bool& in_parts;
+    const int exceptions = std::uncaught_exceptions();
+    ~UnusableIfCut() {
+      if (in_parts && std::uncaught_exceptions() > exceptions && ledger.unusable_.ok())
+        ledger.unusable_ = absl::InternalError(
+            "a billing run stopped part-way; reopen the ledger to end it");
+    }
+  } unusable_if_cut{*this, in_parts};
   auto part_failed = [&](const absl::Status& error) {
     io_failure_ = std::string(error.message());
     return CommandResult{command.request_id, false, false, 0, 0, "UNAVAILABLE", io_failure_, ""};
@@ -192,6 +209,9 @@ CommandResult Ledger::run_billing(const Command& command, const std::string& has
   if (in_parts) {
     store_->stage_unfinished_run("");
     store_->hold_derived_mark(std::nullopt);
+    // Each part wrote rows and reset the count: the end's commit carries them again (invoices
+    // are read from their rows), however rarely the rows are written otherwise.
+    if (options_.rows_with_billing_runs) commits_since_rows_ = options_.projection_every_commits;
   }
   result.extra_json = "\"invoices_issued\":" + std::to_string(summary.invoices_issued);
   last_billing_ = std::move(summary);

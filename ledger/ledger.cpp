@@ -298,6 +298,11 @@ absl::StatusOr<std::unique_ptr<Ledger>> Ledger::open(std::unique_ptr<Store> stor
   // parts left it: some invoices issued, the billing clock not moved yet.)
   if (unfinished && !ledger->options_.preview)
     if (absl::Status s = ledger->end_unfinished_run(*unfinished); !s.ok()) return s;
+  if (unfinished && ledger->options_.preview)
+    ledger->options_.logger->warn(
+        "the billing run '{}' through {} was cut short by a crash after event {}; this reads it "
+        "as its parts left it, and the next writer to open the ledger ends it",
+        unfinished->request_id, unfinished->through.iso(), ledger->state_.last_seq());
   return ledger;
 }
 
@@ -350,6 +355,7 @@ absl::Status Ledger::end_unfinished_run(const UnfinishedRun& run) {
                                result.message);
   if (absl::Status s = commit(); !s.ok()) return s;
   open_report_.ended_run = run.request_id;
+  open_report_.ended_run_through = run.through;
   open_report_.ended_run_invoices = last_billing_.invoices_issued;
   options_.logger->warn(
       "ended the billing run '{}' through {}, which a crash had cut short: {} invoices in all, "

@@ -202,6 +202,7 @@ class Ledger {
     // A billing run a crash had cut short, ended by this open ("": none): its request id, and
     // the invoices it issued in all.
     std::string ended_run;
+    Date ended_run_through;
     uint32_t ended_run_invoices = 0;
   };
   const OpenReport& open_report() const { return open_report_; }

@@ -865,15 +865,19 @@ absl::StatusOr<std::vector<uint64_t>> Store::stream_seqs(const Stream& stream) c
   std::string prefix = stream_prefix(stream);
   std::unique_ptr<rocksdb::Iterator> it(
       impl_->db->NewIterator(checked_reads(), impl_->cfs[kStreams]));
+  std::string last_stored;  // the key of the last stored entry
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     if (it->value().size() != 8 || it->key().size() != prefix.size() + 8)
       return absl::DataLossError("a stream index entry of " + stream.id + " is malformed");
     out.push_back(from_be64(std::string_view(it->value().data(), it->value().size())));
+    last_stored.assign(it->key().data(), it->key().size());
   }
   if (!it->status().ok())
     return rebuild_hint(to_status(it->status(), "reading the stream index failed"), impl_->dir);
-  // Entries of events after the derived mark (a reader's overlay) follow the stored ones.
-  for (auto e = impl_->stream_overlay.lower_bound(prefix);
+  // Entries of events after the derived mark (a reader's overlay) follow the stored ones. Some
+  // may be stored already: the mark is held before a billing run written in parts, whose
+  // entries are stored with each part (Store::hold_derived_mark), so versions stored are skipped.
+  for (auto e = impl_->stream_overlay.upper_bound(std::max(last_stored, prefix));
        e != impl_->stream_overlay.end() && std::string_view(e->first).starts_with(prefix); ++e)
     out.push_back(e->second);
   return out;

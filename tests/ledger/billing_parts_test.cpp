@@ -21,10 +21,12 @@ constexpr int64_t kRecordedAt = 1'700'000'000'000'000;
 constexpr size_t kSmallParts = 4096;  // a dozen events or so per part
 
 std::unique_ptr<Ledger> open_writer(const std::string& dir, size_t part_bytes,
-                                    std::function<int64_t()> clock = [] { return kRecordedAt; }) {
+                                    std::function<int64_t()> clock = [] { return kRecordedAt; },
+                                    uint32_t rows_every_commits = 1) {
   Ledger::Options o;
   o.clock = std::move(clock);
   o.billing_part_bytes = part_bytes;
+  o.projection_every_commits = rows_every_commits;
   std::string error;
   auto l = Ledger::open(dir, std::move(o), error);
   EXPECT_TRUE(l) << error;
@@ -74,6 +76,12 @@ size_t listed_invoices(const std::string& dir) {
                 return true;
               }).ok());
   return n;
+}
+
+uint64_t last_seq_of(const std::string& dir) {
+  auto store = Store::open(dir, Store::OpenOptions{Store::Access::kRead});
+  EXPECT_TRUE(store.ok()) << store.status();
+  return store.ok() ? (*store)->last_seq() : 0;
 }
 
 bool has_unfinished_run(const std::string& dir) {
@@ -216,6 +224,7 @@ TEST_F(BillingRunInParts, ARunCutShortAgainWhileBeingEndedIsEndedByTheOpenAfter)
   const uint64_t run_events = uncut_.seq_last - uncut_.seq_first + 1;
   const std::string dir = copy_of_base("twice");
   crash_part_way(dir, run_line_, run_events / 4, /*lose_unsynced=*/true);
+  const uint64_t after_first_cut = last_seq_of(dir);
   auto throwing_clock = [](uint64_t events_before) {
     return [calls = uint64_t{0}, events_before]() mutable -> int64_t {
       if (++calls > events_before) throw Crash();
@@ -241,8 +250,45 @@ TEST_F(BillingRunInParts, ARunCutShortAgainWhileBeingEndedIsEndedByTheOpenAfter)
     EXPECT_THROW((void)Ledger::open(dir, std::move(o)), Crash);
   }
   ASSERT_TRUE(has_unfinished_run(dir));
+  EXPECT_GT(last_seq_of(dir), after_first_cut) << "the second cut came after parts of the end";
   { auto l = open_writer(dir, kSmallParts); }
   EXPECT_TRUE(stored(dir, uncut_.request_id) == stored(dir_ / "one", uncut_.request_id));
+}
+
+// Rows written only every 64th commit (as the server does): the run's end still carries them
+// (invoices are read from their rows), though each part reset the count.
+TEST_F(BillingRunInParts, TheEndOfARunInPartsCarriesTheRowsHoweverRarelyTheyAreWritten) {
+  const std::string dir = copy_of_base("rare-rows");
+  auto l = open_writer(dir, kSmallParts, [] { return kRecordedAt; }, /*rows_every_commits=*/64);
+  CommandResult r = l->submit(run_line_);
+  ASSERT_TRUE(r.ok) << r.to_json();
+  ASSERT_EQ(l->commit(), absl::OkStatus());
+  auto checkpoint = l->store().projection("checkpoint");
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
+  EXPECT_EQ(from_be64(*checkpoint), r.seq_last);
+}
+
+// A ledger's first run (no billing clock yet) is never cut: where each partner's invoice dates
+// begin is read from pending charges its own invoices consume, so what is left of it could not
+// be decided again the same way. It is written in one batch, as before parts.
+TEST(BillingRunFirst, ALedgersFirstRunIsWrittenInOneBatch) {
+  TempDir dir("billing-first");
+  std::stringstream text;
+  write_workload(WorkloadParams{1500, 7, 3, 0, Date::from_ymd(2025, 1, 1)}, text);
+  std::vector<std::string> lines = lines_of(text.str());
+  auto l = open_writer(dir / "l", kSmallParts);
+  size_t i = 0;
+  for (; i < lines.size() && lines[i].find("\"run_billing\"") == std::string::npos; ++i)
+    l->submit(lines[i]);
+  ASSERT_LT(i, lines.size());
+  ASSERT_EQ(l->commit(), absl::OkStatus());
+  CommandResult r = l->submit(lines[i]);
+  ASSERT_TRUE(r.ok) << r.to_json();
+  ASSERT_GT(r.seq_last - r.seq_first, 50u) << "a run parts would have cut";
+  ASSERT_EQ(l->wait_committed(), absl::OkStatus());
+  EXPECT_TRUE(absl::IsNotFound(l->store().unfinished_run().status()));
+  EXPECT_LT(l->store().last_seq(), r.seq_first) << "nothing of the run was written before its end";
+  ASSERT_EQ(l->commit(), absl::OkStatus());
 }
 
 }  // namespace
