@@ -58,6 +58,7 @@ bool is_row(std::string_view v) {
   if (auto s = decode_subscription(v); s && !s->id.empty()) return true;
   if (auto c = decode_customer(v); c && !c->customer.def.customer_id.empty()) return true;
   if (auto i = decode_issued_invoice(v); i && !i->invoice.invoice_id.empty()) return true;
+  if (auto l = decode_charge_line(v); l && !l->subscription_id.empty()) return true;
   return false;
 }
 

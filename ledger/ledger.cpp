@@ -330,7 +330,8 @@ absl::Status Ledger::open_state(const std::optional<UnfinishedRun>& unfinished) 
     // A reader never writes: the caught-up rows go into the store's overlay, so what it reads
     // from the rows (issued invoices, subscriptions) is as of the last durable event.
     state_.take_changed_rows(
-        [&](std::string_view key, std::string_view value) { store_->overlay_projection(key, value); });
+        [&](std::string_view key, std::string_view value) { store_->overlay_projection(key, value); },
+        [&](std::string_view key) { store_->overlay_projection_erase(key); });
     store_->overlay_projection("checkpoint", be64(state_.last_seq()));
     return absl::OkStatus();
   }
@@ -462,12 +463,25 @@ absl::StatusOr<bool> overlay_tail_by_customer(Store& store, uint64_t checkpoint,
       if (!absl::IsNotFound(row.status())) return row.ok() ? false : fall_back_or(row.status());
       continue;
     }
-    auto loaded = load(key);
-    if (!loaded.ok() || !*loaded) return loaded;
-    const Customer* c = state.catalog().customer(customer);
-    if (!c) return false;
-    for (const std::string& sub : c->subscription_ids) {
-      loaded = load(subscription_row_key(sub));
+    // Its own row and those under it (the state takes the customer whole at the next customer's
+    // row or at finish_load), then the row of each subscription listed there.
+    bool fits = true, found = false;
+    std::vector<std::string> subscriptions;
+    absl::Status read = store.scan_projections(
+        key,
+        [&](std::string_view k, std::string_view v) {
+          found = true;
+          fits = state.load_row(k, v).ok();
+          auto parsed = parse_customer_row_key(k);
+          if (parsed && parsed->kind == CustomerRowKey::Kind::kSubscription)
+            subscriptions.emplace_back(v);
+          return fits;
+        },
+        Store::Scan::kShort);
+    if (!read.ok()) return fall_back_or(read);
+    if (!found || !fits) return false;
+    for (const std::string& sub : subscriptions) {
+      auto loaded = load(subscription_row_key(sub));
       if (!loaded.ok() || !*loaded) return loaded;
     }
   }
@@ -484,7 +498,8 @@ absl::StatusOr<bool> overlay_tail_by_customer(Store& store, uint64_t checkpoint,
   report.events = state.last_seq() - checkpoint;
   report.customers = customers.size();
   state.take_changed_rows(
-      [&](std::string_view key, std::string_view value) { store.overlay_projection(key, value); });
+      [&](std::string_view key, std::string_view value) { store.overlay_projection(key, value); },
+      [&](std::string_view key) { store.overlay_projection_erase(key); });
   store.overlay_projection("checkpoint", be64(state.last_seq()));
   return true;
 }
@@ -592,12 +607,8 @@ namespace {
 absl::Status read_customer(const Store& store, const std::string& customer_id,
                            RowPrefetch::Customer& out,
                            size_t subscriptions_max = std::numeric_limits<size_t>::max()) {
-  auto value = store.projection(customer_row_key(customer_id));
-  if (!value.ok()) return value.status();
-  std::optional<CustomerRow> row = decode_customer(*value);
-  if (!row) return absl::DataLossError("the row of customer " + customer_id + " is unreadable");
-  if (row->customer.subscription_ids.size() > subscriptions_max)
-    return absl::ResourceExhaustedError("customer " + customer_id + " has many subscriptions");
+  absl::StatusOr<CustomerRow> row = stored_customer(store, customer_id, subscriptions_max);
+  if (!row.ok()) return row.status();
   out.subscriptions.reserve(row->customer.subscription_ids.size());
   for (const std::string& id : row->customer.subscription_ids) {
     auto sub = store.projection(subscription_row_key(id));
@@ -1008,7 +1019,8 @@ void Ledger::remember(const Command& command, const std::string& hash,
 
 void Ledger::stage_projections() {
   state_.take_changed_rows(
-      [&](std::string_view key, std::string_view value) { store_->stage_projection(key, value); });
+      [&](std::string_view key, std::string_view value) { store_->stage_projection(key, value); },
+      [&](std::string_view key) { store_->stage_projection_erase(key); });
   store_->stage_projection("checkpoint", be64(state_.last_seq()));
 }
 

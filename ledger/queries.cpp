@@ -162,17 +162,36 @@ absl::StatusOr<Subscription> stored_subscription(const Store& store, const std::
   return std::move(*sub);
 }
 
+absl::StatusOr<CustomerRow> stored_customer(const Store& store, const std::string& customer_id,
+                                            size_t subscriptions_max) {
+  CustomerRow row;
+  absl::Status fits;
+  absl::Status read = store.scan_projections(
+      customer_row_key(customer_id),
+      [&](std::string_view key, std::string_view value) {
+        fits = add_customer_row(row, key, value);
+        if (fits.ok() && row.subscription_count > subscriptions_max)
+          fits = absl::ResourceExhaustedError("customer " + customer_id +
+                                              " has many subscriptions");
+        return fits.ok();
+      },
+      Store::Scan::kShort);
+  if (!read.ok()) return read;
+  if (!fits.ok()) return fits;
+  if (row.customer.def.customer_id.empty())
+    return absl::NotFoundError("no row of customer " + customer_id);
+  if (absl::Status complete = check_customer_rows(row); !complete.ok()) return complete;
+  return row;
+}
+
 absl::StatusOr<std::vector<uint64_t>> customer_event_seqs(const Store& store,
                                                           const std::string& customer_id) {
   auto seqs = store.stream_seqs(Stream{StreamKind::kCustomer, customer_id});
   if (!seqs.ok()) return seqs.status();
   std::vector<uint64_t> out = std::move(*seqs);
-  const std::string key = customer_row_key(customer_id);
-  auto value = store.projection(key);
-  if (absl::IsNotFound(value.status())) return out;
-  if (!value.ok()) return value.status();
-  auto row = decode_customer(*value);
-  if (!row) return unreadable(key);
+  auto row = stored_customer(store, customer_id);
+  if (absl::IsNotFound(row.status())) return out;
+  if (!row.ok()) return row.status();
   for (const std::string& id : row->customer.subscription_ids) {
     auto sub = store.stream_seqs(Stream{StreamKind::kSubscription, id});
     if (!sub.ok()) return sub.status();

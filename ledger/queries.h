@@ -8,6 +8,7 @@
 #include <absl/status/statusor.h>
 
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,12 @@ struct InvoiceSelection {
                                                            const std::string& invoice_id);
 [[nodiscard]] absl::StatusOr<Subscription> stored_subscription(const Store& store,
                                                                const std::string& id);
+// A customer's rows (its own and those under it, projection_rows.h), read and checked together.
+// ResourceExhausted when its own row counts more than `subscriptions_max` subscriptions (the
+// rows under it are then not read).
+[[nodiscard]] absl::StatusOr<CustomerRow> stored_customer(
+    const Store& store, const std::string& customer_id,
+    size_t subscriptions_max = std::numeric_limits<size_t>::max());
 // The sequence numbers of every event of customer `customer_id`, ascending: its customer stream
 // (created, agreements, invoices issued) and the stream of each subscription its row lists (a
 // subscription belongs for good to the customer that opened it). Read through the stream index,

@@ -620,6 +620,10 @@ void Store::stage_projection(std::string_view key, std::string_view value) {
                      rocksdb::Slice(value.data(), value.size()));
 }
 
+void Store::stage_projection_erase(std::string_view key) {
+  impl_->derived.Delete(impl_->cfs[kProjections], rocksdb::Slice(key.data(), key.size()));
+}
+
 void Store::mark_staged() {
   impl_->batch.SetSavePoint();
   impl_->derived.SetSavePoint();
@@ -818,11 +822,15 @@ void Store::overlay_projection(std::string_view key, std::string_view value) {
   impl_->overlay.insert_or_assign(std::string(key), std::string(value));
 }
 
+void Store::overlay_projection_erase(std::string_view key) {
+  impl_->overlay.insert_or_assign(std::string(key), std::nullopt);
+}
+
 absl::Status Store::scan_projections(
-    std::string_view prefix,
-    const std::function<bool(std::string_view, std::string_view)>& fn) const {
+    std::string_view prefix, const std::function<bool(std::string_view, std::string_view)>& fn,
+    Scan length) const {
   rocksdb::ReadOptions ro = checked_reads();
-  ro.readahead_size = 4 << 20;
+  if (length == Scan::kLong) ro.readahead_size = 4 << 20;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cfs[kProjections]));
   rocksdb::Slice start(prefix.data(), prefix.size());
   const auto& overlay = impl_->overlay;
@@ -837,7 +845,7 @@ absl::Status Store::scan_projections(
     std::string_view key = stored ? std::string_view(it->key().data(), it->key().size()) : "";
     if (mine && (!stored || next->first <= key)) {
       if (stored && next->first == key) it->Next();
-      bool more = fn(next->first, next->second);
+      bool more = !next->second || fn(next->first, *next->second);
       ++next;
       if (!more) break;
       continue;
@@ -914,7 +922,10 @@ absl::StatusOr<std::string> Store::idempotency(const std::string& request_id) co
 }
 
 absl::StatusOr<std::string> Store::projection(std::string_view key) const {
-  if (auto it = impl_->overlay.find(key); it != impl_->overlay.end()) return it->second;
+  if (auto it = impl_->overlay.find(key); it != impl_->overlay.end()) {
+    if (!it->second) return absl::NotFoundError("no projection row " + std::string(key));
+    return *it->second;
+  }
   if (impl_->overlay_only) return absl::NotFoundError("no projection row " + std::string(key));
   std::string value;
   auto s = impl_->db->Get(checked_reads(), impl_->cfs[kProjections],

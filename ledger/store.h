@@ -107,6 +107,7 @@ class Store {
   // HTTP answers, a command accepted without an event) to the synced log batch.
   void stage_idempotency(const std::string& request_id, std::string_view record, bool derivable);
   void stage_projection(std::string_view key, std::string_view value);
+  void stage_projection_erase(std::string_view key);
   // The stream index and idempotency records now reach `seq` (written with the derived batch).
   void stage_derived_mark(uint64_t seq);
   // While held, the mark written with each commit goes no further than `seq`: a command whose
@@ -153,12 +154,16 @@ class Store {
   // A projection row (the overlay first, then the stored one). NotFound when absent.
   [[nodiscard]] absl::StatusOr<std::string> projection(std::string_view key) const;
   // Calls fn(key, value) for each projection row whose key starts with `prefix`, in key order,
-  // until fn returns false (overlay rows replace stored ones).
+  // until fn returns false (overlay rows replace stored ones). A long scan reads ahead (4 MB);
+  // a short one (a customer's rows) does not.
+  enum class Scan { kLong, kShort };
   [[nodiscard]] absl::Status scan_projections(
-      std::string_view prefix,
-      const std::function<bool(std::string_view, std::string_view)>& fn) const;
-  // Rows held in memory in front of the stored ones (readers' catch-up); never written.
+      std::string_view prefix, const std::function<bool(std::string_view, std::string_view)>& fn,
+      Scan length = Scan::kLong) const;
+  // Rows held in memory in front of the stored ones (readers' catch-up); never written. An
+  // erased row hides the stored one.
   void overlay_projection(std::string_view key, std::string_view value);
+  void overlay_projection_erase(std::string_view key);
   // From now on the stored rows are ignored: only the overlay is read (a reader that found them
   // unreadable and folds the whole log in memory instead).
   void ignore_stored_projections();

@@ -72,7 +72,8 @@ struct Store::Impl {
   std::string secondary_dir;  // a reader beside a writer: its own files, outside the ledger
   bool read_only = false;
   int format = kLedgerFormat;
-  std::map<std::string, std::string, std::less<>> overlay;  // readers' caught-up rows
+  // Readers' caught-up rows; nullopt: a row erased (a pending line invoiced in the tail).
+  std::map<std::string, std::optional<std::string>, std::less<>> overlay;
   bool overlay_only = false;  // stored rows ignored (unreadable; folded in memory instead)
   BatchWriter writer;  // writes commit_async's batches
   bool wrote = false;

@@ -39,6 +39,8 @@ struct Customer {
   std::vector<uint32_t> subscription_ordinals;  // the same, as indexes into LedgerState's table
   std::set<std::string> trial_offers;           // offers this customer has ever trialled
   std::vector<Agreement> agreements;            // in the order accepted; one per type
+  // How many of subscription_ids have rows under the customer's (LedgerState's change tracking).
+  uint32_t subscriptions_stored = 0;
   const Agreement* agreement(const std::string& type) const {
     for (const auto& a : agreements)
       if (a.agreement_type == type) return &a;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cassert>
 
+#include "projections/projection_rows.h"
+
 namespace subledger {
 
 namespace {
@@ -31,7 +33,7 @@ uint64_t LedgerState::stream_version(const Stream& stream) const {
 
 const std::vector<ChargeLine>* LedgerState::pending_lines(const std::string& customer_id) const {
   auto it = pending_.find(customer_id);
-  return it == pending_.end() ? nullptr : &it->second;
+  return it == pending_.end() ? nullptr : &it->second.lines;
 }
 
 void LedgerState::mark_customer(const std::string& customer_id) {
@@ -45,8 +47,11 @@ void LedgerState::mark_subscription(const std::string& subscription_id) {
 LineSink LedgerState::sink_for(const std::string& customer_id) {
   save_pending(customer_id);
   mark_customer(customer_id);
-  std::vector<ChargeLine>* lines = &pending_[customer_id];
-  return [lines](ChargeLine&& line) { lines->push_back(std::move(line)); };
+  PendingLines* pending = &pending_[customer_id];
+  return [pending](ChargeLine&& line) {
+    pending->lines.push_back(std::move(line));
+    pending->numbers.push_back(pending->next++);
+  };
 }
 
 absl::Status check_link(const Event& event, uint64_t last_seq, const std::string& chain_head) {
@@ -76,6 +81,7 @@ void LedgerState::begin_undo() {
   undo_->subs = subs_.size();
   undo_->changed_subscriptions = changed_subscriptions_.size();
   undo_->changed_customers = changed_customers_.size();
+  undo_->erased_rows = erased_rows_.size();
 }
 
 void LedgerState::save_subscription(uint32_t ordinal) {
@@ -100,7 +106,7 @@ void LedgerState::save_pending(const std::string& customer_id) {
   auto it = pending_.find(customer_id);
   undo_->pending.emplace_back(
       customer_id,
-      it == pending_.end() ? std::nullopt : std::optional<std::vector<ChargeLine>>(it->second));
+      it == pending_.end() ? std::nullopt : std::optional<PendingLines>(it->second));
 }
 
 void LedgerState::rollback() {
@@ -126,6 +132,7 @@ void LedgerState::rollback() {
   next_ordinal_ = u.next_ordinal;  // a subset's creation ordinals go on from there
   changed_subscriptions_.resize(std::min(changed_subscriptions_.size(), u.changed_subscriptions));
   changed_customers_.resize(std::min(changed_customers_.size(), u.changed_customers));
+  erased_rows_.resize(std::min(erased_rows_.size(), u.erased_rows));
   undo_.reset();
 }
 
@@ -258,7 +265,7 @@ std::optional<Invoice> LedgerState::build_invoice(const std::string& customer_id
   auto it = pending_.find(customer_id);
   if (it == pending_.end()) return std::nullopt;
   Invoice inv;
-  for (const auto& line : it->second)
+  for (const auto& line : it->second.lines)
     if (line.charge_date <= d) inv.lines.push_back(line);
   if (inv.lines.empty()) return std::nullopt;
   const Customer* customer = catalog_.customer(customer_id);
@@ -278,7 +285,7 @@ Date LedgerState::earliest_pending(const Partner& partner) const {
   for (const auto& customer_id : partner.customer_ids) {
     auto it = pending_.find(customer_id);
     if (it == pending_.end()) continue;
-    for (const auto& line : it->second)
+    for (const auto& line : it->second.lines)
       if (earliest.is_none() || line.charge_date < earliest) earliest = line.charge_date;
   }
   return earliest;
@@ -307,8 +314,23 @@ void LedgerState::apply_invoice(const Event& event, const InvoiceIssued& e, Invo
   inv.invoice_date = e.invoice_date;
   inv.currency = e.currency;
   inv.currency_digits = find_currency(e.currency) ? minor_digits(e.currency) : 2;
-  auto& pending = pending_[e.customer_id];
-  std::erase_if(pending, [&](const ChargeLine& l) { return l.charge_date <= e.invoice_date; });
+  // The invoiced lines leave (with their rows, for those that have one); the rest keep their order.
+  PendingLines& pending = pending_[e.customer_id];
+  size_t kept = 0;
+  for (size_t i = 0; i < pending.lines.size(); ++i) {
+    if (pending.lines[i].charge_date <= e.invoice_date) {
+      if (track_changes_ && pending.numbers[i] < pending.stored_next)
+        erased_rows_.push_back(customer_line_row_key(e.customer_id, pending.numbers[i]));
+      continue;
+    }
+    if (kept != i) {
+      pending.lines[kept] = std::move(pending.lines[i]);
+      pending.numbers[kept] = pending.numbers[i];
+    }
+    ++kept;
+  }
+  pending.lines.resize(kept);
+  pending.numbers.resize(kept);
   mark_customer(e.customer_id);
   ++invoices_issued_;
   if (track_changes_)

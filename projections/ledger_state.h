@@ -34,12 +34,26 @@ struct IssuedInvoice {
   std::string chain_head;  // the log's chain head it was issued at (32 raw bytes)
 };
 
-// A customer's row decoded (projections/row_codec.h): the customer, its stream's version and
-// its pending charge lines.
+// A customer's pending charge lines: not yet invoiced, in the order they arose. Each has a number
+// unique in the customer and never reused (the key of its row, so a change writes only the lines
+// it adds and removes); the numbers ascend with the lines.
+struct PendingLines {
+  std::vector<ChargeLine> lines;
+  std::vector<uint64_t> numbers;  // lines[i] has numbers[i]
+  uint64_t next = 0;              // the number the next line gets
+  uint64_t stored_next = 0;       // lines numbered below it have rows (change tracking only)
+};
+
+// A customer's rows decoded (projections/row_codec.h, add_customer_row): the customer with its
+// subscriptions, its stream's version and its pending lines.
 struct CustomerRow {
   Customer customer;
   uint64_t version = 0;
   std::vector<ChargeLine> pending;
+  std::vector<uint64_t> pending_numbers;
+  uint64_t next_line = 0;
+  // What the customer's own row says is under it (the rows read must match: add_customer_row).
+  uint32_t subscription_count = 0, pending_count = 0;
 };
 
 struct InvoiceMismatch {
@@ -66,7 +80,8 @@ struct StateUndo {
   size_t subs = 0, changed_subscriptions = 0, changed_customers = 0;
   std::vector<std::pair<uint32_t, Subscription>> subscriptions;
   std::vector<std::pair<std::string, Customer>> customers;
-  std::vector<std::pair<std::string, std::optional<std::vector<ChargeLine>>>> pending;
+  std::vector<std::pair<std::string, std::optional<PendingLines>>> pending;
+  size_t erased_rows = 0;
 };
 
 class LedgerState {
@@ -145,10 +160,12 @@ class LedgerState {
 
   // ---- projection rows (projections/projection_rows.cpp) ----
   using RowSink = std::function<void(std::string_view key, std::string_view value)>;
-  // Puts the rows changed since the last call (subscriptions, customers with their pending lines,
-  // the catalog, newly issued invoices) and the meta row, then forgets the changes.
+  using RowEraser = std::function<void(std::string_view key)>;
+  // Puts the rows changed since the last call (subscriptions; customers, with the rows of the
+  // subscriptions and pending lines they gained; the catalog; newly issued invoices) and the meta
+  // row, erases the rows of the pending lines invoiced since, then forgets the changes.
   // REQUIRES: track_changes.
-  void take_changed_rows(const RowSink& put);
+  void take_changed_rows(const RowSink& put, const RowEraser& erase);
   // Puts every row of the state except issued invoices (verify compares them with the stored ones);
   // a partition puts its own customers' rows and leaves the shared ones to the caller.
   struct RowSelection {
@@ -159,7 +176,9 @@ class LedgerState {
   void put_all_rows(const RowSink& put) const { put_all_rows(put, RowSelection{}); }
   // In a partition, the creation ordinal (over the whole log) of the next subscription it opens.
   void set_next_ordinal(uint64_t ordinal) { next_ordinal_ = ordinal; }
-  // Rebuilds the state from stored rows: load_row() for each row in any order, then finish_load().
+  // Rebuilds the state from stored rows: load_row() for each row, then finish_load(). Rows of
+  // different kinds may come in any order; a customer's rows come in key order (its own row,
+  // then those under it: projection_rows.h).
   // Returns OK, or why the rows cannot be used (then rebuild from the log instead): DataLoss for
   // unreadable or inconsistent rows, FailedPrecondition for rows of another format.
   [[nodiscard]] absl::Status load_row(std::string_view key, std::string_view value);
@@ -179,7 +198,8 @@ class LedgerState {
  private:
   void put_rows(const std::vector<std::string>& subscription_ids,
                 const std::vector<std::string>& customer_ids, bool catalog, const RowSink& put,
-                bool meta = true) const;
+                bool meta = true, bool only_new = false) const;
+  [[nodiscard]] absl::Status take_loading_customer();
   void mark_customer(const std::string& customer_id);
   void mark_subscription(const std::string& subscription_id);
   void mark_catalog() { catalog_changed_ |= track_changes_; }
@@ -202,6 +222,7 @@ class LedgerState {
   uint64_t next_ordinal_ = 0;
   uint64_t meta_subscriptions_ = 0;  // the meta row's count, checked by finish_load()
   bool subs_by_ordinal_ = false;     // loading: rows go straight to their slot (meta came first)
+  std::optional<CustomerRow> loading_;  // loading: the customer whose rows are being read
   Catalog catalog_;
   // Flat hash tables: lookup only, never iterated for output (no hash order leaks). Nothing keeps
   // a reference into them across an insert.
@@ -210,7 +231,7 @@ class LedgerState {
   std::deque<Subscription> subs_;
   absl::flat_hash_map<std::string, uint32_t> sub_index_;
   std::vector<std::string> subscription_order_;  // creation order
-  absl::flat_hash_map<std::string, std::vector<ChargeLine>> pending_;
+  absl::flat_hash_map<std::string, PendingLines> pending_;
   absl::flat_hash_map<std::string, uint64_t> stream_versions_;  // non-subscription streams
   uint64_t invoices_issued_ = 0;
   int64_t max_term_price_micros_ = 0;
@@ -218,6 +239,7 @@ class LedgerState {
   // Changes not yet taken as rows (only with track_changes).
   std::vector<std::string> changed_subscriptions_, changed_customers_;
   bool catalog_changed_ = false;
+  std::vector<std::string> erased_rows_;  // pending lines invoiced that have rows
   std::vector<IssuedInvoice> issued_since_;
   Date billing_clock_;
   uint64_t last_seq_ = 0;

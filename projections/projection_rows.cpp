@@ -83,6 +83,97 @@ std::string subscription_row_key(std::string_view subscription_id) {
 std::string customer_row_key(std::string_view customer_id) {
   return row_key(kCustomerRowPrefix, customer_id);
 }
+std::string customer_subscription_row_key(std::string_view customer_id, uint32_t index) {
+  std::string key = customer_row_key(customer_id);
+  key += 's';
+  for (int shift = 24; shift >= 0; shift -= 8) key += static_cast<char>((index >> shift) & 0xff);
+  return key;
+}
+
+std::string customer_line_row_key(std::string_view customer_id, uint64_t number) {
+  std::string key = customer_row_key(customer_id);
+  key += 'p';
+  for (int shift = 56; shift >= 0; shift -= 8) key += static_cast<char>((number >> shift) & 0xff);
+  return key;
+}
+
+std::optional<CustomerRowKey> parse_customer_row_key(std::string_view key) {
+  if (!key.starts_with(kCustomerRowPrefix)) return std::nullopt;
+  CustomerRowKey out;
+  size_t i = kCustomerRowPrefix.size();
+  for (;; ++i) {  // the id's component: "\0\x01" is a '\0' of the id, "\0\0" its end
+    if (i >= key.size()) return std::nullopt;
+    if (key[i] != '\0') {
+      out.customer_id += key[i];
+      continue;
+    }
+    if (i + 1 >= key.size()) return std::nullopt;
+    if (key[++i] == '\0') break;
+    if (key[i] != '\x01') return std::nullopt;
+    out.customer_id += '\0';
+  }
+  std::string_view rest = key.substr(i + 1);
+  auto number = [&](size_t bytes) {
+    uint64_t n = 0;
+    for (size_t b = 1; b <= bytes; ++b) n = n << 8 | static_cast<uint8_t>(rest[b]);
+    return n;
+  };
+  if (rest.empty()) return out;
+  if (rest[0] == 's' && rest.size() == 5) {
+    out.kind = CustomerRowKey::Kind::kSubscription;
+    out.index = number(4);
+    return out;
+  }
+  if (rest[0] == 'p' && rest.size() == 9) {
+    out.kind = CustomerRowKey::Kind::kLine;
+    out.index = number(8);
+    return out;
+  }
+  return std::nullopt;
+}
+
+absl::Status add_customer_row(CustomerRow& row, std::string_view key, std::string_view value) {
+  auto bad = [&](const std::string& why) {
+    return absl::DataLossError("customer row '" + std::string(key) + "' " + why);
+  };
+  std::optional<CustomerRowKey> parsed = parse_customer_row_key(key);
+  if (!parsed) return bad("has a malformed key");
+  const std::string& id = parsed->customer_id;
+  if (parsed->kind == CustomerRowKey::Kind::kCustomer) {
+    if (!row.customer.def.customer_id.empty()) return bad("follows another customer's rows");
+    std::optional<CustomerRow> own = decode_customer(value);
+    if (!own) return bad("is unreadable");
+    if (own->customer.def.customer_id != id) return bad("holds another customer");
+    row = std::move(*own);
+    return absl::OkStatus();
+  }
+  if (row.customer.def.customer_id != id) return bad("is not under its customer's own row");
+  if (parsed->kind == CustomerRowKey::Kind::kSubscription) {
+    std::vector<std::string>& ids = row.customer.subscription_ids;
+    if (parsed->index != ids.size() || ids.size() >= row.subscription_count || value.empty())
+      return bad("does not fit the customer's subscriptions");
+    ids.emplace_back(value);
+    return absl::OkStatus();
+  }
+  std::optional<ChargeLine> line = decode_charge_line(value);
+  if (!line) return bad("is unreadable");
+  const uint64_t number = parsed->index;
+  if (number >= row.next_line || row.pending.size() >= row.pending_count ||
+      (!row.pending_numbers.empty() && number <= row.pending_numbers.back()))
+    return bad("does not fit the customer's pending lines");
+  row.pending.push_back(std::move(*line));
+  row.pending_numbers.push_back(number);
+  return absl::OkStatus();
+}
+
+absl::Status check_customer_rows(const CustomerRow& row) {
+  if (row.customer.subscription_ids.size() != row.subscription_count ||
+      row.pending.size() != row.pending_count)
+    return absl::DataLossError("customer " + row.customer.def.customer_id +
+                               " lacks some of the rows its own row counts");
+  return absl::OkStatus();
+}
+
 std::string invoice_rows_prefix(std::string_view invoice_id_prefix) {
   return std::string(kInvoiceRowPrefix) + key_component_prefix(invoice_id_prefix);
 }
@@ -109,12 +200,22 @@ std::optional<Subscription> decode_subscription_row(std::string_view value) {
 
 // ---- LedgerState rows ----
 
-void LedgerState::take_changed_rows(const RowSink& put) {
+void LedgerState::take_changed_rows(const RowSink& put, const RowEraser& erase) {
+  for (const auto& key : erased_rows_) erase(key);
   unique(changed_subscriptions_);
   unique(changed_customers_);
-  put_rows(changed_subscriptions_, changed_customers_, catalog_changed_, put);
+  put_rows(changed_subscriptions_, changed_customers_, catalog_changed_, put, /*meta=*/true,
+           /*only_new=*/true);
+  for (const auto& id : changed_customers_) {
+    Customer* c = catalog_.customer_mut(id);
+    if (!c) continue;
+    c->subscriptions_stored = static_cast<uint32_t>(c->subscription_ids.size());
+    if (auto pending = pending_.find(id); pending != pending_.end())
+      pending->second.stored_next = pending->second.next;
+  }
   for (const auto& issued : issued_since_)
     put(row_key(kInvoiceRowPrefix, issued.invoice.invoice_id), encode_invoice_row(issued));
+  erased_rows_.clear();
   changed_subscriptions_.clear();
   changed_customers_.clear();
   catalog_changed_ = false;
@@ -146,17 +247,28 @@ std::string encode_meta_row(uint64_t last_seq, const std::string& chain_head, Da
 
 void LedgerState::put_rows(const std::vector<std::string>& subscription_ids,
                            const std::vector<std::string>& customer_ids, bool catalog,
-                           const RowSink& put, bool meta) const {
+                           const RowSink& put, bool meta, bool only_new) const {
   for (const auto& id : subscription_ids)
     put(row_key(kSubscriptionRowPrefix, id), encode_subscription(*subscription(id)));
   for (const auto& id : customer_ids) {
     const Customer* c = catalog_.customer(id);
     if (!c) continue;
-    auto pending = pending_.find(id);
+    auto found = pending_.find(id);
+    const PendingLines* pending = found == pending_.end() ? nullptr : &found->second;
     auto version = stream_versions_.find(stream_key(StreamKind::kCustomer, id));
     put(row_key(kCustomerRowPrefix, id),
         encode_customer(*c, version == stream_versions_.end() ? 0 : version->second,
-                        pending == pending_.end() ? nullptr : &pending->second));
+                        static_cast<uint32_t>(c->subscription_ids.size()),
+                        pending ? static_cast<uint32_t>(pending->lines.size()) : 0,
+                        pending ? pending->next : 0));
+    // The rows under it: all of them, or (only_new) those it gained since they were last put.
+    for (size_t i = only_new ? c->subscriptions_stored : 0; i < c->subscription_ids.size(); ++i)
+      put(customer_subscription_row_key(id, static_cast<uint32_t>(i)), c->subscription_ids[i]);
+    if (!pending) continue;
+    const uint64_t first = only_new ? pending->stored_next : 0;
+    for (size_t i = 0; i < pending->lines.size(); ++i)
+      if (pending->numbers[i] >= first)
+        put(customer_line_row_key(id, pending->numbers[i]), encode_charge_line(pending->lines[i]));
   }
   if (catalog) {
     Json partners = Json::array(), offers = Json::array(), prices = Json::array(),
@@ -212,9 +324,13 @@ absl::Status LedgerState::load_row(std::string_view key, std::string_view value)
         subs_.push_back(std::move(*sub));  // placed by creation ordinal in finish_load
       }
     } else if (key.starts_with(kCustomerRowPrefix)) {
-      std::optional<CustomerRow> row = decode_customer(value);
-      if (!row) return absl::DataLossError("customer row '" + std::string(key) + "' is unreadable");
-      take_customer_row(std::move(*row));
+      // A customer's rows come in key order: its own, then those under it. It is taken whole at
+      // the next customer's own row, or at finish_load().
+      std::optional<CustomerRowKey> parsed = parse_customer_row_key(key);
+      if (parsed && parsed->kind == CustomerRowKey::Kind::kCustomer && loading_)
+        if (absl::Status s = take_loading_customer(); !s.ok()) return s;
+      if (!loading_) loading_.emplace();
+      if (absl::Status s = add_customer_row(*loading_, key, value); !s.ok()) return s;
     } else if (key == kCatalogRow) {
       Json j = unpack(value);
       for (const auto& p : j.at("partners")) catalog_.apply(p.get<PartnerRegistered>());
@@ -249,7 +365,17 @@ absl::Status LedgerState::load_row(std::string_view key, std::string_view value)
   return absl::OkStatus();
 }
 
+absl::Status LedgerState::take_loading_customer() {
+  CustomerRow row = std::move(*loading_);
+  loading_.reset();
+  if (absl::Status s = check_customer_rows(row); !s.ok()) return s;
+  take_customer_row(std::move(row));
+  return absl::OkStatus();
+}
+
 absl::Status LedgerState::finish_load() {
+  if (loading_)
+    if (absl::Status s = take_loading_customer(); !s.ok()) return s;
   // The table is by creation ordinal. Rows loaded before the meta row (or into a subset) arrive
   // in key order and are sorted in place, so loading never holds two copies of the subscriptions.
   auto by_ordinal = [](const Subscription& a, const Subscription& b) {
@@ -334,8 +460,11 @@ Customer* LedgerState::take_customer_row(CustomerRow&& row) {
   c->subscription_ids = std::move(row.customer.subscription_ids);
   c->trial_offers = std::move(row.customer.trial_offers);
   c->agreements = std::move(row.customer.agreements);
+  c->subscriptions_stored = static_cast<uint32_t>(c->subscription_ids.size());
   stream_versions_[stream_key(StreamKind::kCustomer, id)] = row.version;
-  if (!row.pending.empty()) pending_[id] = std::move(row.pending);
+  if (row.next_line != 0)
+    pending_[id] = PendingLines{std::move(row.pending), std::move(row.pending_numbers),
+                                row.next_line, row.next_line};
   return c;
 }
 

@@ -5,11 +5,15 @@
 //   "meta"          format, last applied sequence, chain head, billing clock, counters
 //   "catalog"       partners, offers, price list, versions of partner/offer/ledger streams
 // (<id> is key_component(id): no id's row key is a prefix of another id's.)
-//   "cust/<id>"     customer, its subscriptions in creation order, trialled offers, stream
-//                   version and pending charge lines
+//   "cust/<id>"     customer, trialled offers, stream version, and how many rows are under it:
+//   "cust/<id>s<n>"   its n-th subscription's id (n: big-endian 32 bits, creation order)
+//   "cust/<id>p<n>"   a pending charge line numbered n (big-endian 64 bits; numbers ascend in
+//                     the order the lines arose and are never reused)
+//                   A change writes the customer's own row, the rows it adds, and erases the
+//                   rows of the lines it invoices: never the customer's whole history again.
 //   "sub/<id>"      one subscription (with its creation ordinal)
 //   "inv/<id>"      one issued invoice with its lines (written once, never changed)
-// sub/, cust/ and inv/ rows are packed Cap'n Proto (projections/rows.capnp, row_codec.h); meta and
+// sub/, cust/ (lines too) and inv/ rows are packed Cap'n Proto (projections/rows.capnp, row_codec.h); meta and
 // catalog are small MessagePack (nlohmann::json). Both are deterministic: the same state gives the
 // same bytes, which is how `replay --verify` compares stored rows with a fresh replay.
 // Pure functions; safe from any thread.
@@ -26,7 +30,8 @@ namespace subledger {
 // Bump when the row encoding or keys change: older rows are then dropped and rebuilt from the log.
 // 3: ids in keys are key_component()s. 4: the meta row counts the ledger's subscriptions (the
 // creation ordinal of the next one), so a subset of the rows can fold a tail (LedgerState::subset).
-inline constexpr int kProjectionFormat = 4;
+// 5: a customer's subscriptions and pending lines are rows of their own under the customer's.
+inline constexpr int kProjectionFormat = 5;
 
 // An id as one component of a key: every '\0' becomes "\0\x01" and the component ends with
 // "\0\0", so no encoded id is a prefix of another's (whatever bytes ids may hold) and the byte
@@ -49,6 +54,23 @@ inline constexpr std::string_view kStateRowPrefixes[] = {kCatalogRow, kCustomerR
 std::string invoice_row_key(std::string_view invoice_id);
 std::string subscription_row_key(std::string_view subscription_id);
 std::string customer_row_key(std::string_view customer_id);
+std::string customer_subscription_row_key(std::string_view customer_id, uint32_t index);
+std::string customer_line_row_key(std::string_view customer_id, uint64_t number);
+
+// A key of a customer's rows: its own, or one under it. nullopt: not such a key.
+struct CustomerRowKey {
+  enum class Kind { kCustomer, kSubscription, kLine };
+  Kind kind = Kind::kCustomer;
+  std::string customer_id;
+  uint64_t index = 0;  // the subscription's place, or the line's number
+};
+std::optional<CustomerRowKey> parse_customer_row_key(std::string_view key);
+// Reads a customer's rows into `row` in key order: its own row first (into an empty `row`), then
+// the rows under it. DataLoss when a row cannot be read or does not fit those before it.
+[[nodiscard]] absl::Status add_customer_row(CustomerRow& row, std::string_view key,
+                                            std::string_view value);
+// After the last of them: DataLoss unless every row its own row counts was read.
+[[nodiscard]] absl::Status check_customer_rows(const CustomerRow& row);
 // The start of the invoice row keys of every invoice id beginning with `invoice_id_prefix`.
 std::string invoice_rows_prefix(std::string_view invoice_id_prefix);
 

@@ -285,8 +285,8 @@ std::optional<IssuedInvoice> decode_issued_invoice(std::string_view bytes) {
   });
 }
 
-std::string encode_customer(const Customer& c, uint64_t version,
-                            const std::vector<ChargeLine>* pending) {
+std::string encode_customer(const Customer& c, uint64_t version, uint32_t subscription_count,
+                            uint32_t pending_count, uint64_t next_line) {
   capnp::MallocMessageBuilder message(128);
   auto b = message.initRoot<r::Customer>();
   const CustomerCreated& d = c.def;
@@ -299,13 +299,11 @@ std::string encode_customer(const Customer& c, uint64_t version,
   b.setPhone(text(d.phone));
   b.setMiddleName(text(d.middle_name));
   b.setSegment(static_cast<uint8_t>(d.segment));
-  write_texts(b.initSubscriptions(static_cast<unsigned>(c.subscription_ids.size())),
-              c.subscription_ids);
   write_texts(b.initTrialOffers(static_cast<unsigned>(c.trial_offers.size())), c.trial_offers);
   b.setVersion(version);
-  // An empty list and no list are one state: encode both as none, so the bytes are canonical.
-  if (pending && !pending->empty())
-    write(b.initPending(static_cast<unsigned>(pending->size())), *pending);
+  b.setSubscriptionCount(subscription_count);
+  b.setPendingCount(pending_count);
+  b.setNextLine(next_line);
   if (!c.agreements.empty()) {
     auto list = b.initAgreements(static_cast<unsigned>(c.agreements.size()));
     for (unsigned i = 0; i < c.agreements.size(); ++i) {
@@ -334,10 +332,15 @@ std::optional<CustomerRow> decode_customer(std::string_view bytes) {
     d.phone = str(b.getPhone());
     d.middle_name = str(b.getMiddleName());
     d.segment = enum_value(b.getSegment(), Segment::kNonprofit);
-    for (auto s : b.getSubscriptions()) out.customer.subscription_ids.push_back(str(s));
+    // The lists of format 4 and before are rows of their own now: a row holding them is not one
+    // of this format's.
+    if (b.hasSubscriptions() || b.hasPending()) throw Malformed{};
     for (auto s : b.getTrialOffers()) out.customer.trial_offers.insert(str(s));
     out.version = b.getVersion();
-    out.pending = read(b.getPending());
+    out.subscription_count = b.getSubscriptionCount();
+    out.pending_count = b.getPendingCount();
+    out.next_line = b.getNextLine();
+    if (out.pending_count > out.next_line) throw Malformed{};
     for (auto a : b.getAgreements())
       out.customer.agreements.push_back(Agreement{str(a.getAgreementType()),
                                                   Date::from_days(a.getDateAgreed()),
@@ -345,6 +348,16 @@ std::optional<CustomerRow> decode_customer(std::string_view bytes) {
                                                   str(a.getEmail()), a.getEventSeq()});
     return out;
   });
+}
+
+std::string encode_charge_line(const ChargeLine& line) {
+  capnp::MallocMessageBuilder message(64);
+  write(message.initRoot<r::ChargeLine>(), line);
+  return pack(message);
+}
+
+std::optional<ChargeLine> decode_charge_line(std::string_view bytes) {
+  return unpack<r::ChargeLine>(bytes, [](r::ChargeLine::Reader b) { return read(b); });
 }
 
 }  // namespace subledger

@@ -19,9 +19,16 @@ std::optional<Subscription> decode_subscription(std::string_view bytes);
 std::string encode_issued_invoice(const IssuedInvoice& issued);
 std::optional<IssuedInvoice> decode_issued_invoice(std::string_view bytes);
 
-// CustomerRow: projections/ledger_state.h.
+// A customer's own row (CustomerRow: projections/ledger_state.h): the customer, its stream's
+// version and how many rows it has under its key (its subscriptions, its pending lines), not the
+// lists themselves; decoded, the lists are empty (the rows under it fill them: add_customer_row).
 std::string encode_customer(const Customer& customer, uint64_t version,
-                            const std::vector<ChargeLine>* pending);
+                            uint32_t subscription_count, uint32_t pending_count,
+                            uint64_t next_line);
 std::optional<CustomerRow> decode_customer(std::string_view bytes);
+
+// One pending charge line (a row under its customer's).
+std::string encode_charge_line(const ChargeLine& line);
+std::optional<ChargeLine> decode_charge_line(std::string_view bytes);
 
 }  // namespace subledger

@@ -108,11 +108,15 @@ struct Customer {
   organizationRegistrationNumber @5 :Text;
   phone @6 :Text;
   middleName @7 :Text;
-  subscriptions @8 :List(Text);   # in creation order
+  subscriptions @8 :List(Text);   # projection format 4 and before: since format 5 each is a row
+                                  # of its own (projections/projection_rows.h); always empty
   trialOffers @9 :List(Text);
   version @10 :UInt64;            # the customer stream's version
-  pending @11 :List(ChargeLine);  # charge lines not yet invoiced, in the order they arose
+  pending @11 :List(ChargeLine);  # likewise: since format 5 a row per pending line; always empty
   agreements @12 :List(Agreement);  # added after format 2: older rows read as none, which is
                                     # exact (no older log holds an AgreementAccepted)
   segment @13 :UInt8;               # BILLING_RULES 13: older rows read as commercial, exact
+  subscriptionCount @14 :UInt32;    # how many subscription rows the customer has under its key
+  pendingCount @15 :UInt32;         # how many pending-line rows
+  nextLine @16 :UInt64;             # the number its next pending line gets (numbers never reused)
 }

@@ -297,7 +297,15 @@ std::string invoice_row(const std::function<void(rows::Invoice::Builder)>& mutat
 std::string customer_row(const std::function<void(rows::Customer::Builder)>& mutate) {
   return packed<rows::Customer>([&](rows::Customer::Builder b) {
     b.setCustomerId("C1");
-    honest_line(b.initPending(1)[0]);
+    b.setPendingCount(1);
+    b.setNextLine(1);
+    mutate(b);
+  });
+}
+
+std::string line_row(const std::function<void(rows::ChargeLine::Builder)>& mutate) {
+  return packed<rows::ChargeLine>([&](rows::ChargeLine::Builder b) {
+    honest_line(b);
     mutate(b);
   });
 }
@@ -309,6 +317,14 @@ TEST(HostileRowDecoding, HonestRowsDecode) {
   EXPECT_TRUE(decode_subscription(subscription_row([](auto) {})));
   EXPECT_TRUE(decode_issued_invoice(invoice_row([](auto) {})));
   EXPECT_TRUE(decode_customer(customer_row([](auto) {})));
+  EXPECT_TRUE(decode_charge_line(line_row([](auto) {})));
+}
+
+TEST(HostileRowDecoding, ACustomerRowWithItsListsInsideOrMorePendingThanNumbersIsRejected) {
+  // Since projection format 5 the subscriptions and pending lines are rows of their own.
+  EXPECT_FALSE(decode_customer(customer_row([](auto b) { b.initSubscriptions(1).set(0, "S1"); })));
+  EXPECT_FALSE(decode_customer(customer_row([](auto b) { honest_line(b.initPending(1)[0]); })));
+  EXPECT_FALSE(decode_customer(customer_row([](auto b) { b.setPendingCount(2); })));
 }
 
 TEST(HostileRowDecoding, EverySubscriptionDateRejectsDaysOutsideTheCalendarRange) {
@@ -336,7 +352,7 @@ TEST(HostileRowDecoding, ChargeLineAndInvoiceDatesRejectDaysOutsideTheCalendarRa
   for (int32_t bad : kBadDays) {
     for (const auto& set : setters) {
       EXPECT_FALSE(decode_issued_invoice(invoice_row([&](auto b) { set(b.getLines()[0], bad); })));
-      EXPECT_FALSE(decode_customer(customer_row([&](auto b) { set(b.getPending()[0], bad); })));
+      EXPECT_FALSE(decode_charge_line(line_row([&](auto b) { set(b, bad); })));
     }
     EXPECT_FALSE(decode_issued_invoice(invoice_row([&](auto b) { b.setInvoiceDate(bad); })));
   }
@@ -357,12 +373,11 @@ TEST(HostileRowDecoding, UnknownEnumValuesAndCurrencyExponentsAreRejected) {
   for (int8_t digits : {-1, 7, 127, -128}) {
     EXPECT_FALSE(decode_subscription(subscription_row([&](auto b) { b.setCurrencyDigits(digits); })));
     EXPECT_FALSE(decode_issued_invoice(invoice_row([&](auto b) { b.setCurrencyDigits(digits); })));
-    EXPECT_FALSE(decode_customer(
-        customer_row([&](auto b) { b.getPending()[0].setCurrencyDigits(digits); })));
+    EXPECT_FALSE(decode_charge_line(line_row([&](auto b) { b.setCurrencyDigits(digits); })));
   }
-  EXPECT_FALSE(decode_customer(customer_row([](auto b) { b.getPending()[0].setType(6); })));
-  EXPECT_FALSE(decode_customer(customer_row([](auto b) { b.getPending()[0].setFrequency(2); })));
-  EXPECT_FALSE(decode_customer(customer_row([](auto b) { b.getPending()[0].setFormula(3); })));
+  EXPECT_FALSE(decode_charge_line(line_row([](auto b) { b.setType(6); })));
+  EXPECT_FALSE(decode_charge_line(line_row([](auto b) { b.setFrequency(2); })));
+  EXPECT_FALSE(decode_charge_line(line_row([](auto b) { b.setFormula(3); })));
 }
 
 TEST(HostileRowDecoding, DigestsOfTheWrongLengthAreRejected) {
@@ -379,6 +394,7 @@ TEST(HostileRowDecoding, AHeaderClaimingAHugeMessageIsRejectedWithoutReadingIt) 
   std::string bytes = std::string("\xf0\xff\xff\xff\x0f", 5);
   EXPECT_FALSE(decode_subscription(bytes));
   EXPECT_FALSE(decode_customer(bytes));
+  EXPECT_FALSE(decode_charge_line(bytes));
   EXPECT_FALSE(decode_issued_invoice(bytes));
 }
 

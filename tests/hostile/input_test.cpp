@@ -214,7 +214,8 @@ TEST_F(HostileInput, ATermsLockedPriceBoundsTheRangeAfterTheCatalogReplacedIt) {
 
 // Rows that place subscriptions badly (two at one creation ordinal, one beyond the meta row's
 // count, one missing) are refused as damaged whichever order they are loaded in: in key order
-// (the meta row first: each goes straight to its slot) or in reverse (sorted at the end).
+// (the meta row first: each goes straight to its slot) or in reverse (sorted at the end; a
+// customer's own rows always come in key order, LedgerState::load_row).
 TEST_F(HostileInput, SubscriptionRowsPlacedBadlyAreRefusedInAnyLoadOrder) {
   for (int i = 1; i <= 5; ++i) f.accept(create("S" + std::to_string(i), "10", "2017-01-15"));
   std::map<std::string, std::string> good;
@@ -238,13 +239,24 @@ TEST_F(HostileInput, SubscriptionRowsPlacedBadlyAreRefusedInAnyLoadOrder) {
   damaged["beyond the count"][subscription_row_key("S5")] = with_ordinal("S5", 5);
   damaged["one missing"] = good;
   damaged["one missing"].erase(subscription_row_key("S3"));
+  auto in_order = [](const std::map<std::string, std::string>& rows, bool key_order) {
+    std::vector<std::pair<std::string, std::string>> out(rows.begin(), rows.end());
+    if (key_order) return out;
+    std::reverse(out.begin(), out.end());
+    // The customer's rows first, in key order; every other row in reverse.
+    std::stable_partition(out.begin(), out.end(),
+                          [](const auto& row) { return row.first.starts_with(kCustomerRowPrefix); });
+    auto customers = std::find_if(out.begin(), out.end(), [](const auto& row) {
+      return !row.first.starts_with(kCustomerRowPrefix);
+    });
+    std::reverse(out.begin(), customers);
+    return out;
+  };
   for (bool key_order : {true, false}) {
-    std::vector<std::pair<std::string, std::string>> rows(good.begin(), good.end());
-    if (!key_order) std::reverse(rows.begin(), rows.end());
+    std::vector<std::pair<std::string, std::string>> rows = in_order(good, key_order);
     EXPECT_EQ(load(rows), absl::OkStatus()) << "intact rows, key order " << key_order;
     for (const auto& [what, bad] : damaged) {
-      std::vector<std::pair<std::string, std::string>> bad_rows(bad.begin(), bad.end());
-      if (!key_order) std::reverse(bad_rows.begin(), bad_rows.end());
+      std::vector<std::pair<std::string, std::string>> bad_rows = in_order(bad, key_order);
       EXPECT_TRUE(absl::IsDataLoss(load(bad_rows))) << what << ", key order " << key_order;
     }
   }
