@@ -132,11 +132,7 @@ Exposure exposure_of(const Subscription& sub, const Catalog& catalog, int64_t ex
 
 // The customer's pending lines, in absolute value.
 Wide pending_amount_bound(const LedgerState& state, const std::string& customer_id) {
-  Wide bound = 0;
-  if (const std::vector<ChargeLine>* pending = state.pending_lines(customer_id))
-    for (const auto& line : *pending)
-      bound += line.amount_minor < 0 ? -static_cast<Wide>(line.amount_minor) : line.amount_minor;
-  return bound;
+  return state.pending_magnitude(customer_id);
 }
 
 // The bound for a customer, with `subject` (a subscription id, or "" for none) replaced by

@@ -176,30 +176,6 @@ absl::StatusOr<DirState> dir_state(const std::string& dir) {
 
 }  // namespace
 
-namespace {
-
-// The id of a key_component at the start of `key`; advances `key` past it. nullopt if malformed.
-std::optional<std::string> take_component(std::string_view& key) {
-  std::string id;
-  for (size_t i = 0; i < key.size(); ++i) {
-    if (key[i] != '\0') {
-      id.push_back(key[i]);
-      continue;
-    }
-    if (i + 1 >= key.size()) return std::nullopt;
-    if (key[i + 1] == '\0') {
-      key.remove_prefix(i + 2);
-      return id;
-    }
-    if (key[i + 1] != '\x01') return std::nullopt;
-    id.push_back('\0');
-    ++i;
-  }
-  return std::nullopt;
-}
-
-}  // namespace
-
 std::string be64(uint64_t v) {
   std::string s(8, '\0');
   for (int i = 7; i >= 0; --i) {
@@ -957,7 +933,7 @@ absl::StatusOr<std::map<std::string, std::string>> Store::all_idempotency_record
     std::string_view key(it->key().data(), it->key().size());
     std::string id(key);
     if (impl_->format >= 2) {
-      auto component = take_component(key);
+      auto component = take_key_component(key);
       if (!component || !key.empty())
         return absl::DataLossError("a malformed idempotency key in the ledger");
       id = std::move(*component);

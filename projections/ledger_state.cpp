@@ -36,6 +36,11 @@ const std::vector<ChargeLine>* LedgerState::pending_lines(const std::string& cus
   return it == pending_.end() ? nullptr : &it->second.lines;
 }
 
+__int128 LedgerState::pending_magnitude(const std::string& customer_id) const {
+  auto it = pending_.find(customer_id);
+  return it == pending_.end() ? 0 : it->second.magnitude;
+}
+
 void LedgerState::mark_customer(const std::string& customer_id) {
   if (track_changes_) changed_customers_.push_back(customer_id);
 }
@@ -48,10 +53,7 @@ LineSink LedgerState::sink_for(const std::string& customer_id) {
   save_pending(customer_id);
   mark_customer(customer_id);
   PendingLines* pending = &pending_[customer_id];
-  return [pending](ChargeLine&& line) {
-    pending->lines.push_back(std::move(line));
-    pending->numbers.push_back(pending->next++);
-  };
+  return [pending](ChargeLine&& line) { pending->add(std::move(line)); };
 }
 
 absl::Status check_link(const Event& event, uint64_t last_seq, const std::string& chain_head) {
@@ -319,6 +321,8 @@ void LedgerState::apply_invoice(const Event& event, const InvoiceIssued& e, Invo
   size_t kept = 0;
   for (size_t i = 0; i < pending.lines.size(); ++i) {
     if (pending.lines[i].charge_date <= e.invoice_date) {
+      const int64_t amount = pending.lines[i].amount_minor;
+      pending.magnitude -= amount < 0 ? -static_cast<__int128>(amount) : amount;
       if (track_changes_ && pending.numbers[i] < pending.stored_next)
         erased_rows_.push_back(customer_line_row_key(e.customer_id, pending.numbers[i]));
       continue;

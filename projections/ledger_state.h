@@ -42,6 +42,13 @@ struct PendingLines {
   std::vector<uint64_t> numbers;  // lines[i] has numbers[i]
   uint64_t next = 0;              // the number the next line gets
   uint64_t stored_next = 0;       // lines numbered below it have rows (change tracking only)
+  __int128 magnitude = 0;         // the sum of the lines' amounts in absolute value
+  void add(ChargeLine&& line) {
+    magnitude += line.amount_minor < 0 ? -static_cast<__int128>(line.amount_minor)
+                                       : line.amount_minor;
+    lines.push_back(std::move(line));
+    numbers.push_back(next++);
+  }
 };
 
 // A customer's rows decoded (projections/row_codec.h, add_customer_row): the customer with its
@@ -144,6 +151,9 @@ class LedgerState {
   uint64_t invoices_issued() const { return invoices_issued_; }
   const std::vector<InvoiceMismatch>& mismatches() const { return mismatches_; }
   const std::vector<ChargeLine>* pending_lines(const std::string& customer_id) const;
+  // The sum of the customer's pending lines' amounts in absolute value (kept as lines come and
+  // go: a command's amount check does not walk them).
+  __int128 pending_magnitude(const std::string& customer_id) const;
   // The highest price any subscription's term has locked so far (a locked price may be one the
   // catalog has since replaced): with the catalog's highest price, a bound of every term amount.
   int64_t max_term_price_micros() const { return max_term_price_micros_; }

@@ -97,22 +97,32 @@ std::string customer_line_row_key(std::string_view customer_id, uint64_t number)
   return key;
 }
 
-std::optional<CustomerRowKey> parse_customer_row_key(std::string_view key) {
-  if (!key.starts_with(kCustomerRowPrefix)) return std::nullopt;
-  CustomerRowKey out;
-  size_t i = kCustomerRowPrefix.size();
-  for (;; ++i) {  // the id's component: "\0\x01" is a '\0' of the id, "\0\0" its end
-    if (i >= key.size()) return std::nullopt;
+std::optional<std::string> take_key_component(std::string_view& key) {
+  std::string id;
+  for (size_t i = 0; i < key.size(); ++i) {
     if (key[i] != '\0') {
-      out.customer_id += key[i];
+      id.push_back(key[i]);
       continue;
     }
     if (i + 1 >= key.size()) return std::nullopt;
-    if (key[++i] == '\0') break;
-    if (key[i] != '\x01') return std::nullopt;
-    out.customer_id += '\0';
+    if (key[i + 1] == '\0') {
+      key.remove_prefix(i + 2);
+      return id;
+    }
+    if (key[i + 1] != '\x01') return std::nullopt;
+    id.push_back('\0');
+    ++i;
   }
-  std::string_view rest = key.substr(i + 1);
+  return std::nullopt;
+}
+
+std::optional<CustomerRowKey> parse_customer_row_key(std::string_view key) {
+  if (!key.starts_with(kCustomerRowPrefix)) return std::nullopt;
+  std::string_view rest = key.substr(kCustomerRowPrefix.size());
+  std::optional<std::string> id = take_key_component(rest);
+  if (!id) return std::nullopt;
+  CustomerRowKey out;
+  out.customer_id = std::move(*id);
   auto number = [&](size_t bytes) {
     uint64_t n = 0;
     for (size_t b = 1; b <= bytes; ++b) n = n << 8 | static_cast<uint8_t>(rest[b]);
@@ -462,9 +472,14 @@ Customer* LedgerState::take_customer_row(CustomerRow&& row) {
   c->agreements = std::move(row.customer.agreements);
   c->subscriptions_stored = static_cast<uint32_t>(c->subscription_ids.size());
   stream_versions_[stream_key(StreamKind::kCustomer, id)] = row.version;
-  if (row.next_line != 0)
-    pending_[id] = PendingLines{std::move(row.pending), std::move(row.pending_numbers),
-                                row.next_line, row.next_line};
+  if (row.next_line != 0) {
+    PendingLines& pending = pending_[id];
+    pending = PendingLines{std::move(row.pending), std::move(row.pending_numbers), row.next_line,
+                           row.next_line};
+    for (const ChargeLine& line : pending.lines)
+      pending.magnitude += line.amount_minor < 0 ? -static_cast<__int128>(line.amount_minor)
+                                                 : line.amount_minor;
+  }
   return c;
 }
 

@@ -39,6 +39,9 @@ inline constexpr int kProjectionFormat = 5;
 // of every id that begins with `id_prefix`. Used for every key made from an id (ledger/store.h).
 std::string key_component(std::string_view id);
 std::string key_component_prefix(std::string_view id_prefix);
+// The id of the key_component at the start of `key`, which then starts past it; nullopt (and
+// `key` unspecified) when it is malformed.
+std::optional<std::string> take_key_component(std::string_view& key);
 
 inline constexpr std::string_view kMetaRow = "meta";
 inline constexpr std::string_view kInvoiceRowPrefix = "inv/";

@@ -70,6 +70,14 @@ std::vector<Event> events_of(const std::vector<std::string>& lines, const TempDi
   return events;
 }
 
+// The pending lines' amounts in absolute value, summed from the lines themselves.
+__int128 walked_magnitude(const LedgerState& state, const std::string& customer_id) {
+  __int128 sum = 0;
+  if (const auto* lines = state.pending_lines(customer_id))
+    for (const ChargeLine& l : *lines) sum += l.amount_minor < 0 ? -l.amount_minor : l.amount_minor;
+  return sum;
+}
+
 std::map<std::string, std::string> rows_of(const LedgerState& state) {
   std::map<std::string, std::string> rows;
   state.put_all_rows([&](std::string_view k, std::string_view v) { rows.emplace(k, v); });
@@ -107,7 +115,7 @@ std::vector<Change> fold_taking_rows(const std::vector<Event>& events, LedgerSta
 
 TEST(CustomerRows, AChangeWritesWhatItAddsNotTheCustomersHistory) {
   TempDir dir("customer-rows");
-  const std::vector<Event> events = events_of(big_customer(), dir);
+  const std::vector<Event> events = events_of(big_customer(/*second_run=*/false), dir);
   LedgerState state(/*track_changes=*/true);
   std::map<std::string, std::string> rows;
   const std::vector<Change> changes = fold_taking_rows(events, state, rows);
@@ -151,6 +159,10 @@ TEST(CustomerRows, AChangeWritesWhatItAddsNotTheCustomersHistory) {
   EXPECT_EQ(rows_of(loaded), rows);
   ASSERT_NE(loaded.pending_lines("C1"), nullptr);
   EXPECT_EQ(loaded.pending_lines("C1")->size(), state.pending_lines("C1")->size());
+  // The running magnitude the amount check reads is the lines' own, folded or loaded.
+  EXPECT_GT(walked_magnitude(state, "C1"), 0);
+  EXPECT_TRUE(state.pending_magnitude("C1") == walked_magnitude(state, "C1"));
+  EXPECT_TRUE(loaded.pending_magnitude("C1") == walked_magnitude(state, "C1"));
 }
 
 TEST(CustomerRows, AnUndoneGroupLeavesNoRowAndTheNumbersOfAFold) {
@@ -173,6 +185,7 @@ TEST(CustomerRows, AnUndoneGroupLeavesNoRowAndTheNumbersOfAFold) {
   fold_taking_rows(events, plain, plain_rows);
   EXPECT_EQ(rows, plain_rows);
   EXPECT_EQ(rows, rows_of(state));
+  EXPECT_TRUE(state.pending_magnitude("C1") == walked_magnitude(plain, "C1"));
 }
 
 TEST(CustomerRows, StoredRowsMatchAReplayAndAMissingLineIsFoundAndRebuilt) {
@@ -203,6 +216,37 @@ TEST(CustomerRows, StoredRowsMatchAReplayAndAMissingLineIsFoundAndRebuilt) {
   ASSERT_TRUE(l) << error;
   EXPECT_FALSE(l->open_report().from_checkpoint);
   EXPECT_TRUE(replay_log(l->store(), /*verify=*/true).ok());
+}
+
+TEST(CustomerRows, KeysReadBackAndMalformedOnesAreNotACustomers) {
+  const std::string nul_id("C\0\x01x", 4);  // ids may hold any byte
+  for (const std::string& id : {std::string("C1"), nul_id}) {
+    auto own = parse_customer_row_key(customer_row_key(id));
+    ASSERT_TRUE(own);
+    EXPECT_EQ(own->kind, CustomerRowKey::Kind::kCustomer);
+    EXPECT_EQ(own->customer_id, id);
+    auto sub = parse_customer_row_key(customer_subscription_row_key(id, 0x01020304));
+    ASSERT_TRUE(sub);
+    EXPECT_EQ(sub->kind, CustomerRowKey::Kind::kSubscription);
+    EXPECT_EQ(sub->index, 0x01020304u);
+    auto line = parse_customer_row_key(customer_line_row_key(id, 0x0102030405060708));
+    ASSERT_TRUE(line);
+    EXPECT_EQ(line->kind, CustomerRowKey::Kind::kLine);
+    EXPECT_EQ(line->index, 0x0102030405060708u);
+    EXPECT_EQ(line->customer_id, id);
+    // Every row under a customer sorts after its own row and before the next customer's.
+    EXPECT_LT(customer_row_key(id), customer_subscription_row_key(id, 0));
+    EXPECT_TRUE(customer_line_row_key(id, ~uint64_t{0}).starts_with(customer_row_key(id)));
+  }
+  const std::string own = customer_row_key("C1");
+  for (const std::string& bad :
+       {std::string("cust/C1"), own + "s", own + "s123", own + "p1234567", own + "x1234",
+        own + "s12345", std::string("cust/C\0\x02\0\0", 9), std::string("sub/C1\0\0", 8)})
+    EXPECT_FALSE(parse_customer_row_key(bad)) << bad;
+  CustomerRow row;
+  EXPECT_TRUE(absl::IsDataLoss(add_customer_row(row, own + "x1234", "")));
+  EXPECT_TRUE(absl::IsDataLoss(add_customer_row(row, customer_subscription_row_key("C1", 0), "S1")))
+      << "a row under a customer before its own row";
 }
 
 }  // namespace
