@@ -708,67 +708,95 @@ void Api::charge_read(const Call& call, double tokens) {
     reads_.charge(call.partner(), tokens, TokenBuckets::Clock::now());
 }
 
-void Api::read(Call& call, std::function<HttpResponse(ReadView&)> work, bool uses_index) {
+void Api::read(Call& call, std::function<HttpResponse(ReadView&)> work, bool uses_index,
+               ReadKind kind) {
   read_attempt(&call, std::make_shared<std::function<HttpResponse(ReadView&)>>(std::move(work)),
-               uses_index, true);
+               uses_index, true, kind);
 }
 
 void Api::read_attempt(Call* c, std::shared_ptr<std::function<HttpResponse(ReadView&)>> work,
-                       bool uses_index, bool may_retry) {
+                       bool uses_index, bool may_retry, ReadKind kind) {
+  if (kind == ReadKind::kInMemory && !uses_index &&
+      answer_read(c, work, uses_index, may_retry, /*only_if_free=*/true))
+    return;
   boost::asio::post(readers_, [this, c, work, uses_index, may_retry] {
     // Readers run at a lower CPU priority than the deciding thread and the I/O threads: on a
     // busy machine a flood of reads slows the reads, not the writes.
     thread_local const bool lowered =
         setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 10) == 0;
     (void)lowered;
-    std::shared_ptr<Generation> g = host_.current();
-    if (g->writable() && !g->failure().empty()) {
-      // The writer just failed: its memory is ahead of the disk. Read from what is durable.
-      host_.supervise();
-      g = host_.current();
-    }
-    if (!g->ledger) return c->answer(unavailable(g->why_read_only));
-    HttpResponse r;
-    uint64_t seen = 0;
-    double cost = 0;
-    if (uses_index)
-      if (absl::Status s = host_.index().catch_up(g->ledger->store()); !s.ok())
-        return c->answer(error_response(503, "UNAVAILABLE", std::string(s.message())));
-    {
-      absl::ReaderMutexLock lock(&g->state_mutex);
-      ReadView view{*g->ledger, host_.index()};
-      try {
-        r = (*work)(view);
-      } catch (const std::exception& e) {
-        r = error_response(500, "INTERNAL", e.what());
-      }
-      seen = g->ledger->state().last_seq();
-      cost = view.cost;
-    }
-    charge_read(*c, cost);
-    if (seen <= g->durable_seq.load() || !g->writable()) return c->answer(std::move(r));
-    // It saw an event not durable yet: answer once the batch holding it is (if that batch fails,
-    // read again from what is durable).
-    bool queued = g->stream->try_submit(
-        [this, c, g, seen, work, uses_index, may_retry,
-         r = std::move(r)](Ledger*) mutable -> CommitPipeline::Ack {
-          return [this, c, g, seen, work, uses_index, may_retry,
-                  r = std::move(r)](const std::string& e) mutable {
-            if (!e.empty()) {
-              if (may_retry) return read_attempt(c, work, uses_index, false);
-              return c->answer(unavailable(e));
-            }
-            uint64_t d = g->durable_seq.load();
-            while (d < seen && !g->durable_seq.compare_exchange_weak(d, seen)) {
-            }
-            c->answer(std::move(r));
-          };
-        });
-    if (!queued) {
-      if (may_retry && !g->failure().empty()) return read_attempt(c, work, uses_index, false);
-      c->answer(error_response(503, "UNAVAILABLE", "the ledger's queue is full"));
-    }
+    answer_read(c, work, uses_index, may_retry, /*only_if_free=*/false);
   });
+}
+
+bool Api::answer_read(Call* c, const std::shared_ptr<std::function<HttpResponse(ReadView&)>>& work,
+                      bool uses_index, bool may_retry, bool only_if_free) {
+  std::shared_ptr<Generation> g = host_.current();
+  if (only_if_free && (!g->ledger || (g->writable() && !g->failure().empty())))
+    return false;  // the reader's path says why, or reads from what is durable
+  if (g->writable() && !g->failure().empty()) {
+    // The writer just failed: its memory is ahead of the disk. Read from what is durable.
+    host_.supervise();
+    g = host_.current();
+  }
+  if (!g->ledger) {
+    c->answer(unavailable(g->why_read_only));
+    return true;
+  }
+  HttpResponse r;
+  uint64_t seen = 0;
+  double cost = 0;
+  if (uses_index) {
+    if (absl::Status s = host_.index().catch_up(g->ledger->store()); !s.ok()) {
+      c->answer(error_response(503, "UNAVAILABLE", std::string(s.message())));
+      return true;
+    }
+  }
+  if (only_if_free) {
+    if (!g->state_mutex.ReaderTryLock()) return false;
+  } else {
+    g->state_mutex.ReaderLock();
+  }
+  {
+    ReadView view{*g->ledger, host_.index()};
+    try {
+      r = (*work)(view);
+    } catch (const std::exception& e) {
+      r = error_response(500, "INTERNAL", e.what());
+    }
+    seen = g->ledger->state().last_seq();
+    cost = view.cost;
+  }
+  g->state_mutex.ReaderUnlock();
+  charge_read(*c, cost);
+  if (seen <= g->durable_seq.load() || !g->writable()) {
+    c->answer(std::move(r));
+    return true;
+  }
+  // It saw an event not durable yet: answer once the batch holding it is (if that batch fails,
+  // read again from what is durable).
+  bool queued = g->stream->try_submit(
+      [this, c, g, seen, work, uses_index, may_retry,
+       r = std::move(r)](Ledger*) mutable -> CommitPipeline::Ack {
+        return [this, c, g, seen, work, uses_index, may_retry,
+                r = std::move(r)](const std::string& e) mutable {
+          if (!e.empty()) {
+            if (may_retry) return read_attempt(c, work, uses_index, false);
+            return c->answer(unavailable(e));
+          }
+          uint64_t d = g->durable_seq.load();
+          while (d < seen && !g->durable_seq.compare_exchange_weak(d, seen)) {
+          }
+          c->answer(std::move(r));
+        };
+      });
+  if (!queued) {
+    if (may_retry && !g->failure().empty())
+      read_attempt(c, work, uses_index, false);
+    else
+      c->answer(error_response(503, "UNAVAILABLE", "the ledger's queue is full"));
+  }
+  return true;
 }
 
 void Api::run(Call& call, std::function<HttpResponse(Ledger&)> work) {
@@ -936,11 +964,14 @@ void Api::list_customers(Call& call) {
 }
 
 void Api::get_customer(Call& call) {
-  read(call, [&call](ReadView& v) {
-    const Customer* c = owned_customer(v.state(), call.partner(), call.cid());
-    if (!c) return not_found("customer", call.param("cid"));
-    return json_response(200, unscoped_json(customer_json(c->def), call.prefix));
-  });
+  read(
+      call,
+      [&call](ReadView& v) {
+        const Customer* c = owned_customer(v.state(), call.partner(), call.cid());
+        if (!c) return not_found("customer", call.param("cid"));
+        return json_response(200, unscoped_json(customer_json(c->def), call.prefix));
+      },
+      false, ReadKind::kInMemory);
 }
 
 void Api::update_customer(Call& call) {
@@ -1115,7 +1146,7 @@ void Api::get_subscription(Call& call) {
       return error_response(404, "NOT_FOUND", "subscription '" + call.param("sid") +
                                                   "' did not exist yet on " + as_of->iso());
     return json_response(200, unscoped_json(subscription_json(*sub, *as_of), call.prefix));
-  });
+  }, false, as_of ? ReadKind::kReadsStore : ReadKind::kInMemory);
 }
 
 bool Api::subscription_command(Call& call, const char* cmd, Json fields,

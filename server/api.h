@@ -118,11 +118,18 @@ class Api {
   void operator_command(Call& call);
   void billing_run(Call& call);
 
-  // On a reader thread under the read lock; the answer leaves once what it saw is durable.
+  // Under the read lock; the answer leaves once what it saw is durable. On a reader thread, or
+  // (`in_memory`: a lookup in the state, no store read) on the calling I/O thread when the lock
+  // is free at once: the hand-over to a reader and back would cost more than the lookup.
   // `uses_index`: the activity index is caught up with the durable log first.
-  void read(Call& call, std::function<HttpResponse(ReadView&)> work, bool uses_index = false);
+  enum class ReadKind { kReadsStore, kInMemory };
+  void read(Call& call, std::function<HttpResponse(ReadView&)> work, bool uses_index = false,
+            ReadKind kind = ReadKind::kReadsStore);
   void read_attempt(Call* call, std::shared_ptr<std::function<HttpResponse(ReadView&)>> work,
-                    bool uses_index, bool may_retry);
+                    bool uses_index, bool may_retry, ReadKind kind = ReadKind::kReadsStore);
+  // The read itself; with `only_if_free`, false (and nothing done) when the lock is held.
+  bool answer_read(Call* call, const std::shared_ptr<std::function<HttpResponse(ReadView&)>>& work,
+                   bool uses_index, bool may_retry, bool only_if_free);
   // On the command stream's thread (deciding and staging); answered once durable.
   void run(Call& call, std::function<HttpResponse(Ledger&)> work);
   void write(Call& call, std::vector<Command> commands,
