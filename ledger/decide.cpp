@@ -164,17 +164,19 @@ std::optional<Decision> check_amounts(const LedgerState& state, const std::strin
                                       const std::string& currency) {
   const Customer* customer = state.catalog().customer(customer_id);
   // Fast path: each other subscription at the highest price it could hold (any price the catalog
-  // ever published, any price a term locked), the most seats a command can carry and the widest
-  // minor unit bounds the walk below from above, so when even that stays in range, so does the
-  // walk. It saves an O(subscriptions of the customer) walk per command (a customer with hundreds
-  // of subscriptions made it most of deciding); any doubt falls through to the exact walk, so the
+  // ever published, any price a term locked), the most seats any subscription has held and the
+  // widest minor unit bounds the walk below from above, so when even that stays in range, so
+  // does the walk. It saves an O(subscriptions of the customer) walk per command (a customer with
+  // hundreds of subscriptions made it most of deciding: with the most seats a command can carry
+  // as the bound, 900 subscriptions of one seat at 20.00 already fell through, and the server's
+  // deciding thread spent 0.4 ms a command); any doubt falls through to the exact walk, so the
   // decision is the same either way.
-  constexpr Wide kMostSeats = std::numeric_limits<int32_t>::max();
   constexpr Wide kMostDigitsScale = 10'000;  // 10^4: the widest ISO 4217 exponent
   const Wide highest_price =
       std::max(state.catalog().max_price_micros(), state.max_term_price_micros());
-  const Wide widest_term =
-      highest_price * kMonthsPerYear * kMostSeats * kMostDigitsScale / 1'000'000 + 1;
+  const Wide widest_term = highest_price * kMonthsPerYear * static_cast<Wide>(state.max_seats()) *
+                               kMostDigitsScale / 1'000'000 +
+                           1;
   const Wide coarse = pending_amount_bound(state, customer_id) +
                       2 * widest_term * static_cast<Wide>(customer->subscription_ids.size()) +
                       2 * term_amount_bound(replacement);

@@ -79,6 +79,7 @@ void LedgerState::begin_undo() {
   undo_->events_applied = events_applied_;
   undo_->chain_head = chain_head_;
   undo_->max_term_price_micros = max_term_price_micros_;
+  undo_->max_seats = max_seats_;
   undo_->next_ordinal = next_ordinal_;
   undo_->subs = subs_.size();
   undo_->changed_subscriptions = changed_subscriptions_.size();
@@ -131,6 +132,7 @@ void LedgerState::rollback() {
   events_applied_ = u.events_applied;
   chain_head_ = std::move(u.chain_head);
   max_term_price_micros_ = u.max_term_price_micros;
+  max_seats_ = u.max_seats;
   next_ordinal_ = u.next_ordinal;  // a subset's creation ordinals go on from there
   changed_subscriptions_.resize(std::min(changed_subscriptions_.size(), u.changed_subscriptions));
   changed_customers_.resize(std::min(changed_customers_.size(), u.changed_customers));
@@ -246,7 +248,7 @@ absl::Status LedgerState::apply_subscription_event(const Event& event) {
   LineSink sink = sink_for(opening_customer ? *opening_customer : sub.customer_id);
   advance_to(sub, event.effective_date, sink);
   evolve(sub, event, sink);
-  note_term_price(sub);
+  note_bounds(sub);
   return absl::OkStatus();
 }
 
@@ -258,7 +260,7 @@ void LedgerState::advance_customer(const std::string& customer_id, Date d) {
     Subscription& sub = subs_[ordinal];
     Date before = sub.next_cycle;
     advance_to(sub, d, sink);
-    note_term_price(sub);
+    note_bounds(sub);
     if (sub.next_cycle != before) mark_subscription(sub.id);
   }
 }

@@ -83,6 +83,7 @@ struct StateUndo {
   uint64_t last_seq = 0, events_applied = 0;
   std::string chain_head;
   int64_t max_term_price_micros = 0;
+  uint32_t max_seats = 0;
   uint64_t next_ordinal = 0;
   size_t subs = 0, changed_subscriptions = 0, changed_customers = 0;
   std::vector<std::pair<uint32_t, Subscription>> subscriptions;
@@ -157,6 +158,9 @@ class LedgerState {
   // The highest price any subscription's term has locked so far (a locked price may be one the
   // catalog has since replaced): with the catalog's highest price, a bound of every term amount.
   int64_t max_term_price_micros() const { return max_term_price_micros_; }
+  // The most seats any subscription has held so far: with the highest price, a bound of every
+  // term amount that does not walk a customer's subscriptions (never lower than a loaded one's).
+  uint32_t max_seats() const { return max_seats_; }
 
   // ---- an undo log for a group of subscription events (an order's line items, a PATCH) ----
   // begin_undo() starts recording what each following subscription event changes (the first
@@ -222,8 +226,9 @@ class LedgerState {
   // The customer of a stored row into the catalog, with its lists, stream version and pending
   // lines; returns it (its subscription_ordinals are the caller's to set).
   Customer* take_customer_row(CustomerRow&& row);
-  void note_term_price(const Subscription& sub) {
+  void note_bounds(const Subscription& sub) {
     max_term_price_micros_ = std::max(max_term_price_micros_, sub.term.price_micros);
+    max_seats_ = std::max(max_seats_, sub.seats);
   }
 
   bool track_changes_;
@@ -245,6 +250,7 @@ class LedgerState {
   absl::flat_hash_map<std::string, uint64_t> stream_versions_;  // non-subscription streams
   uint64_t invoices_issued_ = 0;
   int64_t max_term_price_micros_ = 0;
+  uint32_t max_seats_ = 0;
   std::vector<InvoiceMismatch> mismatches_;
   // Changes not yet taken as rows (only with track_changes).
   std::vector<std::string> changed_subscriptions_, changed_customers_;

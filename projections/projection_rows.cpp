@@ -403,7 +403,7 @@ absl::Status LedgerState::finish_load() {
                                 : subs_[i].ordinal == i && !subs_[i].id.empty();
     if (!placed) return absl::DataLossError("subscription rows with a bad creation ordinal");
     sub_index_.emplace(subs_[i].id, i);
-    note_term_price(subs_[i]);
+    note_bounds(subs_[i]);
     subscription_order_.push_back(subs_[i].id);
   }
   if (!subset_ && subs_.size() != meta_subscriptions_)
@@ -455,7 +455,7 @@ absl::Status LedgerState::load_customer(const std::string& customer_id, Customer
     const auto index = static_cast<uint32_t>(subs_.size());
     sub_index_.emplace(sub.id, index);
     subscription_order_.push_back(sub.id);
-    note_term_price(sub);
+    note_bounds(sub);
     subs_.push_back(std::move(sub));
     ordinals.push_back(index);
   }
@@ -495,6 +495,7 @@ LedgerState LedgerState::without_customers() const {
                                            std::string(loaded.message()));
   out.invoices_issued_ = invoices_issued_;
   out.max_term_price_micros_ = max_term_price_micros_;
+  out.max_seats_ = max_seats_;
   return out;
 }
 

@@ -192,6 +192,22 @@ TEST_F(HostileInput, AHugePriceElsewhereInTheCatalogChangesNoOtherCustomersDecis
   EXPECT_EQ(f.code(create("H3", "1000", "2017-01-15", "HUGE")), "AMOUNT_OUT_OF_RANGE");
 }
 
+TEST_F(HostileInput, ASeatIncreaseRaisesTheBoundOfTheRangeChecksFastPath) {
+  // The fast path bounds every other subscription by the most seats any has held: a seat
+  // increase must raise that bound, or a later command would pass on a bound that no longer
+  // holds. Two one-seat subscriptions at a huge price; one grows to 1,500 seats; a third of
+  // 1,700 would take the customer's charges out of range (and would not without the increase).
+  f.given(OfferDefined{"HUGE", "Huge", Segment::kCommercial, false, {}, 0, 0});
+  f.given(PricePublished{"HUGE", "USD", 999'999'999'999'000'000, D("2016-01-01")},
+          D("2016-01-01"));
+  f.accept(create("S1", "1", "2017-01-15", "HUGE"));
+  f.accept(create("S2", "1", "2017-01-15", "HUGE"));
+  EXPECT_EQ(f.code(create("S3", "1700", "2017-02-01", "HUGE")), "ACCEPTED");
+  f.accept(seats_to("S1", "1500", "2017-02-01"));
+  EXPECT_EQ(f.state.max_seats(), 1500u);
+  EXPECT_EQ(f.code(create("S3", "1700", "2017-02-01", "HUGE")), "AMOUNT_OUT_OF_RANGE");
+}
+
 TEST_F(HostileInput, ATermsLockedPriceBoundsTheRangeAfterTheCatalogReplacedIt) {
   // A republication of the same (offer, currency, date) replaces the price in the catalog, but
   // a term that locked the old one still charges it: the bound the fast path uses must still
