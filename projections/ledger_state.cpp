@@ -323,8 +323,7 @@ void LedgerState::apply_invoice(const Event& event, const InvoiceIssued& e, Invo
   size_t kept = 0;
   for (size_t i = 0; i < pending.lines.size(); ++i) {
     if (pending.lines[i].charge_date <= e.invoice_date) {
-      const int64_t amount = pending.lines[i].amount_minor;
-      pending.magnitude -= amount < 0 ? -static_cast<__int128>(amount) : amount;
+      pending.magnitude -= PendingLines::magnitude_of(pending.lines[i]);
       if (track_changes_ && pending.numbers[i] < pending.stored_next)
         erased_rows_.push_back(customer_line_row_key(e.customer_id, pending.numbers[i]));
       continue;

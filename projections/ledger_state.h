@@ -43,9 +43,11 @@ struct PendingLines {
   uint64_t next = 0;              // the number the next line gets
   uint64_t stored_next = 0;       // lines numbered below it have rows (change tracking only)
   __int128 magnitude = 0;         // the sum of the lines' amounts in absolute value
+  static __int128 magnitude_of(const ChargeLine& line) {
+    return line.amount_minor < 0 ? -static_cast<__int128>(line.amount_minor) : line.amount_minor;
+  }
   void add(ChargeLine&& line) {
-    magnitude += line.amount_minor < 0 ? -static_cast<__int128>(line.amount_minor)
-                                       : line.amount_minor;
+    magnitude += magnitude_of(line);
     lines.push_back(std::move(line));
     numbers.push_back(next++);
   }

@@ -477,8 +477,7 @@ Customer* LedgerState::take_customer_row(CustomerRow&& row) {
     pending = PendingLines{std::move(row.pending), std::move(row.pending_numbers), row.next_line,
                            row.next_line};
     for (const ChargeLine& line : pending.lines)
-      pending.magnitude += line.amount_minor < 0 ? -static_cast<__int128>(line.amount_minor)
-                                                 : line.amount_minor;
+      pending.magnitude += PendingLines::magnitude_of(line);
   }
   return c;
 }
