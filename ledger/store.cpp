@@ -638,14 +638,19 @@ absl::Status Store::commit(bool sync) {
 void Store::commit_async(bool sync) {
   // At most one batch in flight; its error was the caller's to collect (wait_written).
   wait_written().IgnoreError();
-  struct Batches {
-    rocksdb::WriteBatch log, derived;
-  };
-  auto batches = std::make_shared<Batches>();
-  batches->log = std::move(impl_->batch);
-  batches->derived = std::move(impl_->derived);
-  impl_->batch = rocksdb::WriteBatch();
-  impl_->derived = rocksdb::WriteBatch();
+  // The pair written last takes what is staged, and staging goes on in its memory: a batch is
+  // not regrown (copied, its fresh pages faulted in) from nothing every time. One that grew
+  // large is let go, so a long-lived writer does not keep a billing run's batch.
+  constexpr size_t kReusedBatchBytesMax = 64 << 20;
+  std::shared_ptr<Store::Impl::Batches> batches = std::move(impl_->written);
+  if (!batches || batches.use_count() > 1 ||
+      batches->log.GetDataSize() + batches->derived.GetDataSize() > kReusedBatchBytesMax)
+    batches = std::make_shared<Store::Impl::Batches>();
+  batches->log.Clear();
+  batches->derived.Clear();
+  std::swap(batches->log, impl_->batch);
+  std::swap(batches->derived, impl_->derived);
+  impl_->written = batches;
   impl_->staged = 0;
   const uint64_t mark = impl_->derived_mark_held
                             ? std::min(impl_->derived_mark, *impl_->derived_mark_held)

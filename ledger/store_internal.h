@@ -11,9 +11,9 @@
 #include <condition_variable>
 #include <functional>
 #include <map>
-#include <optional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -61,6 +61,10 @@ struct Store::Impl {
   std::vector<rocksdb::ColumnFamilyHandle*> cfs;
   rocksdb::WriteBatch batch;    // the log: written with the WAL synced
   rocksdb::WriteBatch derived;  // what the log determines: written without the WAL
+  struct Batches {
+    rocksdb::WriteBatch log, derived;
+  };
+  std::shared_ptr<Batches> written;  // handed to the writer last; reused once it is written
   size_t staged = 0, staged_at_mark = 0;
   // Readers whose stored index lags the log: (stream key + version) -> seq, folded once.
   mutable std::map<std::string, uint64_t, std::less<>> stream_overlay;

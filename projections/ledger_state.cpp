@@ -45,8 +45,8 @@ void LedgerState::mark_customer(const std::string& customer_id) {
   if (track_changes_) changed_customers_.push_back(customer_id);
 }
 
-void LedgerState::mark_subscription(const std::string& subscription_id) {
-  if (track_changes_) changed_subscriptions_.push_back(subscription_id);
+void LedgerState::mark_subscription(uint32_t slot) {
+  if (track_changes_) changed_subscriptions_.push_back(slot);
 }
 
 LineSink LedgerState::sink_for(const std::string& customer_id) {
@@ -242,7 +242,7 @@ absl::Status LedgerState::apply_subscription_event(const Event& event) {
   }
   save_subscription(it->second);
   Subscription& sub = subs_[it->second];
-  mark_subscription(id);
+  mark_subscription(it->second);
   if (event.effective_date < sub.last_event_date)
     return absl::DataLossError("event dated before the subscription's last event");
   LineSink sink = sink_for(opening_customer ? *opening_customer : sub.customer_id);
@@ -261,7 +261,7 @@ void LedgerState::advance_customer(const std::string& customer_id, Date d) {
     Date before = sub.next_cycle;
     advance_to(sub, d, sink);
     note_bounds(sub);
-    if (sub.next_cycle != before) mark_subscription(sub.id);
+    if (sub.next_cycle != before) mark_subscription(ordinal);
   }
 }
 

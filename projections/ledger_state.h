@@ -212,12 +212,12 @@ class LedgerState {
   bool is_subset() const { return subset_; }
 
  private:
-  void put_rows(const std::vector<std::string>& subscription_ids,
+  void put_rows(const std::vector<uint32_t>& subscription_slots,
                 const std::vector<std::string>& customer_ids, bool catalog, const RowSink& put,
                 bool meta = true, bool only_new = false) const;
   [[nodiscard]] absl::Status take_loading_customer();
   void mark_customer(const std::string& customer_id);
-  void mark_subscription(const std::string& subscription_id);
+  void mark_subscription(uint32_t slot);
   void mark_catalog() { catalog_changed_ |= track_changes_; }
   void apply_invoice(const Event& event, const InvoiceIssued& e, Invoice* prebuilt);
   [[nodiscard]] absl::Status apply_subscription_event(const Event& event);
@@ -255,7 +255,8 @@ class LedgerState {
   uint32_t max_seats_ = 0;
   std::vector<InvoiceMismatch> mismatches_;
   // Changes not yet taken as rows (only with track_changes).
-  std::vector<std::string> changed_subscriptions_, changed_customers_;
+  std::vector<uint32_t> changed_subscriptions_;  // slots in subs_
+  std::vector<std::string> changed_customers_;
   bool catalog_changed_ = false;
   std::vector<std::string> erased_rows_;  // pending lines invoiced that have rows
   std::vector<IssuedInvoice> issued_since_;

@@ -1,6 +1,7 @@
 #include "projections/projection_rows.h"
 
 #include <algorithm>
+#include <numeric>
 #include <stdexcept>
 #include <nlohmann/json.hpp>
 
@@ -51,7 +52,8 @@ std::string row_key(std::string_view prefix, std::string_view id) {
 }
 
 // Sorts and dedups, so each changed row is written once per batch.
-void unique(std::vector<std::string>& ids) {
+template <typename T>
+void unique(std::vector<T>& ids) {
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
 }
@@ -238,9 +240,12 @@ void LedgerState::put_all_rows(const RowSink& put, const RowSelection& selection
     for (const auto& c : p.customer_ids)
       if (!selection.owns_customer || selection.owns_customer(c)) customers.push_back(c);
   unique(customers);
-  std::vector<std::string> subs(subscription_order_);
-  unique(subs);
-  put_rows(subs, customers, selection.catalog, put, selection.meta);
+  // In key order (an audit looks each one up: neighbours share blocks).
+  std::vector<uint32_t> slots(subs_.size());
+  std::iota(slots.begin(), slots.end(), 0);
+  std::sort(slots.begin(), slots.end(),
+            [&](uint32_t a, uint32_t b) { return subs_[a].id < subs_[b].id; });
+  put_rows(slots, customers, selection.catalog, put, selection.meta);
 }
 
 std::string encode_meta_row(uint64_t last_seq, const std::string& chain_head, Date clock,
@@ -255,11 +260,13 @@ std::string encode_meta_row(uint64_t last_seq, const std::string& chain_head, Da
                    {"subscriptions", subscriptions}});
 }
 
-void LedgerState::put_rows(const std::vector<std::string>& subscription_ids,
+void LedgerState::put_rows(const std::vector<uint32_t>& subscription_slots,
                            const std::vector<std::string>& customer_ids, bool catalog,
                            const RowSink& put, bool meta, bool only_new) const {
-  for (const auto& id : subscription_ids)
-    put(row_key(kSubscriptionRowPrefix, id), encode_subscription(*subscription(id)));
+  for (uint32_t slot : subscription_slots) {
+    const Subscription& sub = subs_[slot];
+    put(row_key(kSubscriptionRowPrefix, sub.id), encode_subscription(sub));
+  }
   for (const auto& id : customer_ids) {
     const Customer* c = catalog_.customer(id);
     if (!c) continue;
@@ -288,9 +295,13 @@ void LedgerState::put_rows(const std::vector<std::string>& subscription_ids,
     for (const auto& [key, by_date] : catalog_.prices())
       for (const auto& [date, micros] : by_date)
         prices.push_back(Json{key.first, key.second, date, micros});
-    for (const auto& [key, version] : std::map(stream_versions_.begin(), stream_versions_.end()))
+    // The catalog's streams only (customers' versions are in their own rows), in key order.
+    std::vector<std::pair<std::string_view, uint64_t>> catalog_streams;
+    for (const auto& [key, version] : stream_versions_)
       if (key[0] != '0' + static_cast<int>(StreamKind::kCustomer))
-        versions.push_back(Json{key, version});
+        catalog_streams.emplace_back(key, version);
+    std::sort(catalog_streams.begin(), catalog_streams.end());
+    for (const auto& [key, version] : catalog_streams) versions.push_back(Json{key, version});
     Json catalog_row{
         {"partners", partners}, {"offers", offers}, {"prices", prices}, {"versions", versions}};
     // Present only once a ledger has them, so an older catalog row keeps its bytes.
