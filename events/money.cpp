@@ -55,12 +55,23 @@ std::string int128_to_string(unsigned __int128 v) {
   return s;
 }
 
+// The table is in code order (checked at compile time): a binary search, as every invoice and
+// every money field asks.
+constexpr bool codes_sorted() {
+  for (size_t i = 1; i < std::size(kCurrencies); ++i)
+    if (!(kCurrencies[i - 1].code < kCurrencies[i].code)) return false;
+  return true;
+}
+static_assert(codes_sorted(), "kCurrencies must stay in code order");
+
 }  // namespace
 
 std::optional<CurrencyInfo> find_currency(std::string_view code) {
-  for (const auto& c : kCurrencies)
-    if (c.code == code) return c;
-  return std::nullopt;
+  const auto* it = std::lower_bound(
+      std::begin(kCurrencies), std::end(kCurrencies), code,
+      [](const CurrencyInfo& c, std::string_view wanted) { return c.code < wanted; });
+  if (it == std::end(kCurrencies) || it->code != code) return std::nullopt;
+  return *it;
 }
 
 int minor_digits(std::string_view code) {

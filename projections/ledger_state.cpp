@@ -41,12 +41,16 @@ __int128 LedgerState::pending_magnitude(const std::string& customer_id) const {
   return it == pending_.end() ? 0 : it->second.magnitude;
 }
 
+// A run of marks of the same entity (each of a customer's subscriptions advanced, say) is
+// recorded once; take_changed_rows() drops the other repeats.
 void LedgerState::mark_customer(const std::string& customer_id) {
-  if (track_changes_) changed_customers_.push_back(customer_id);
+  if (track_changes_ && (changed_customers_.empty() || changed_customers_.back() != customer_id))
+    changed_customers_.push_back(customer_id);
 }
 
 void LedgerState::mark_subscription(uint32_t slot) {
-  if (track_changes_) changed_subscriptions_.push_back(slot);
+  if (track_changes_ && (changed_subscriptions_.empty() || changed_subscriptions_.back() != slot))
+    changed_subscriptions_.push_back(slot);
 }
 
 LineSink LedgerState::sink_for(const std::string& customer_id) {
@@ -317,7 +321,8 @@ void LedgerState::apply_invoice(const Event& event, const InvoiceIssued& e, Invo
   inv.customer_id = e.customer_id;
   inv.invoice_date = e.invoice_date;
   inv.currency = e.currency;
-  inv.currency_digits = find_currency(e.currency) ? minor_digits(e.currency) : 2;
+  const std::optional<CurrencyInfo> currency = find_currency(e.currency);
+  inv.currency_digits = currency ? currency->minor_digits : 2;
   // The invoiced lines leave (with their rows, for those that have one); the rest keep their order.
   PendingLines& pending = pending_[e.customer_id];
   size_t kept = 0;

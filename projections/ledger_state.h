@@ -214,7 +214,11 @@ class LedgerState {
  private:
   void put_rows(const std::vector<uint32_t>& subscription_slots,
                 const std::vector<std::string>& customer_ids, bool catalog, const RowSink& put,
-                bool meta = true, bool only_new = false) const;
+                bool meta = true) const;
+  // A customer's own row and the rows under it: all of them, or (only_new) those it gained
+  // since they were last put.
+  void put_customer_rows(const std::string& id, const Customer& c, const PendingLines* pending,
+                         bool only_new, const RowSink& put) const;
   [[nodiscard]] absl::Status take_loading_customer();
   void mark_customer(const std::string& customer_id);
   void mark_subscription(uint32_t slot);

@@ -216,14 +216,15 @@ void LedgerState::take_changed_rows(const RowSink& put, const RowEraser& erase) 
   for (const auto& key : erased_rows_) erase(key);
   unique(changed_subscriptions_);
   unique(changed_customers_);
-  put_rows(changed_subscriptions_, changed_customers_, catalog_changed_, put, /*meta=*/true,
-           /*only_new=*/true);
+  put_rows(changed_subscriptions_, {}, catalog_changed_, put, /*meta=*/true);
   for (const auto& id : changed_customers_) {
     Customer* c = catalog_.customer_mut(id);
     if (!c) continue;
+    auto found = pending_.find(id);
+    PendingLines* pending = found == pending_.end() ? nullptr : &found->second;
+    put_customer_rows(id, *c, pending, /*only_new=*/true, put);
     c->subscriptions_stored = static_cast<uint32_t>(c->subscription_ids.size());
-    if (auto pending = pending_.find(id); pending != pending_.end())
-      pending->second.stored_next = pending->second.next;
+    if (pending) pending->stored_next = pending->next;
   }
   for (const auto& issued : issued_since_)
     put(row_key(kInvoiceRowPrefix, issued.invoice.invoice_id), encode_invoice_row(issued));
@@ -260,9 +261,28 @@ std::string encode_meta_row(uint64_t last_seq, const std::string& chain_head, Da
                    {"subscriptions", subscriptions}});
 }
 
+void LedgerState::put_customer_rows(const std::string& id, const Customer& c,
+                                    const PendingLines* pending, bool only_new,
+                                    const RowSink& put) const {
+  auto version = stream_versions_.find(stream_key(StreamKind::kCustomer, id));
+  put(row_key(kCustomerRowPrefix, id),
+      encode_customer(c, version == stream_versions_.end() ? 0 : version->second,
+                      static_cast<uint32_t>(c.subscription_ids.size()),
+                      pending ? static_cast<uint32_t>(pending->lines.size()) : 0,
+                      pending ? pending->next : 0));
+  // The rows under it: all of them, or (only_new) those it gained since they were last put.
+  for (size_t i = only_new ? c.subscriptions_stored : 0; i < c.subscription_ids.size(); ++i)
+    put(customer_subscription_row_key(id, static_cast<uint32_t>(i)), c.subscription_ids[i]);
+  if (!pending) return;
+  const uint64_t first = only_new ? pending->stored_next : 0;
+  for (size_t i = 0; i < pending->lines.size(); ++i)
+    if (pending->numbers[i] >= first)
+      put(customer_line_row_key(id, pending->numbers[i]), encode_charge_line(pending->lines[i]));
+}
+
 void LedgerState::put_rows(const std::vector<uint32_t>& subscription_slots,
                            const std::vector<std::string>& customer_ids, bool catalog,
-                           const RowSink& put, bool meta, bool only_new) const {
+                           const RowSink& put, bool meta) const {
   for (uint32_t slot : subscription_slots) {
     const Subscription& sub = subs_[slot];
     put(row_key(kSubscriptionRowPrefix, sub.id), encode_subscription(sub));
@@ -271,21 +291,8 @@ void LedgerState::put_rows(const std::vector<uint32_t>& subscription_slots,
     const Customer* c = catalog_.customer(id);
     if (!c) continue;
     auto found = pending_.find(id);
-    const PendingLines* pending = found == pending_.end() ? nullptr : &found->second;
-    auto version = stream_versions_.find(stream_key(StreamKind::kCustomer, id));
-    put(row_key(kCustomerRowPrefix, id),
-        encode_customer(*c, version == stream_versions_.end() ? 0 : version->second,
-                        static_cast<uint32_t>(c->subscription_ids.size()),
-                        pending ? static_cast<uint32_t>(pending->lines.size()) : 0,
-                        pending ? pending->next : 0));
-    // The rows under it: all of them, or (only_new) those it gained since they were last put.
-    for (size_t i = only_new ? c->subscriptions_stored : 0; i < c->subscription_ids.size(); ++i)
-      put(customer_subscription_row_key(id, static_cast<uint32_t>(i)), c->subscription_ids[i]);
-    if (!pending) continue;
-    const uint64_t first = only_new ? pending->stored_next : 0;
-    for (size_t i = 0; i < pending->lines.size(); ++i)
-      if (pending->numbers[i] >= first)
-        put(customer_line_row_key(id, pending->numbers[i]), encode_charge_line(pending->lines[i]));
+    put_customer_rows(id, *c, found == pending_.end() ? nullptr : &found->second,
+                      /*only_new=*/false, put);
   }
   if (catalog) {
     Json partners = Json::array(), offers = Json::array(), prices = Json::array(),
