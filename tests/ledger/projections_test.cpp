@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "ledger/ledger.h"
+#include "ledger/store.h"
 #include "replay/replay.h"
 #include "support/process.h"
 #include "workload/workload.h"
@@ -197,6 +198,36 @@ TEST(Projections, ParallelReplayRebuildsExactlyWhatOneThreadDoes) {
     EXPECT_EQ(many.rows_compared, one.rows_compared) << "the lanes' rows are the whole state";
     EXPECT_EQ(many.invoice_rows_checked, one.invoice_rows_checked);
   }
+}
+
+// The store stages each batch in the memory of the batch it wrote last (Store::commit_async):
+// what was written before must never be written again. An erased row stays erased after later
+// batches, and a row put once is not put back over a later value.
+TEST(Projections, AReusedBatchNeverWritesAnEarlierBatchAgain) {
+  TempDir dir("reused-batch");
+  std::string error;
+  auto store = Store::open(dir.str(), error);
+  ASSERT_TRUE(store) << error;
+  store->stage_projection("x", "1");
+  store->stage_projection("y", "1");
+  ASSERT_EQ(store->commit(), absl::OkStatus());
+  store->stage_projection_erase("x");
+  ASSERT_EQ(store->commit(), absl::OkStatus());
+  store->stage_projection("y", "2");
+  ASSERT_EQ(store->commit(), absl::OkStatus());
+  store->stage_projection("z", "3");  // the first batch's memory again, then the second's
+  ASSERT_EQ(store->commit(), absl::OkStatus());
+  ASSERT_EQ(store->commit(), absl::OkStatus());  // nothing staged: nothing written
+  EXPECT_TRUE(absl::IsNotFound(store->projection("x").status()));
+  EXPECT_EQ(store->projection("y").value_or("?"), "2");
+  EXPECT_EQ(store->projection("z").value_or("?"), "3");
+  // And so after reopening (what reached the disk, not a cache).
+  store.reset();
+  store = Store::open(dir.str(), error);
+  ASSERT_TRUE(store) << error;
+  EXPECT_TRUE(absl::IsNotFound(store->projection("x").status()));
+  EXPECT_EQ(store->projection("y").value_or("?"), "2");
+  EXPECT_EQ(store->projection("z").value_or("?"), "3");
 }
 
 }  // namespace
