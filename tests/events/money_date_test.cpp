@@ -32,6 +32,22 @@ TEST(Money, ZeroAndThreeDigitCurrencies) {
   EXPECT_EQ(format_minor(-1234, 3), "-1.234");
 }
 
+// find_currency is a binary search over the ISO 4217 table: the ends of the table, each
+// exponent, and what is not a code (before the first, after the last, between two, a prefix, a
+// longer string, lower case, empty) are told apart.
+TEST(Money, CurrencyLookupFindsExactlyTheTablesCodes) {
+  const std::pair<const char*, int> known[] = {{"AED", 2}, {"ZWL", 2}, {"JPY", 0}, {"BHD", 3},
+                                               {"CLF", 4}, {"UYW", 4}, {"USD", 2}, {"EUR", 2}};
+  for (const auto& [code, digits] : known) {
+    ASSERT_TRUE(find_currency(code)) << code;
+    EXPECT_EQ(find_currency(code)->code, code);
+    EXPECT_EQ(find_currency(code)->minor_digits, digits) << code;
+  }
+  for (const char* not_a_code : {"AAA", "ZZZ", "ZWK", "US", "USDX", "usd", ""})
+    EXPECT_FALSE(find_currency(not_a_code)) << not_a_code;
+  EXPECT_FALSE(find_currency(std::string_view("USD\0", 4)));
+}
+
 TEST(Money, PricesParseExactlyAndPrintUnrounded) {
   EXPECT_EQ(*parse_price_micros("20.00"), 20'000'000);
   EXPECT_EQ(*parse_price_micros("7.800000"), 7'800'000);
