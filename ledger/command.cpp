@@ -450,6 +450,12 @@ std::string read_field(Command& c, const FieldSpec& f, const json& v) {
   return "";
 }
 
+// A message, prefixed with the input line it is about when that is known (1-based, 0 = unknown).
+std::string at_line(uint64_t line_number, std::string message) {
+  return line_number == 0 ? std::move(message)
+                          : "line " + std::to_string(line_number) + ": " + message;
+}
+
 Rejection invalid(std::string message) {
   return rejection(RejectionCode::kInvalidArgument, std::move(message));
 }
@@ -513,8 +519,7 @@ bool is_blank_line(std::string_view line) {
 ParsedCommand parse_command(std::string_view line, uint64_t line_number) {
   ParsedCommand out;
   auto where = [line_number](std::string message) {
-    return line_number == 0 ? std::move(message)
-                            : "line " + std::to_string(line_number) + ": " + message;
+    return at_line(line_number, std::move(message));
   };
   if (line.size() > kCommandBytesMax) {
     out.rejection = invalid(where("the line has " + std::to_string(line.size()) +
@@ -528,7 +533,14 @@ ParsedCommand parse_command(std::string_view line, uint64_t line_number) {
     out.rejection = invalid(where(syntax));
     return out;
   }
-  json& doc = *parsed;
+  return parse_command_object(*parsed, line_number);
+}
+
+ParsedCommand parse_command_object(const nlohmann::json& doc, uint64_t line_number) {
+  ParsedCommand out;
+  auto where = [line_number](std::string message) {
+    return at_line(line_number, std::move(message));
+  };
   if (!doc.is_object()) {
     out.rejection = invalid(where("not a JSON object: each input line must be one command object"));
     return out;
@@ -627,55 +639,121 @@ bool is_default(const Command& c, const FieldSpec& f) {
 }
 }  // namespace
 
+namespace {
+
+// A string as JSON text, byte for byte as the library's dump() prints it (which escapes \b and \f
+// as such, unlike the invoices' append_json_string): printable ASCII other than '"' and '\\' is
+// copied; a string holding anything else is printed by the library.
+void append_dumped_string(std::string& out, std::string_view s) {
+  const bool plain = std::all_of(s.begin(), s.end(), [](char ch) {
+    return ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\';
+  });
+  if (!plain) {
+    out += json(std::string(s)).dump();
+    return;
+  }
+  out.push_back('"');
+  out.append(s);
+  out.push_back('"');
+}
+
+// The members of each command's canonical form in the order it prints them, which is the order
+// of a std::map of names (the form was first printed from a `json` object): kActorMember,
+// kCmdMember or a field's index in its spec.
+constexpr int kActorMember = -2, kCmdMember = -1;
+const std::vector<int>& canonical_order(const CommandSpec& spec) {
+  static const std::map<CommandType, std::vector<int>> orders = [] {
+    std::map<CommandType, std::vector<int>> out;
+    for (const CommandSpec& s : command_specs()) {
+      std::map<std::string_view, int> by_name{{"actor", kActorMember}, {"cmd", kCmdMember}};
+      for (size_t i = 0; i < s.fields.size(); ++i)
+        by_name.emplace(s.fields[i].name, static_cast<int>(i));
+      for (const auto& [name, member] : by_name) out[s.type].push_back(member);
+    }
+    return out;
+  }();
+  return orders.at(spec.type);
+}
+
+}  // namespace
+
 std::string canonical_payload(const Command& c) {
-  // Every field of the type, in spec order, defaults included: equal commands, equal bytes.
+  // Every field of the type, defaults included, members in name order: equal commands, equal
+  // bytes. The text is that of nlohmann::json's dump() of the same object, so the hashes ledgers
+  // already remember still match (tests/ledger/command_test.cpp keeps that printer as the oracle).
   const CommandSpec& spec = spec_of(c.type);
-  json doc = json::object();
-  doc["cmd"] = spec.name;
-  doc["actor"] = c.actor;
-  for (size_t i = 0; i < spec.fields.size(); ++i) {
-    const FieldSpec& f = spec.fields[i];
-    std::string name = f.name;
-    const bool given = (c.given_fields >> i) & 1u;
+  std::string out = "{";
+  auto member = [&out](std::string_view name) {
+    if (out.size() > 1) out.push_back(',');
+    append_dumped_string(out, name);
+    out.push_back(':');
+  };
+  for (int m : canonical_order(spec)) {
+    if (m == kActorMember) {
+      member("actor");
+      append_dumped_string(out, c.actor);
+      continue;
+    }
+    if (m == kCmdMember) {
+      member("cmd");
+      append_dumped_string(out, spec.name);
+      continue;
+    }
+    const FieldSpec& f = spec.fields[static_cast<size_t>(m)];
+    const bool given = (c.given_fields >> m) & 1u;
     // An update distinguishes a field left out (null) from every value, the empty string too.
     if (c.type == CommandType::kUpdateCustomer && !given && !f.required) {
-      doc[name] = nullptr;
+      member(f.name);
+      out += "null";
       continue;
     }
     if (f.added_later && is_default(c, f)) continue;
+    member(f.name);
     switch (f.kind) {
       case Kind::kString:
-        doc[name] = string_field(c, name);
+        append_dumped_string(out, string_field(c, f.name));
         break;
       case Kind::kInt:
-        doc[name] = int_field(c, name);
+        out += std::to_string(int_field(c, f.name));
         break;
       case Kind::kBool:
-        doc[name] = bool_field(c, name);
+        out += bool_field(c, f.name) ? "true" : "false";
         break;
       case Kind::kDate:
-        doc[name] = date_field(c, name).iso();
+        append_dumped_string(out, date_field(c, f.name).iso());
         break;
       case Kind::kPrice:
-        doc[name] = c.monthly_price_micros;
+        out += std::to_string(c.monthly_price_micros);
         break;
       case Kind::kFrequency:
-        doc[name] = c.frequency ? std::string(to_string(*c.frequency)) : std::string();
+        append_dumped_string(out, c.frequency ? to_string(*c.frequency) : std::string_view());
         break;
       case Kind::kSegment:
-        doc[name] = std::string(to_string(c.segment));
+        append_dumped_string(out, to_string(c.segment));
         break;
-      case Kind::kStringList:
-        doc[name] = list_field(c, name);
+      case Kind::kStringList: {
+        out.push_back('[');
+        const auto& list = list_field(c, f.name);
+        for (size_t i = 0; i < list.size(); ++i) {
+          if (i > 0) out.push_back(',');
+          append_dumped_string(out, list[i]);
+        }
+        out.push_back(']');
         break;
+      }
       case Kind::kContact:
-        doc[name] = {{"first_name", c.contact_first_name},
-                     {"last_name", c.contact_last_name},
-                     {"email", c.contact_email}};
+        out += "{\"email\":";
+        append_dumped_string(out, c.contact_email);
+        out += ",\"first_name\":";
+        append_dumped_string(out, c.contact_first_name);
+        out += ",\"last_name\":";
+        append_dumped_string(out, c.contact_last_name);
+        out.push_back('}');
         break;
     }
   }
-  return doc.dump();
+  out.push_back('}');
+  return out;
 }
 
 std::string payload_hash(const Command& c) { return sha256(canonical_payload(c)); }

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -89,6 +90,9 @@ inline constexpr std::string_view kKeyActorPrefix = "key:";  // the server's act
 // no NUL byte, no duplicated key, every field of its type and range, ids of the id grammar, no
 // reserved actor. `line_number` (1-based, 0 = unknown) prefixes messages so an error says where.
 ParsedCommand parse_command(std::string_view json_line, uint64_t line_number = 0);
+// The same checks for a document already read strictly (parse_json_strictly), whatever its size:
+// every check of parse_command but the line's length.
+ParsedCommand parse_command_object(const nlohmann::json& doc, uint64_t line_number = 0);
 // Blank lines (only spaces, tabs, CR) carry no command: skipped everywhere, with no result.
 bool is_blank_line(std::string_view line);
 

@@ -161,20 +161,25 @@ absl::StatusOr<std::vector<std::string>> explain_lines(const Store& store,
 }
 
 std::string order_json(const std::string& id, const std::string& customer_id, Date date,
-                       const std::vector<OrderLine>& lines) {
+                       const std::vector<OrderLine>& lines, std::string_view scope) {
+  // As SERVER.md's unscoping does for every `*_id` member: the scope off where an id begins so.
+  auto unscoped = [scope](const std::string& member_id) {
+    return !scope.empty() && member_id.starts_with(scope) ? member_id.substr(scope.size())
+                                                          : member_id;
+  };
   Json j;
   j["id"] = id;
-  j["customer_id"] = customer_id;
+  j["customer_id"] = unscoped(customer_id);
   j["creation_date"] = date.iso();
   Json items = Json::array();
   for (const auto& l : lines) {
     Json item;
-    item["subscription_id"] = l.subscription_id;
-    item["offer_id"] = l.offer_id;
+    item["subscription_id"] = unscoped(l.subscription_id);
+    item["offer_id"] = unscoped(l.offer_id);
     item["seats"] = l.seats;
     item["billing_frequency"] = l.frequency ? Json(to_string(*l.frequency)) : Json(nullptr);
     if (!l.parent_subscription_id.empty())
-      item["parent_subscription_id"] = l.parent_subscription_id;
+      item["parent_subscription_id"] = unscoped(l.parent_subscription_id);
     item["trial"] = l.trial;
     items.push_back(std::move(item));
   }

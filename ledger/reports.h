@@ -35,9 +35,10 @@ struct OrderLine {
   std::optional<Frequency> frequency;  // none for a trial
   bool trial = false;
 };
-// The order `id` (the request that opened its subscriptions) as SERVER.md answers it.
+// The order `id` (the request that opened its subscriptions) as SERVER.md answers it; `scope`
+// (a partner's "PARTNER:") is taken off the ids that begin with it, as the server shows them.
 std::string order_json(const std::string& id, const std::string& customer_id, Date date,
-                       const std::vector<OrderLine>& lines);
+                       const std::vector<OrderLine>& lines, std::string_view scope = {});
 // The order line an opening event (SubscriptionCreated, TrialStarted) records; nullopt otherwise.
 std::optional<OrderLine> order_line_of(const Event& opening);
 // The orders that opened `subscription_ids` (a customer's, in the order it opened them): grouped

@@ -207,9 +207,19 @@ std::optional<HttpResponse> scope_member(Json& obj, const char* field, const std
   return std::nullopt;
 }
 
-// Parses a command object built from a request; the actor is the key.
-std::optional<HttpResponse> to_command(const Json& doc, const Principal& p, Command& out) {
-  ParsedCommand parsed = parse_command(doc.dump());
+// A body of at most this many bytes makes a command object whose text is under
+// kCommandBytesMax: a value prints at most 8 times the bytes it was read from (a 3-byte "1e9"
+// prints as "1000000000.0"; strings and integers print no longer), plus the few ids a handler
+// adds. Such an object is checked as it is, without printing it and reading it again.
+constexpr size_t kBodyBytesReadAsIs = 64 << 10;
+static_assert(8 * kBodyBytesReadAsIs + (64 << 10) <= kCommandBytesMax);
+
+// Parses a command object built from a request body of `body_bytes`; the actor is the key.
+std::optional<HttpResponse> to_command(const Json& doc, size_t body_bytes, const Principal& p,
+                                       Command& out) {
+  ParsedCommand parsed = body_bytes <= kBodyBytesReadAsIs
+                             ? parse_command_object(nlohmann::json(doc))
+                             : parse_command(doc.dump());
   if (!parsed.command)
     return error_response(status_of_code(parsed.rejection.code), parsed.rejection.code,
                           parsed.rejection.message);
@@ -421,6 +431,73 @@ std::string http_record_key(const Principal& p, const std::string& request_id) {
   // A space never occurs in an id, so these keys never meet a command's request id.
   return p.operator_key() ? "http operator " + request_id
                           : "http " + p.partner_id + ":" + request_id;
+}
+
+// The answer kept for a retried MS-RequestId, after the request's hash: kAnswerRecord, the status
+// (2 bytes), then the body and each header's name and value as a 4-byte length and its bytes (all
+// big-endian). Records written before this form are a JSON object {"status", "body", "headers"}.
+constexpr char kAnswerRecord = '\x01';
+
+void put_length_prefixed(std::string& out, std::string_view bytes) {
+  const auto n = static_cast<uint32_t>(bytes.size());
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(n >> shift));
+  out.append(bytes);
+}
+
+std::string answer_record(const std::string& hash, const HttpResponse& r) {
+  std::string out = hash;
+  out.push_back(kAnswerRecord);
+  out.push_back(static_cast<char>(r.status >> 8));
+  out.push_back(static_cast<char>(r.status & 0xff));
+  put_length_prefixed(out, r.body);
+  for (const auto& [name, value] : r.headers) {
+    put_length_prefixed(out, name);
+    put_length_prefixed(out, value);
+  }
+  return out;
+}
+
+// The answer a record keeps (the bytes after the hash), replayed; nullopt when they are neither
+// form (a damaged record).
+std::optional<HttpResponse> replayed_answer(std::string_view kept) {
+  HttpResponse r;
+  if (!kept.empty() && kept.front() == '{') {
+    std::string error;
+    auto original = parse_json_strictly<Json>(kept, error);
+    if (!original || !original->is_object()) return std::nullopt;
+    auto status = original->find("status"), body = original->find("body");
+    auto headers = original->find("headers");
+    if (status == original->end() || !status->is_number_integer() || body == original->end() ||
+        !body->is_string() || headers == original->end() || !headers->is_object())
+      return std::nullopt;
+    r.status = status->get<int>();
+    r.body = body->get<std::string>();
+    for (const auto& [name, value] : headers->items()) {
+      if (!value.is_string()) return std::nullopt;
+      r.headers.emplace_back(name, value.get<std::string>());
+    }
+  } else {
+    if (kept.size() < 3 || kept.front() != kAnswerRecord) return std::nullopt;
+    r.status = (static_cast<uint8_t>(kept[1]) << 8) | static_cast<uint8_t>(kept[2]);
+    kept.remove_prefix(3);
+    auto take = [&kept](std::string& out) {
+      if (kept.size() < 4) return false;
+      uint32_t n = 0;
+      for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<uint8_t>(kept[i]);
+      if (kept.size() - 4 < n) return false;
+      out.assign(kept.substr(4, n));
+      kept.remove_prefix(4 + size_t{n});
+      return true;
+    };
+    if (!take(r.body)) return std::nullopt;
+    while (!kept.empty()) {
+      std::string name, value;
+      if (!take(name) || !take(value)) return std::nullopt;
+      r.headers.emplace_back(std::move(name), std::move(value));
+    }
+  }
+  r.headers.emplace_back("Idempotent-Replayed", "true");
+  return r;
 }
 
 std::optional<size_t> event_type_index(const std::string& name) {
@@ -849,13 +926,11 @@ void Api::write(Call& call, std::vector<Command> commands,
       if (record->compare(0, kHashBytes, hash) != 0)
         return error_response(409, "IDEMPOTENCY_CONFLICT",
                               "this MS-RequestId was used for a different request; use a new one");
-      Json original = Json::parse(record->substr(kHashBytes));
-      HttpResponse r = json_response(original.at("status").get<int>(),
-                                     original.at("body").get<std::string>());
-      for (const auto& [name, value] : original.at("headers").items())
-        r.headers.emplace_back(name, value.get<std::string>());
-      r.headers.emplace_back("Idempotent-Replayed", "true");
-      return r;
+      auto answer = replayed_answer(std::string_view(*record).substr(kHashBytes));
+      if (!answer)
+        return unavailable("the answer kept for this MS-RequestId cannot be read (a damaged "
+                           "record)");
+      return *answer;
     }
     if (precheck)
       if (auto refused = precheck(ledger)) return *refused;
@@ -871,10 +946,7 @@ void Api::write(Call& call, std::vector<Command> commands,
       return out;
     }
     HttpResponse out = render(ledger, result);
-    Json headers = Json::object();
-    for (const auto& [name, value] : out.headers) headers[name] = value;
-    ledger.remember_record(
-        key, hash + Json{{"status", out.status}, {"body", out.body}, {"headers", headers}}.dump());
+    ledger.remember_record(key, answer_record(hash, out));
     return out;
   });
 }
@@ -940,7 +1012,7 @@ void Api::create_customer(Call& call) {
   body["request_id"] = call.rid();
   body["partner_id"] = call.partner();
   Command c;
-  if (auto r = to_command(body, call.principal, c)) return call.fail(r);
+  if (auto r = to_command(body, call.request.body.size(), call.principal, c)) return call.fail(r);
   std::string id = c.customer_id, prefix = call.prefix;
   write(call, {c}, nullptr, [id, prefix](Ledger& l, const Ledger::GroupResult&) {
     const Customer* customer = l.state().catalog().customer(id);
@@ -987,7 +1059,7 @@ void Api::update_customer(Call& call) {
   body["request_id"] = call.rid();
   body["customer_id"] = call.cid();
   Command c;
-  if (auto r = to_command(body, call.principal, c)) return call.fail(r);
+  if (auto r = to_command(body, call.request.body.size(), call.principal, c)) return call.fail(r);
   std::string cid = call.cid(), partner = call.partner(), prefix = call.prefix;
   auto precheck = [cid, partner, prefix](Ledger& l) -> std::optional<HttpResponse> {
     if (!owned_customer(l.state(), partner, cid)) return not_found("customer", strip(cid, prefix));
@@ -1043,7 +1115,8 @@ void Api::place_order(Call& call) {
     line["customer_id"] = cid;
     line["date"] = body["date"];
     Command c;
-    if (auto r = to_command(line, call.principal, c)) return call.fail(at(r));
+    if (auto r = to_command(line, call.request.body.size(), call.principal, c))
+      return call.fail(at(r));
     commands.push_back(std::move(c));
   }
   std::string order_id = call.request.request_id;
@@ -1059,8 +1132,8 @@ void Api::place_order(Call& call) {
       lines.push_back(OrderLine{c.subscription_id, c.offer_id, c.parent_subscription_id, s->seats,
                                 trial ? std::nullopt : std::optional(s->frequency), trial});
     }
-    HttpResponse r = json_response(
-        201, unscoped_json(order_json(order_id, cid, commands.front().date, lines), prefix));
+    HttpResponse r =
+        json_response(201, order_json(order_id, cid, commands.front().date, lines, prefix));
     r.headers.emplace_back("Location",
                            "/v1/customers/" + strip(cid, prefix) + "/orders/" + order_id);
     return r;
@@ -1107,8 +1180,7 @@ void Api::get_order(Call& call) {
     const std::string oid = call.param("oid");
     for (const Order& o : orders)
       if (o.id == call.scoped(oid))
-        return json_response(200,
-                             unscoped_json(order_json(oid, call.cid(), o.date, o.lines), call.prefix));
+        return json_response(200, order_json(oid, call.cid(), o.date, o.lines, call.prefix));
     return not_found("order", oid);
   });
 }
@@ -1155,7 +1227,7 @@ bool Api::subscription_command(Call& call, const char* cmd, Json fields,
   fields["request_id"] = call.rid();
   fields["subscription_id"] = call.sid();
   Command c;
-  if (auto r = to_command(fields, call.principal, c)) {
+  if (auto r = to_command(fields, call.request.body.size(), call.principal, c)) {
     call.fail(r);
     return false;
   }
@@ -1298,7 +1370,7 @@ void Api::accept_agreement(Call& call) {
   body["request_id"] = call.rid();
   body["customer_id"] = cid;
   Command c;
-  if (auto r = to_command(body, call.principal, c)) return call.fail(r);
+  if (auto r = to_command(body, call.request.body.size(), call.principal, c)) return call.fail(r);
   std::string type = c.agreement_type;
   auto precheck = [cid, partner, prefix](Ledger& l) -> std::optional<HttpResponse> {
     if (!owned_customer(l.state(), partner, cid)) return not_found("customer", strip(cid, prefix));
@@ -1559,7 +1631,7 @@ void Api::billing_run(Call& call) {
   Json cmd{{"cmd", "run_billing"}, {"request_id", call.request.request_id}};
   if (body.contains("through")) cmd["through"] = body["through"];
   Command c;
-  if (auto r = to_command(cmd, call.principal, c)) return call.fail(r);
+  if (auto r = to_command(cmd, call.request.body.size(), call.principal, c)) return call.fail(r);
   if (body.value("dry_run", false)) return dry_run(call, std::move(c));
   write(call, {c}, nullptr, [](Ledger& l, const Ledger::GroupResult& g) {
     if (g.results.front().duplicate) return json_response(200, g.results.front().to_json());

@@ -18,6 +18,8 @@
 #include <set>
 #include <thread>
 
+#include "events/hash.h"
+#include "ledger/ledger.h"
 #include "support/process.h"
 #include "support/server_client.h"
 
@@ -217,6 +219,42 @@ TEST_F(ServerTest, CustomerUpdatesAreTheCallersOwnAndIdempotent) {
             "INVALID_ARGUMENT");
   EXPECT_EQ(write("PATCH", "/v1/customers/C1", p1_, "", update).status, 400);  // no MS-RequestId
   EXPECT_EQ(get("/v1/customers/C1", p1_).json()["segment"], "education");
+}
+
+// An answer kept by an earlier version (a JSON object after the request's hash) still replays;
+// a damaged one is answered 503 (the ledger cannot say what it answered) and nothing is applied.
+TEST_F(ServerTest, AnswersKeptInTheEarlierJsonFormStillReplay) {
+  const std::string body = R"({"customer_id":"C9","country":"US","currency":"USD"})";
+  {
+    auto ledger = Ledger::open(db_, Ledger::Options{});
+    ASSERT_TRUE(ledger.ok()) << ledger.status();
+    const std::string hash = sha256("POST /v1/customers\n" + body);
+    (*ledger)->remember_record(
+        "http P1:old",
+        hash +
+            R"({"status":201,"body":"{\"customer_id\":\"C9\",\"partner_id\":\"P1\",\"country\":\"US\",\"currency\":\"USD\",\"company_name\":\"Kept\",\"organization_registration_number\":\"\",\"phone\":\"\",\"middle_name\":\"\"}","headers":{"Location":"/v1/customers/C9"}})");
+    (*ledger)->remember_record("http P1:damaged", hash + std::string("\x01\x00", 2));
+    ASSERT_EQ((*ledger)->commit(), absl::OkStatus());
+  }
+  start();
+  Reply again = write("POST", "/v1/customers", p1_, "old", body);
+  EXPECT_EQ(again.status, 201);
+  EXPECT_EQ(
+      again.body,
+      R"({"customer_id":"C9","partner_id":"P1","country":"US","currency":"USD","company_name":"Kept","organization_registration_number":"","phone":"","middle_name":""})");
+  EXPECT_EQ(again.headers["Location"], "/v1/customers/C9");
+  EXPECT_EQ(again.headers["Idempotent-Replayed"], "true");
+  Reply damaged = write("POST", "/v1/customers", p1_, "damaged", body);
+  EXPECT_EQ(damaged.status, 503) << damaged.body;
+  EXPECT_EQ(damaged.code(), "UNAVAILABLE");
+  EXPECT_EQ(get("/v1/customers/C9", p1_).status, 404);  // neither request applied anything
+  // A new request keeps its answer in the current form, and replays it.
+  Reply created = write("POST", "/v1/customers", p1_, "new", body);
+  ASSERT_EQ(created.status, 201) << created.body;
+  Reply replayed = write("POST", "/v1/customers", p1_, "new", body);
+  EXPECT_EQ(replayed.body, created.body);
+  EXPECT_EQ(replayed.headers["Location"], "/v1/customers/C9");
+  EXPECT_EQ(replayed.headers["Idempotent-Replayed"], "true");
 }
 
 TEST_F(ServerTest, CustomersIdempotencyAndScope) {
