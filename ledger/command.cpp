@@ -641,22 +641,6 @@ bool is_default(const Command& c, const FieldSpec& f) {
 
 namespace {
 
-// A string as JSON text, byte for byte as the library's dump() prints it (which escapes \b and \f
-// as such, unlike the invoices' append_json_string): printable ASCII other than '"' and '\\' is
-// copied; a string holding anything else is printed by the library.
-void append_dumped_string(std::string& out, std::string_view s) {
-  const bool plain = std::all_of(s.begin(), s.end(), [](char ch) {
-    return ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\';
-  });
-  if (!plain) {
-    out += json(std::string(s)).dump();
-    return;
-  }
-  out.push_back('"');
-  out.append(s);
-  out.push_back('"');
-}
-
 // The members of each command's canonical form in the order it prints them, which is the order
 // of a std::map of names (the form was first printed from a `json` object): kActorMember,
 // kCmdMember or a field's index in its spec.
@@ -676,6 +660,21 @@ const std::vector<int>& canonical_order(const CommandSpec& spec) {
 }
 
 }  // namespace
+
+void append_dumped_string(std::string& out, std::string_view s) {
+  // Printable ASCII other than '"' and '\\' is copied; a string holding anything else is printed
+  // by the library (which escapes \b and \f as such, unlike the invoices' append_json_string).
+  const bool plain = std::all_of(s.begin(), s.end(), [](char ch) {
+    return ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\';
+  });
+  if (!plain) {
+    out += json(std::string(s)).dump();
+    return;
+  }
+  out.push_back('"');
+  out.append(s);
+  out.push_back('"');
+}
 
 std::string canonical_payload(const Command& c) {
   // Every field of the type, defaults included, members in name order: equal commands, equal

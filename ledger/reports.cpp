@@ -9,6 +9,7 @@
 #include "events/hash.h"
 #include "events/money.h"
 #include "ledger/catalog_rules.h"
+#include "ledger/command.h"
 #include "projections/views.h"
 
 namespace subledger {
@@ -162,30 +163,36 @@ absl::StatusOr<std::vector<std::string>> explain_lines(const Store& store,
 
 std::string order_json(const std::string& id, const std::string& customer_id, Date date,
                        const std::vector<OrderLine>& lines, std::string_view scope) {
-  // As SERVER.md's unscoping does for every `*_id` member: the scope off where an id begins so.
-  auto unscoped = [scope](const std::string& member_id) {
-    return !scope.empty() && member_id.starts_with(scope) ? member_id.substr(scope.size())
-                                                          : member_id;
+  // Printed member by member (every write answers one, on the deciding thread), as a JSON object
+  // of these members in this order prints. As SERVER.md's unscoping does for every `*_id`
+  // member: the scope off where an id begins so.
+  auto id_member = [&scope](std::string& out, std::string_view name, std::string_view member_id) {
+    if (!scope.empty() && member_id.starts_with(scope)) member_id.remove_prefix(scope.size());
+    out += name;
+    append_dumped_string(out, member_id);
   };
-  Json j;
-  j["id"] = id;
-  j["customer_id"] = unscoped(customer_id);
-  j["creation_date"] = date.iso();
-  Json items = Json::array();
-  for (const auto& l : lines) {
-    Json item;
-    item["subscription_id"] = unscoped(l.subscription_id);
-    item["offer_id"] = unscoped(l.offer_id);
-    item["seats"] = l.seats;
-    item["billing_frequency"] = l.frequency ? Json(to_string(*l.frequency)) : Json(nullptr);
+  std::string out = "{\"id\":";
+  append_dumped_string(out, id);
+  id_member(out, ",\"customer_id\":", customer_id);
+  out += ",\"creation_date\":";
+  append_dumped_string(out, date.iso());
+  out += ",\"line_items\":[";
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const OrderLine& l = lines[i];
+    if (i > 0) out.push_back(',');
+    id_member(out, "{\"subscription_id\":", l.subscription_id);
+    id_member(out, ",\"offer_id\":", l.offer_id);
+    out += ",\"seats\":" + std::to_string(l.seats) + ",\"billing_frequency\":";
+    if (l.frequency)
+      append_dumped_string(out, to_string(*l.frequency));
+    else
+      out += "null";
     if (!l.parent_subscription_id.empty())
-      item["parent_subscription_id"] = unscoped(l.parent_subscription_id);
-    item["trial"] = l.trial;
-    items.push_back(std::move(item));
+      id_member(out, ",\"parent_subscription_id\":", l.parent_subscription_id);
+    out += l.trial ? ",\"trial\":true}" : ",\"trial\":false}";
   }
-  j["line_items"] = std::move(items);
-  j["status"] = "completed";
-  return j.dump();
+  out += "],\"status\":\"completed\"}";
+  return out;
 }
 
 std::optional<OrderLine> order_line_of(const Event& opening) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ledger/command.h"
+#include "ledger/reports.h"
 
 namespace subledger {
 namespace {
@@ -136,6 +137,44 @@ TEST(CanonicalPayload, TheServersObjectPathDecidesAsTheLinePath) {
       EXPECT_EQ(canonical_payload(*by_line.command), canonical_payload(*by_object.command));
     }
   }
+}
+
+// An order's answer is printed member by member: the text is the one a JSON object of the same
+// members prints, and the partner's scope is off every id that begins with it (and only those).
+TEST(OrderJson, IsTheTextOfTheSameJsonObjectWithTheScopeOffItsIds) {
+  const std::vector<OrderLine> lines = {
+      {"P1:S1", "E3", "", 10, Frequency::kAnnual, false},
+      {"P1:A1", "P1:AD", "P1:S1", 2, Frequency::kMonthly, false},
+      {"P1:T1", "E3", "", 25, std::nullopt, true},
+      {"S9", "O \"q\" \\ é", "", 0, Frequency::kMonthly, false},
+  };
+  for (const std::string scope : {"", "P1:", "P2:"}) {
+    auto unscoped = [&scope](const std::string& id) {
+      return !scope.empty() && id.starts_with(scope) ? id.substr(scope.size()) : id;
+    };
+    nlohmann::ordered_json expected;
+    expected["id"] = "o-1";
+    expected["customer_id"] = unscoped("P1:C1");
+    expected["creation_date"] = "2020-02-29";
+    expected["line_items"] = nlohmann::ordered_json::array();
+    for (const OrderLine& l : lines) {
+      nlohmann::ordered_json item;
+      item["subscription_id"] = unscoped(l.subscription_id);
+      item["offer_id"] = unscoped(l.offer_id);
+      item["seats"] = l.seats;
+      item["billing_frequency"] = l.frequency ? nlohmann::ordered_json(to_string(*l.frequency))
+                                              : nlohmann::ordered_json(nullptr);
+      if (!l.parent_subscription_id.empty())
+        item["parent_subscription_id"] = unscoped(l.parent_subscription_id);
+      item["trial"] = l.trial;
+      expected["line_items"].push_back(item);
+    }
+    expected["status"] = "completed";
+    EXPECT_EQ(order_json("o-1", "P1:C1", *Date::parse("2020-02-29"), lines, scope), expected.dump())
+        << scope;
+  }
+  EXPECT_EQ(order_json("o", "C", *Date::parse("2020-01-01"), {}),
+            R"({"id":"o","customer_id":"C","creation_date":"2020-01-01","line_items":[],"status":"completed"})");
 }
 
 }  // namespace
