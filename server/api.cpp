@@ -664,31 +664,38 @@ void Api::handle(HttpRequest request, Done done) {
   }
   // Route match; path parameters are percent-decoded (an operator's scoped id may come as
   // P1%3AC1-...).
+  // Each route's pattern is split once. The literal segments choose the route; only its own
+  // parameters are decoded (a literal never holds '%', so no other route could have matched a
+  // segment whose escape is bad).
+  static const std::vector<std::vector<std::string_view>> patterns = [] {
+    std::vector<std::vector<std::string_view>> out;
+    for (const auto& route : routes()) out.push_back(segments(route.pattern));
+    return out;
+  }();
   auto parts = segments(call->path);
   bool path_known = false, bad_escape = false;
   std::string allowed;  // the methods served on this path, for a 405's Allow
-  for (const auto& route : routes()) {
-    auto pattern = segments(route.pattern);
+  for (size_t r = 0; r < routes().size(); ++r) {
+    const Route& route = routes()[r];
+    const std::vector<std::string_view>& pattern = patterns[r];
     if (pattern.size() != parts.size()) continue;
-    std::map<std::string, std::string> params;
     bool match = true;
-    for (size_t i = 0; i < parts.size() && match; ++i) {
-      if (pattern[i].starts_with('{')) {
-        auto decoded = percent_decode(parts[i], false);
-        if (!decoded) bad_escape = true;
-        params[std::string(pattern[i].substr(1, pattern[i].size() - 2))] = decoded.value_or("");
-      } else {
-        match = pattern[i] == parts[i];
-      }
-    }
+    for (size_t i = 0; i < parts.size() && match; ++i)
+      match = pattern[i].starts_with('{') || pattern[i] == parts[i];
     if (!match) continue;
     path_known = true;
     if (method != route.method) {
       allowed += std::string(allowed.empty() ? "" : ", ") + route.method;
       continue;
     }
+    for (size_t i = 0; i < parts.size(); ++i) {
+      if (!pattern[i].starts_with('{')) continue;
+      auto decoded = percent_decode(parts[i], false);
+      if (!decoded) bad_escape = true;
+      call->params[std::string(pattern[i].substr(1, pattern[i].size() - 2))] =
+          decoded.value_or("");
+    }
     call->route = &route;
-    call->params = std::move(params);
     break;
   }
   if (!call->route) {

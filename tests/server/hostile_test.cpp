@@ -502,6 +502,12 @@ TEST_F(ServerHostile, LinksNextReEncodesQueryValuesAndBadEscapesAre400) {
     EXPECT_EQ(r.code(), "INVALID_ARGUMENT");
   }
   EXPECT_EQ(get("/v1/customers/C%FF", p1_).status, 400);
+  // In whichever segment the route captures; a path no route serves stays 404, and a method the
+  // path does not serve 405.
+  EXPECT_EQ(get("/v1/customers/C1/subscriptions/S%G1", p1_).status, 400);
+  EXPECT_EQ(get("/v1/customers/C%4/orders", p1_).status, 400);
+  EXPECT_EQ(get("/v1/nowhere/C%FF", p1_).status, 404);
+  EXPECT_EQ(write("DELETE", "/v1/customers/C%FF", p1_, "d1", "").status, 405);
 }
 
 TEST_F(ServerHostile, IfMatchListsMatchAnyStrongTagAndNeverAWeakOne) {
