@@ -567,7 +567,7 @@ struct Api::Call {
   Principal principal;
   std::string prefix;  // "<partner_id>:" for a partner, "" for the operator
   int64_t limit = kLimitDefault, offset = 0;
-  Json body;  // of a write
+  Json body;  // of a write: its handler moves it out, once
   Date today;
 
   std::string scoped(const std::string& id) const { return prefix + id; }
@@ -1009,7 +1009,7 @@ void Api::join_background() {
 // ---- customers ----
 
 void Api::create_customer(Call& call) {
-  Json body = call.body;
+  Json body = std::move(call.body);
   if (auto r = only_fields(body, {"customer_id", "country", "currency", "company_name",
                                   "organization_registration_number", "phone", "middle_name"},
                            "a customer"))
@@ -1054,7 +1054,7 @@ void Api::get_customer(Call& call) {
 }
 
 void Api::update_customer(Call& call) {
-  Json body = call.body;
+  Json body = std::move(call.body);
   if (auto r = only_fields(body, {"company_name", "organization_registration_number", "phone",
                                   "middle_name", "segment"},
                            "a customer update"))
@@ -1081,7 +1081,7 @@ void Api::update_customer(Call& call) {
 // ---- orders ----
 
 void Api::place_order(Call& call) {
-  Json body = call.body;
+  Json body = std::move(call.body);
   if (auto r = only_fields(body, {"date", "line_items"}, "an order")) return call.fail(r);
   if (!body.contains("date")) body["date"] = call.today.iso();
   auto items = body.find("line_items");
@@ -1090,7 +1090,7 @@ void Api::place_order(Call& call) {
   const std::string cid = call.cid(), prefix = call.prefix, partner = call.partner();
   std::vector<Command> commands;
   for (size_t i = 0; i < items->size(); ++i) {
-    Json line = (*items)[i];
+    Json line = std::move((*items)[i]);
     auto at = [&](std::optional<HttpResponse> r) {
       Json j = Json::parse(r->body);
       j["line_index"] = i;
@@ -1258,7 +1258,7 @@ std::function<std::optional<HttpResponse>(Ledger&)> subscription_owned(std::stri
 }  // namespace
 
 void Api::patch_subscription(Call& call) {
-  Json body = call.body;
+  Json body = std::move(call.body);
   if (auto r = only_fields(body, {"status", "seats", "auto_renew", "date"}, "a subscription patch"))
     return call.fail(r);
   Json date = body.contains("date") ? body["date"] : Json(call.today.iso());
@@ -1350,7 +1350,7 @@ void Api::renew(Call& call) { single_subscription_command(call, "renew", {"date"
 void Api::single_subscription_command(Call& call, const char* cmd,
                                       std::initializer_list<const char*> fields,
                                       const char* what) {
-  Json body = call.body;
+  Json body = std::move(call.body);
   if (auto r = only_fields(body, fields, what)) return call.fail(r);
   if (!body.contains("date")) body["date"] = call.today.iso();
   std::vector<Command> commands;
@@ -1366,7 +1366,7 @@ void Api::single_subscription_command(Call& call, const char* cmd,
 // ---- agreements ----
 
 void Api::accept_agreement(Call& call) {
-  Json body = call.body;
+  Json body = std::move(call.body);
   if (auto r = only_fields(body, {"customer_id", "agreement_type", "date_agreed", "contact"},
                            "an agreement"))
     return call.fail(r);
