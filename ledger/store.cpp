@@ -103,8 +103,16 @@ constexpr int kReaderOpenFiles = 256;
 constexpr int kFewReadsOpenFiles = 20;  // RocksDB's least
 constexpr int kWriterOpenFiles = 8192;
 
+// In 4 shards of 8 MB, not RocksDB's default of 64 of 512 KB: a block larger than its shard is
+// let go as soon as it is read, and a table flushed from one large batch (the rows a format
+// upgrade rebuilds: 290-360 MB tables at 3M subscriptions) has an index block of 0.8-1 MB, which
+// an `explain` then read and checksummed four times (5.7 MB read for a one-line invoice). A query
+// reads from one thread; `replay --verify`'s few workers share 4 locks.
+constexpr int kReaderBlockCacheShardBits = 2;
+
 std::shared_ptr<rocksdb::Cache> reader_block_cache() {
-  static std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(kReaderBlockCacheBytes);
+  static std::shared_ptr<rocksdb::Cache> cache =
+      rocksdb::NewLRUCache(kReaderBlockCacheBytes, kReaderBlockCacheShardBits);
   return cache;
 }
 
