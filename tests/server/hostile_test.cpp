@@ -510,6 +510,47 @@ TEST_F(ServerHostile, LinksNextReEncodesQueryValuesAndBadEscapesAre400) {
   EXPECT_EQ(write("DELETE", "/v1/customers/C%FF", p1_, "d1", "").status, 405);
 }
 
+// A request's object is checked as it is up to a 64 KiB body, and printed and read as a command
+// line above: either side of that bound, the same refusal for the same fault (a free text too
+// long, a float where seats are counted, an unknown field), and nothing applied.
+TEST_F(ServerHostile, TheSameFaultIsRefusedAlikeEitherSideOfTheObjectPathsSizeBound) {
+  start();
+  ASSERT_EQ(create_customer(p1_, "C1").status, 201);
+  std::vector<std::string> messages[3];
+  for (size_t body_bytes : {size_t{(64 << 10) - 300}, size_t{(64 << 10) + 300}}) {
+    auto padded = [body_bytes](std::string body) {  // JSON whitespace up to body_bytes
+      body.insert(1, body_bytes - body.size(), ' ');
+      return body;
+    };
+    const std::string tag = std::to_string(body_bytes);
+    const std::string name(300, 'x');
+    Reply long_name = write("POST", "/v1/customers", p1_, "n" + tag,
+                            padded(R"({"customer_id":"C2","country":"US","currency":"USD",)"
+                                   R"("company_name":")" +
+                                   name + "\"}"));
+    Reply float_seats =
+        write("POST", "/v1/customers/C1/orders", p1_, "f" + tag,
+              padded(R"({"date":"2017-01-15","line_items":[{"offer_id":"E3","seats":1e9}]})"));
+    Reply unknown = write("POST", "/v1/customers/C1/orders", p1_, "u" + tag,
+                          padded(R"({"date":"2017-01-15","line_items":[{"offer_id":"E3",)"
+                                 R"("seats":1,"colour":"red"}]})"));
+    int i = 0;
+    for (const Reply* r : {&long_name, &float_seats, &unknown}) {
+      EXPECT_EQ(r->status, 400) << tag << " " << r->body;
+      EXPECT_EQ(r->code(), "INVALID_ARGUMENT") << r->body;
+      messages[i++].push_back(r->json()["description"].get<std::string>());
+    }
+  }
+  for (const auto& pair : messages) {
+    ASSERT_EQ(pair.size(), 2u);
+    EXPECT_EQ(pair[0], pair[1]);
+  }
+  EXPECT_NE(messages[0][0].find("company_name has 300 bytes"), std::string::npos)
+      << messages[0][0];
+  EXPECT_EQ(get("/v1/customers/C2", p1_).status, 404);
+  EXPECT_EQ(get("/v1/customers/C1/subscriptions", p1_).json()["total_count"], 0);
+}
+
 TEST_F(ServerHostile, IfMatchListsMatchAnyStrongTagAndNeverAWeakOne) {
   start();
   ASSERT_EQ(create_customer(p1_, "C1").status, 201);
