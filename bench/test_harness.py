@@ -13,6 +13,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import server_bench  # noqa: E402
 
 BIN = os.environ.get("SUBLEDGER_BIN", "")
 
@@ -68,6 +69,19 @@ class ParsingTest(unittest.TestCase):
         self.assertIn("| replay --verify, whole / stored-row check, s | 12.3 / 5.0 |", table)
         self.assertIn("| PostgreSQL batched INSERT, events/s | - |", table)
         self.assertIn("| replay RSS per subscription | 838861 B |", table)
+
+
+class PaceTest(unittest.TestCase):
+    def test_paced_connections_wait_a_seeded_spread_of_the_same_mean(self):
+        spread = server_bench.pace(10)
+        self.assertIn("math.randomseed(7919 + tid)", spread)
+        self.assertIn("math.random(5, 15)", spread)  # mean 10 ms: the same rate as in step
+        self.assertIn("math.random(10, 30)", server_bench.pace(20))
+        self.assertEqual(server_bench.pace(10, spread=False), "function delay() return 10 end")
+        self.assertEqual(server_bench.pace(None), "")
+        self.assertIn("math.random(5, 15)", server_bench.lua_reads("K", 10))
+        self.assertIn("return 10 end", server_bench.lua_reads("K", 10, spread=False))
+        self.assertNotIn("delay", server_bench.lua_reads("K"))  # saturated: no pause at all
 
 
 @unittest.skipUnless(BIN, "SUBLEDGER_BIN not set")
