@@ -11,6 +11,7 @@
 #include "events/money.h"
 #include "ledger/strict_json.h"
 #include "projections/invoice.h"
+#include "projections/views.h"
 
 namespace subledger {
 
@@ -660,21 +661,6 @@ const std::vector<int>& canonical_order(const CommandSpec& spec) {
 }
 
 }  // namespace
-
-void append_dumped_string(std::string& out, std::string_view s) {
-  // Printable ASCII other than '"' and '\\' is copied; a string holding anything else is printed
-  // by the library (which escapes \b and \f as such, unlike the invoices' append_json_string).
-  const bool plain = std::all_of(s.begin(), s.end(), [](char ch) {
-    return ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\';
-  });
-  if (!plain) {
-    out += json(std::string(s)).dump();
-    return;
-  }
-  out.push_back('"');
-  out.append(s);
-  out.push_back('"');
-}
 
 std::string canonical_payload(const Command& c) {
   // Every field of the type, defaults included, members in name order: equal commands, equal

@@ -102,10 +102,6 @@ std::string id_grammar_text();
 // An id that is not reserved for the ledger ("system") or the server ("key:..."); "" or why not.
 std::string actor_error(std::string_view actor);
 
-// `s` as a JSON string, byte for byte as nlohmann::json's dump() prints it (throws its type_error
-// for bytes that are not UTF-8): for texts that must not change, printed without a JSON object.
-void append_dumped_string(std::string& out, std::string_view s);
-
 // The canonical form compared by idempotency, and its SHA-256 (32 raw bytes).
 std::string canonical_payload(const Command& command);
 std::string payload_hash(const Command& command);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "events/event.h"
 #include "projections/catalog.h"
@@ -10,8 +11,13 @@
 
 namespace subledger {
 
-// `state`: the subscription as a JSON object. `as_of` is printed when given.
-std::string subscription_json(const Subscription& sub, Date as_of = Date());
+// `state`: the subscription as a JSON object. `as_of` is printed when given; `scope` (a partner's
+// "P:"), when given, is taken off the front of the subscription, customer and parent ids.
+std::string subscription_json(const Subscription& sub, Date as_of = Date(),
+                              std::string_view scope = {});
+// `s` as a JSON string, byte for byte as nlohmann::json's dump() prints it (throws its type_error
+// for bytes that are not UTF-8): for texts that must not change, printed without a JSON object.
+void append_dumped_string(std::string& out, std::string_view s);
 // `history` / `log`: one event with its full envelope (actor, request id, dates).
 std::string event_json(const Event& event);
 // An event's data member alone (`offers`, `prices`).

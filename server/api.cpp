@@ -320,14 +320,6 @@ HttpResponse page(const std::vector<std::string>& all, int64_t limit, int64_t of
       all.size(), [&](size_t i) { return all[i]; }, limit, offset, path, std::move(query), prefix);
 }
 
-// The `state` view with the caller's ids as it sent them.
-std::string view_of_subscription(Subscription sub, const std::string& prefix) {
-  sub.id = strip(sub.id, prefix);
-  sub.customer_id = strip(sub.customer_id, prefix);
-  sub.parent_id = strip(sub.parent_id, prefix);
-  return subscription_json(sub);
-}
-
 std::string etag_of(const LedgerState& state, const std::string& subscription_id) {
   return "\"" +
          std::to_string(state.stream_version(Stream{StreamKind::kSubscription, subscription_id})) +
@@ -336,7 +328,7 @@ std::string etag_of(const LedgerState& state, const std::string& subscription_id
 
 HttpResponse subscription_response(const LedgerState& state, const std::string& id,
                                    const std::string& prefix) {
-  HttpResponse r = json_response(200, view_of_subscription(*state.subscription(id), prefix));
+  HttpResponse r = json_response(200, subscription_json(*state.subscription(id), Date(), prefix));
   r.headers.emplace_back("ETag", etag_of(state, id));
   return r;
 }
