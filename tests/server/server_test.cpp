@@ -392,6 +392,11 @@ TEST_F(ServerTest, SubscriptionsPatchIfMatchConversionsAndAddons) {
   Reply addons = get("/v1/customers/C1/subscriptions/S1/addons", p1_);
   EXPECT_EQ(addons.json()["total_count"], 1);
   EXPECT_EQ(addons.json()["items"][0]["subscription_id"], "A1");
+  // The add-on's own view: its parent as the partner sent it, without the partner's scope.
+  Reply addon = get("/v1/customers/C1/subscriptions/A1", p1_);
+  ASSERT_EQ(addon.status, 200) << addon.body;
+  EXPECT_EQ(addon.json()["parent_subscription_id"], "S1");
+  EXPECT_EQ(addon.json()["customer_id"], "C1");
   ASSERT_EQ(write("POST", "/v1/customers", p1_, "c2",
                   R"({"customer_id":"C2","country":"US","currency":"USD"})")
                 .status,
