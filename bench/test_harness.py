@@ -73,14 +73,15 @@ class ParsingTest(unittest.TestCase):
 
 class PaceTest(unittest.TestCase):
     def test_paced_connections_wait_a_seeded_spread_of_the_same_mean(self):
-        spread = server_bench.pace(10)
+        spread = server_bench.pace(10, spread=True)
         self.assertIn("math.randomseed(7919 + tid)", spread)
         self.assertIn("math.random(5, 15)", spread)  # mean 10 ms: the same rate as in step
-        self.assertIn("math.random(10, 30)", server_bench.pace(20))
-        self.assertEqual(server_bench.pace(10, spread=False), "function delay() return 10 end")
+        self.assertIn("math.random(10, 30)", server_bench.pace(20, spread=True))
+        self.assertEqual(server_bench.pace(10), "function delay() return 10 end")
         self.assertEqual(server_bench.pace(None), "")
-        self.assertIn("math.random(5, 15)", server_bench.lua_reads("K", 10))
-        self.assertIn("return 10 end", server_bench.lua_reads("K", 10, spread=False))
+        self.assertIn("math.random(5, 15)", server_bench.lua_reads("K", 10, spread=True))
+        self.assertIn("return 10 end", server_bench.lua_reads("K", 10))
+        self.assertIn("return 20 end", server_bench.lua_writes("K", "b", 20))  # the neighbours
         self.assertNotIn("delay", server_bench.lua_reads("K"))  # saturated: no pause at all
 
 
