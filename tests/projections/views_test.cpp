@@ -91,7 +91,7 @@ std::vector<Subscription> subscriptions() {
   // is exactly the scope (nothing left once it is taken off: printed as null, as before).
   Subscription odd = paid;
   odd.id = "P:S\"quoted\\";
-  odd.customer_id = std::string("P:C\x01\b\f\n\t", 10);
+  odd.customer_id = std::string("P:C\x01\b\f\n\t") + '\0';
   odd.offer_id = "Offre-\xC3\xA9t\xC3\xA9";
   odd.parent_id = "P:";
   odd.currency = "JPY";
