@@ -63,7 +63,8 @@ def pace(delay_ms, spread=False):
     latency measured is that of absorbing a burst of 60, not of a steady 5,000/s (measured on
     this machine, GET subscription: p99 1.8-2.0 ms in step, 0.7-0.95 spread). Spread, each wait is
     drawn uniformly from [delay/2, 3*delay/2] ms (the same mean, so the same rate), from a
-    generator seeded by the wrk thread's number: the same sequence every run. The paced GETs,
+    generator seeded by the wrk thread's number: each thread draws the same waits every run
+    (which connection gets which follows the answers' timing). The paced GETs,
     whose goal is a latency at a steady rate, are spread; the noisy-neighbour runs stay in step,
     as their goals were set: each is a ratio of two runs paced alike (spread, partner B's lower
     latency raises its rate to ~575/s against its budget of 500/s, whose bucket holds 2 s, and
