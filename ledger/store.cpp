@@ -703,6 +703,29 @@ void Store::discard_staged() {
 }
 
 uint64_t Store::last_seq() const {
+  if (impl_->read_only) {
+    // A reader's view does not move: the last event is the largest key the manifest records for
+    // any table file or the memtable (replayed from the log) holds, and one point read of it
+    // opens only the table that holds it. Reading the log from its end opened every level-0 table
+    // and the last table of each level (4 of them at 1M subscriptions: `state` 0.97x, `explain`
+    // 0.95x, 60 pairs). If that key was deleted (the tests' damaged logs), its end is read.
+    std::string largest;
+    rocksdb::ColumnFamilyMetaData meta;
+    impl_->db->GetColumnFamilyMetaData(impl_->cfs[kEvents], &meta);
+    for (const auto& level : meta.levels)
+      for (const auto& file : level.files) largest = std::max(largest, file.largestkey);
+    rocksdb::ReadOptions in_memory = checked_reads();
+    in_memory.read_tier = rocksdb::kMemtableTier;
+    std::unique_ptr<rocksdb::Iterator> memtable(
+        impl_->db->NewIterator(in_memory, impl_->cfs[kEvents]));
+    memtable->SeekToLast();
+    if (memtable->Valid()) largest = std::max(largest, memtable->key().ToString());
+    std::string value;
+    if (largest.size() == 8 &&
+        impl_->db->Get(checked_reads(), impl_->cfs[kEvents], largest, &value).ok())
+      return from_be64(largest);
+    if (largest.empty() && memtable->status().ok()) return 0;  // nothing was ever written
+  }
   std::unique_ptr<rocksdb::Iterator> it(
       impl_->db->NewIterator(checked_reads(), impl_->cfs[kEvents]));
   it->SeekToLast();

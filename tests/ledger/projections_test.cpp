@@ -156,6 +156,59 @@ TEST(Projections, OpeningNeverReadsEventsBeforeTheCheckpoint) {
   EXPECT_EQ(verify.first_bad_seq, 1u) << "the audit still sees the damage";
 }
 
+// A reader takes the log's last event from the largest keys the manifest records, the memtable
+// it replays from the write-ahead log, and one point read of the largest; a deleted last event
+// (damage) sends it to read the log from its end. Every case against a scan of the whole log.
+TEST(Projections, AReaderFindsTheLastEventWhereverTheLogHoldsIt) {
+  TempDir dir("last-seq");
+  auto reader_last = [&](uint64_t expected) {
+    for (Store::Reads reads : {Store::Reads::kFew, Store::Reads::kMany}) {
+      Store::OpenOptions options{Store::Access::kRead};
+      options.reads = reads;
+      auto store = Store::open(dir.str(), options);
+      ASSERT_TRUE(store.ok()) << store.status();
+      ASSERT_TRUE((*store)->read_only());
+      uint64_t scanned = 0;
+      ASSERT_EQ((*store)->scan_events(0,
+                                      [&](uint64_t seq, std::string_view) {
+                                        scanned = seq;
+                                        return true;
+                                      }),
+                absl::OkStatus());
+      EXPECT_EQ(scanned, expected);
+      EXPECT_EQ((*store)->last_seq(), expected);
+    }
+  };
+  {
+    std::string error;
+    ASSERT_TRUE(Store::open(dir.str(), error)) << error;
+  }
+  reader_last(0);  // a ledger with no event
+  auto lines = workload_lines(60, 2);
+  const size_t half = lines.size() / 2;
+  auto l = open(dir.str());
+  apply(*l, lines, 0, half);
+  const uint64_t first = l->state().last_seq();
+  ASSERT_GT(first, 0u);
+  reader_last(first);  // the writer still open: the events are in its log, not yet in tables
+  l.reset();
+  reader_last(first);  // flushed at close: in table files only
+  l = open(dir.str());
+  apply(*l, lines, half, lines.size());
+  const uint64_t all = l->state().last_seq();
+  ASSERT_GT(all, first);
+  reader_last(all);  // both: tables and the log
+  l.reset();
+  {
+    std::string error;
+    auto store = Store::open(dir.str(), error);
+    ASSERT_TRUE(store) << error;
+    ASSERT_EQ(store->delete_event_for_test(all), absl::OkStatus());
+    reader_last(all - 1);  // the table still holds the largest key; its deletion is in the log
+  }
+  reader_last(all - 1);
+}
+
 TEST(Projections, UnreadableRowsAreRebuiltFromTheLog) {
   auto lines = workload_lines(100, 3);
   TempDir dir("rebuild");
