@@ -60,8 +60,10 @@ absl::StatusOr<std::unique_ptr<Ledger>> open_ledger(const std::string& db, Mode 
                                                     uint32_t rows_every_commits,
                                                     bool load_on_demand,
                                                     uint64_t expected_commands,
-                                                    size_t billing_part_bytes) {
+                                                    size_t billing_part_bytes,
+                                                    bool bill_from_rows) {
   Ledger::Options options;
+  options.bill_from_rows = bill_from_rows;
   options.billing_part_bytes = billing_part_bytes;
   options.projection_every_commits = rows_every_commits;
   options.load_on_demand = load_on_demand && mode != Mode::kRead;

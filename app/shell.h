@@ -44,12 +44,14 @@ enum class Mode {
   kWrite,          // must exist
   kCreateOrWrite,  // apply, demo: may start a ledger
 };
-// `load_on_demand`, `expected_commands` (apply), `billing_part_bytes` (bill): Ledger::Options.
+// `load_on_demand`, `expected_commands` (apply), `billing_part_bytes`, `bill_from_rows` (bill):
+// Ledger::Options.
 absl::StatusOr<std::unique_ptr<Ledger>> open_ledger(const std::string& db, Mode mode,
                                                     uint32_t rows_every_commits = 1,
                                                     bool load_on_demand = false,
                                                     uint64_t expected_commands = 0,
-                                                    size_t billing_part_bytes = size_t{8} << 20);
+                                                    size_t billing_part_bytes = size_t{8} << 20,
+                                                    bool bill_from_rows = false);
 
 int fail_status(const absl::Status& status);
 

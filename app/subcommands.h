@@ -26,6 +26,7 @@ struct BillOptions {
   std::string db, through, request_id;
   bool dry_run = false;
   size_t part_mib = 8;  // Ledger::Options::billing_part_bytes (kBillingPartBytes), in MiB
+  bool bounded_memory = false;  // Ledger::Options::bill_from_rows
 };
 int bill(const BillOptions& o, std::ostream& out);
 

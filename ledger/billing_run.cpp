@@ -4,9 +4,16 @@
 #include <algorithm>
 #include <cassert>
 #include <exception>
+#include <map>
+#include <string>
 #include <tuple>
+#include <vector>
+
+#include <spdlog/spdlog.h>
 
 #include "ledger/ledger.h"
+#include "projections/projection_rows.h"
+#include "projections/row_codec.h"
 
 namespace subledger {
 
@@ -51,6 +58,99 @@ Date horizon_base_unbilled(const LedgerState& state) {
   return base;
 }
 
+// What a billing run over rows on disk (Options::load_on_demand) reads before it decides, so it
+// holds only the customers it is deciding: the subscriptions time brings a transition, in
+// creation order, and the latest date any subscription has seen.
+struct DueRows {
+  struct Due {
+    uint64_t ordinal = 0;
+    std::string id, customer_id;
+  };
+  std::vector<Due> due;
+  Date latest_event;
+};
+
+// Reads every subscription's row (a loaded subscription as the state holds it) in one pass.
+absl::StatusOr<DueRows> read_due(const Store& store, const LedgerState& state, Date through) {
+  DueRows out;
+  absl::Status bad;
+  absl::Status read = store.scan_projections(
+      kSubscriptionRowPrefix, [&](std::string_view key, std::string_view value) {
+        std::optional<SubscriptionDue> row = decode_subscription_due(value);
+        if (!row) {
+          bad = absl::DataLossError("the row " + std::string(key.substr(0, 200)) +
+                                    " is unreadable");
+          return false;
+        }
+        if (const Subscription* loaded = state.subscription(row->id)) {
+          row->status = loaded->status;
+          row->trial_end = loaded->trial_end;
+          row->term_end = loaded->term.end;
+          row->last_event_date = loaded->last_event_date;
+        }
+        if (!row->last_event_date.is_none() &&
+            (out.latest_event.is_none() || row->last_event_date > out.latest_event))
+          out.latest_event = row->last_event_date;
+        if (row->due_by(through))
+          out.due.push_back({row->ordinal, std::move(row->id), std::move(row->customer_id)});
+        return true;
+      });
+  if (!read.ok()) return read;
+  if (!bad.ok()) return bad;
+  std::sort(out.due.begin(), out.due.end(),
+            [](const DueRows::Due& a, const DueRows::Due& b) { return a.ordinal < b.ordinal; });
+  return out;
+}
+
+// Each partner's customers in id order (the order invoices are cut in) and, with `pending`, the
+// earliest charge date among their pending lines (LedgerState::earliest_pending), from the
+// customers' rows in one pass: a loaded customer's lines as the state holds them.
+struct CustomerRows {
+  std::map<std::string, std::vector<std::string>> customers;  // by partner
+  std::map<std::string, Date> earliest_pending;               // by partner, where any
+};
+
+absl::StatusOr<CustomerRows> read_customers(const Store& store, const LedgerState& state,
+                                            bool pending) {
+  CustomerRows out;
+  absl::Status bad;
+  std::string partner;      // of the customer whose rows are being read
+  bool from_state = false;  // its lines are the state's (it is loaded)
+  auto note_line = [&](Date d) {
+    auto [it, added] = out.earliest_pending.try_emplace(partner, d);
+    if (!added && d < it->second) it->second = d;
+  };
+  absl::Status read = store.scan_projections(
+      kCustomerRowPrefix, [&](std::string_view key, std::string_view value) {
+        std::optional<CustomerRowKey> parsed = parse_customer_row_key(key);
+        auto unreadable = [&]() {
+          bad = absl::DataLossError("the row " + std::string(key.substr(0, 200)) +
+                                    " is unreadable");
+          return false;
+        };
+        if (!parsed) return unreadable();
+        if (parsed->kind == CustomerRowKey::Kind::kCustomer) {
+          std::optional<std::string> partner_id = decode_customer_partner(value);
+          if (!partner_id) return unreadable();
+          partner = std::move(*partner_id);
+          out.customers[partner].push_back(std::move(parsed->customer_id));
+          from_state = pending && state.catalog().customer(out.customers[partner].back());
+          if (from_state)
+            if (const std::vector<ChargeLine>* lines =
+                    state.pending_lines(out.customers[partner].back()))
+              for (const ChargeLine& line : *lines) note_line(line.charge_date);
+        } else if (parsed->kind == CustomerRowKey::Kind::kLine && pending && !from_state) {
+          std::optional<Date> d = decode_charge_line_date(value);
+          if (!d) return unreadable();
+          note_line(*d);
+        }
+        return true;
+      });
+  if (!read.ok()) return read;
+  if (!bad.ok()) return bad;
+  return out;
+}
+
 }  // namespace
 
 CommandResult Ledger::run_billing(const Command& command, const std::string& hash,
@@ -67,10 +167,40 @@ CommandResult Ledger::run_billing(const Command& command, const std::string& has
         "DATE_BEFORE_BILLING_CLOCK",
         "the billing clock is at " + clock.iso() + "; bill through that date or later",
         ""};
+  // State on disk: what the run bills is read from the rows first (load_for wrote them), and
+  // each customer is loaded as its turn comes. Rows that cannot be read: the whole state.
+  std::optional<DueRows> due_rows;
+  std::optional<CustomerRows> customer_rows;
+  if (on_demand_) {
+    absl::StatusOr<DueRows> due = read_due(*store_, state_, through);
+    absl::StatusOr<CustomerRows> customers =
+        due.ok() ? read_customers(*store_, state_, /*pending=*/clock.is_none() && !resumed)
+                 : due.status();
+    if (customers.ok()) {
+      due_rows = std::move(*due);
+      customer_rows = std::move(*customers);
+    } else {
+      options_.logger->warn("loading the whole state: {}",
+                            std::string(customers.status().message()));
+      if (absl::Status error = load_whole_state(); !error.ok()) {
+        io_failure_ = std::string(error.message());
+        return CommandResult{command.request_id, false, false, 0, 0, "UNAVAILABLE", io_failure_,
+                             ""};
+      }
+    }
+  }
   // INTERFACE.md: at most 10 years past the clock, or past the earliest pending charge when the
-  // ledger was never billed; further runs go one horizon at a time.
-  const Date base = clock.is_none() ? horizon_base_unbilled(state_) : clock;
-  if (base.is_none())
+  // ledger was never billed; further runs go one horizon at a time. (A run resumed after a crash
+  // was accepted before its first part.)
+  Date base = clock;
+  if (base.is_none() && customer_rows) {
+    for (const auto& [partner_id, earliest] : customer_rows->earliest_pending)
+      if (base.is_none() || earliest < base) base = earliest;
+    if (base.is_none()) base = due_rows->latest_event;
+  } else if (base.is_none()) {
+    base = horizon_base_unbilled(state_);
+  }
+  if (base.is_none() && !resumed)
     // Nothing dated to bill from: a run would only move the clock, and a clock set far ahead
     // would refuse every later command of the ledger.
     return CommandResult{command.request_id,
@@ -82,7 +212,7 @@ CommandResult Ledger::run_billing(const Command& command, const std::string& has
                          "nothing to bill: the ledger has no subscription yet; run the billing "
                          "after the first one",
                          ""};
-  if (through > horizon_after(base))
+  if (!resumed && through > horizon_after(base))
     return CommandResult{
         command.request_id,
         false,
@@ -115,25 +245,27 @@ CommandResult Ledger::run_billing(const Command& command, const std::string& has
     summary.invoices_issued = resumed->invoices_issued;
     summary.transitions = resumed->transitions;
   }
+  // A ledger's first run (no clock): where each partner's invoice dates begin, once invoicing
+  // begins (step 2). Parts written from then on record it: the run's own invoices consume the
+  // pending charges it is read from.
+  std::optional<std::map<std::string, Date>> starts;
   // Parts: once enough is staged, it is written with the rows and the run's progress, and the
   // derived mark held before the run (its idempotency record is derived whole, once it ends).
-  // A ledger's first run is never cut: without a clock, where each partner's invoice dates
-  // begin is read from its pending charges, which its own invoices consume, so what is left of
-  // it could not be decided again the same way.
   bool in_parts = resumed != nullptr;
   auto write_part_if_due = [&]() -> absl::Status {
-    if (options_.preview || options_.billing_part_bytes == 0 || clock.is_none() ||
-        result.seq_first == 0 || store_->staged_bytes() < options_.billing_part_bytes)
+    if (options_.preview || options_.billing_part_bytes == 0 || result.seq_first == 0 ||
+        store_->staged_bytes() < options_.billing_part_bytes)
       return absl::OkStatus();
     UnfinishedRun progress{command.request_id, hash,          command.actor,
                            through,            result.seq_first, summary.invoices_issued,
-                           summary.transitions};
+                           summary.transitions, starts};
     store_->stage_unfinished_run(progress.encode());
     store_->hold_derived_mark(result.seq_first - 1);
     in_parts = true;
     commits_since_rows_ = options_.projection_every_commits;
     // Written on the store's thread while the run goes on (a part acknowledges nothing); the
-    // next part, or the caller's commit of the run's end, waits for it.
+    // next part, or the caller's commit of the run's end, waits for it. (On demand, a part that
+    // leaves many customers loaded drops them once written: commit_async.)
     return commit_async();
   };
   // Once a part is written, a run that stops before its end (an exception out of deciding) leaves
@@ -153,53 +285,104 @@ CommandResult Ledger::run_billing(const Command& command, const std::string& has
     io_failure_ = std::string(error.message());
     return CommandResult{command.request_id, false, false, 0, 0, "UNAVAILABLE", io_failure_, ""};
   };
+  // On demand: the customer whose turn it is, loaded from its rows unless it is loaded.
+  auto load = [&](const std::string& customer_id) -> absl::Status {
+    if (!customer_rows || state_.catalog().customer(customer_id)) return absl::OkStatus();
+    absl::Status loaded = load_customer(customer_id);
+    if (absl::IsNotFound(loaded))
+      return absl::DataLossError("customer " + customer_id + " is named by a row but has none");
+    return loaded;
+  };
 
   // 1. What time brings, for every subscription, in creation order.
-  // By reference: a run materializes transitions and opens no subscription, so the list stays
-  // as it is (a copy held every id of the ledger a second time).
-  assert(!on_demand_ && "a billing run decides over the whole state (load_for)");
-  const std::vector<std::string>& ids = state_.subscription_ids();
-  for (const auto& id : ids) {
-    std::vector<Staged> due = due_transitions(*state_.subscription(id), through, state_);
+  auto materialize = [&](const Subscription& sub) -> absl::Status {
+    std::vector<Staged> due = due_transitions(sub, through, state_);
     for (const auto& staged : due) note(append(staged, command));
     summary.transitions += static_cast<uint32_t>(due.size());
-    if (absl::Status error = write_part_if_due(); !error.ok()) return part_failed(error);
+    return write_part_if_due();
+  };
+  if (due_rows) {
+    for (const DueRows::Due& due : due_rows->due) {
+      absl::Status done = load(due.customer_id);
+      const Subscription* sub = done.ok() ? state_.subscription(due.id) : nullptr;
+      if (done.ok() && !sub)
+        done = absl::DataLossError("subscription " + due.id + " has a row its customer " +
+                                   due.customer_id + " does not list");
+      if (done.ok()) done = materialize(*sub);
+      if (!done.ok()) return part_failed(done);
+    }
+    due_rows.reset();
+  } else {
+    // By reference: a run materializes transitions and opens no subscription, so the list stays
+    // as it is (a copy held every id of the ledger a second time).
+    for (const auto& id : state_.subscription_ids())
+      if (absl::Status error = materialize(*state_.subscription(id)); !error.ok())
+        return part_failed(error);
   }
 
   // 2. Invoice dates of every partner after the clock, issued in date order, then partner id.
+  if (clock.is_none()) {
+    if (resumed && resumed->starts) {
+      starts = resumed->starts;
+    } else if (customer_rows) {
+      absl::StatusOr<CustomerRows> read = read_customers(*store_, state_, /*pending=*/true);
+      if (!read.ok()) return part_failed(read.status());
+      customer_rows = std::move(*read);
+      starts.emplace();
+      for (const auto& [partner_id, earliest] : customer_rows->earliest_pending)
+        (*starts)[partner_id] = earliest.plus_days(-1);
+    } else {
+      starts.emplace();
+      for (const auto& [partner_id, partner] : state_.catalog().partners())
+        if (Date earliest = state_.earliest_pending(partner); !earliest.is_none())
+          (*starts)[partner_id] = earliest.plus_days(-1);
+    }
+  }
   std::vector<std::tuple<Date, std::string>> runs;
   for (const auto& [partner_id, partner] : state_.catalog().partners()) {
     Date after = clock;
     if (after.is_none()) {
-      Date earliest = state_.earliest_pending(partner);
-      if (earliest.is_none()) continue;
-      after = earliest.plus_days(-1);
+      auto start = starts->find(partner_id);
+      if (start == starts->end()) continue;  // nothing pending
+      after = start->second;
     }
     for (Date d : invoice_dates(partner.def.billing_day, after, through))
       runs.emplace_back(d, partner_id);
   }
   std::sort(runs.begin(), runs.end());
+  auto invoice = [&](const std::string& customer_id, const std::string& partner_id,
+                     Date date) -> absl::Status {
+    if (absl::Status loaded = load(customer_id); !loaded.ok()) return loaded;
+    state_.advance_customer(customer_id, date);
+    std::optional<Invoice> invoice = state_.build_invoice(customer_id, date);
+    if (!invoice) return absl::OkStatus();
+    InvoiceIssued issued{invoice->invoice_id,
+                         customer_id,
+                         partner_id,
+                         date,
+                         invoice->currency,
+                         invoice->total_minor,
+                         invoice->line_count,
+                         invoice->lines_sha256,
+                         /*chain_head, set when stamped*/ ""};
+    summary.totals_minor[invoice->currency] += invoice->total_minor;
+    summary.invoice_ids.push_back(invoice->invoice_id);
+    ++summary.invoices_issued;
+    note(append(Staged{issued, date, false}, command, &*invoice));
+    return write_part_if_due();
+  };
   for (const auto& [date, partner_id] : runs) {
-    const Partner* partner = state_.catalog().partner(partner_id);
-    for (const auto& customer_id : partner->customer_ids) {
-      state_.advance_customer(customer_id, date);
-      std::optional<Invoice> invoice = state_.build_invoice(customer_id, date);
-      if (!invoice) continue;
-      InvoiceIssued issued{invoice->invoice_id,
-                           customer_id,
-                           partner_id,
-                           date,
-                           invoice->currency,
-                           invoice->total_minor,
-                           invoice->line_count,
-                           invoice->lines_sha256,
-                           /*chain_head, set when stamped*/ ""};
-      summary.totals_minor[invoice->currency] += invoice->total_minor;
-      summary.invoice_ids.push_back(invoice->invoice_id);
-      ++summary.invoices_issued;
-      note(append(Staged{issued, date, false}, command, &*invoice));
-      if (absl::Status error = write_part_if_due(); !error.ok()) return part_failed(error);
+    absl::Status error;
+    if (customer_rows) {
+      auto customers = customer_rows->customers.find(partner_id);
+      if (customers == customer_rows->customers.end()) continue;
+      for (const std::string& customer_id : customers->second)
+        if (error = invoice(customer_id, partner_id, date); !error.ok()) break;
+    } else {
+      for (const auto& customer_id : state_.catalog().partner(partner_id)->customer_ids)
+        if (error = invoice(customer_id, partner_id, date); !error.ok()) break;
     }
+    if (!error.ok()) return part_failed(error);
   }
 
   // 3. The clock moves to D. The run's end also ends its parts: the progress record goes and the

@@ -205,6 +205,11 @@ std::string UnfinishedRun::encode() const {
   j["seq_first"] = seq_first;
   j["invoices_issued"] = invoices_issued;
   j["transitions"] = transitions;
+  if (starts) {
+    nlohmann::ordered_json after = nlohmann::ordered_json::object();
+    for (const auto& [partner_id, date] : *starts) after[partner_id] = date.iso();
+    j["starts"] = std::move(after);
+  }
   return j.dump();
 }
 
@@ -230,6 +235,16 @@ absl::StatusOr<UnfinishedRun> UnfinishedRun::decode(std::string_view record) {
     run.seq_first = j.at("seq_first").get<uint64_t>();
     run.invoices_issued = j.at("invoices_issued").get<uint32_t>();
     run.transitions = j.at("transitions").get<uint32_t>();
+    if (j.contains("starts")) {
+      const nlohmann::json& after = j.at("starts");
+      if (!after.is_object()) return bad();
+      run.starts.emplace();
+      for (const auto& [partner_id, iso] : after.items()) {
+        std::optional<Date> date = Date::parse(iso.get<std::string>());
+        if (!date) return bad();
+        (*run.starts)[partner_id] = *date;
+      }
+    }
   } catch (const nlohmann::json::exception&) {
     return bad();
   }
@@ -701,8 +716,15 @@ absl::Status Ledger::load_for(const Command& c, RowPrefetch* prefetch) {
   // Inside a group everything was loaded first (submit_group): nothing may be loaded, let alone
   // committed, between its commands.
   if (!on_demand_ || in_group_) return absl::OkStatus();
-  if (c.type == CommandType::kRunBilling || c.type == CommandType::kPublishPrice)
+  if (c.type == CommandType::kPublishPrice ||
+      (c.type == CommandType::kRunBilling && !options_.bill_from_rows))
     return load_whole_state();
+  if (c.type == CommandType::kRunBilling) {
+    // A billing run reads what it bills from the rows (run_billing): everything decided so far
+    // is written with its rows first, so the rows are the state.
+    commits_since_rows_ = options_.projection_every_commits;
+    return commit();
+  }
   auto load = [&]() -> absl::Status {
     // A subscription the command names (or adds to) brings its customer, wherever it is.
     for (const std::string* id : {&c.subscription_id, &c.parent_subscription_id}) {

@@ -76,6 +76,10 @@ struct UnfinishedRun {
   Date through;
   uint64_t seq_first = 0;  // the run's first event
   uint32_t invoices_issued = 0, transitions = 0;  // in the parts written
+  // A ledger's first run (no billing clock yet), once it has begun invoicing: the day after
+  // which each partner's invoice dates begin (the day before its earliest pending charge then;
+  // its own invoices consume those charges, so what is left could not say it again).
+  std::optional<std::map<std::string, Date>> starts;
   std::string encode() const;
   // DataLoss when `record` is not one encode() wrote.
   [[nodiscard]] static absl::StatusOr<UnfinishedRun> decode(std::string_view record);
@@ -153,6 +157,14 @@ class Ledger {
     // so its memory stays bounded however large the ledger. A run cut short by a crash is ended
     // by the next writer's open, with the same events and invoices. 0: one batch.
     size_t billing_part_bytes = kBillingPartBytes;
+    // With load_on_demand: a billing run reads what it bills from the rows instead of loading
+    // the whole state first (`bill --bounded-memory`): the subscriptions due, in creation order,
+    // and each partner's customers, each loaded as its turn comes and dropped once its part is
+    // written (loaded_subscriptions_max). The same events either way. One month's run at 1M
+    // subscriptions: 48 s and a peak of 0.76 GB, against 10.5 s (3.5 of them loading the state)
+    // and 1.34 GB: a customer is read with all its subscriptions for each one of them that is
+    // due, and promotions on renewal look at all of them, so one cannot be read alone.
+    bool bill_from_rows = false;
     std::function<int64_t()> clock;          // recorded-at micros; default: the system clock
     std::shared_ptr<spdlog::logger> logger;  // default: a null logger
   };

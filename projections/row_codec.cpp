@@ -246,6 +246,20 @@ std::optional<Subscription> decode_subscription(std::string_view bytes) {
   return unpack<r::Subscription>(bytes, [](r::Subscription::Reader b) { return read(b); });
 }
 
+std::optional<SubscriptionDue> decode_subscription_due(std::string_view bytes) {
+  return unpack<r::Subscription>(bytes, [](r::Subscription::Reader b) {
+    SubscriptionDue out;
+    out.id = str(b.getId());
+    out.customer_id = str(b.getCustomerId());
+    out.ordinal = b.getOrdinal();
+    out.status = enum_value(b.getStatus(), Status::kExpired);
+    out.trial_end = date(b.getTrialEnd());
+    out.term_end = date(b.getTerm().getEnd());
+    out.last_event_date = date(b.getLastEventDate());
+    return out;
+  });
+}
+
 std::string encode_issued_invoice(const IssuedInvoice& issued) {
   capnp::MallocMessageBuilder message(256);
   auto b = message.initRoot<r::Invoice>();
@@ -358,6 +372,18 @@ std::string encode_charge_line(const ChargeLine& line) {
 
 std::optional<ChargeLine> decode_charge_line(std::string_view bytes) {
   return unpack<r::ChargeLine>(bytes, [](r::ChargeLine::Reader b) { return read(b); });
+}
+
+std::optional<Date> decode_charge_line_date(std::string_view bytes) {
+  return unpack<r::ChargeLine>(bytes,
+                               [](r::ChargeLine::Reader b) { return date(b.getChargeDate()); });
+}
+
+std::optional<std::string> decode_customer_partner(std::string_view bytes) {
+  return unpack<r::Customer>(bytes, [](r::Customer::Reader b) {
+    if (b.hasSubscriptions() || b.hasPending()) throw Malformed{};  // as decode_customer
+    return str(b.getPartnerId());
+  });
 }
 
 }  // namespace subledger

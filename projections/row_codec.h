@@ -15,6 +15,20 @@ namespace subledger {
 
 std::string encode_subscription(const Subscription& sub);
 std::optional<Subscription> decode_subscription(std::string_view bytes);
+// What a billing run reads of every subscription's row before it decides (Ledger::run_billing
+// over rows on disk): whether time brings it a transition, and where it sits.
+struct SubscriptionDue {
+  std::string id, customer_id;
+  uint64_t ordinal = 0;
+  Status status = Status::kTrial;
+  Date trial_end, term_end, last_event_date;
+  // Whether a transition is due on or before `d` (ledger/decide.cpp, due_transitions).
+  bool due_by(Date d) const {
+    return (status == Status::kTrial && trial_end <= d) ||
+           (status == Status::kActive && term_end <= d);
+  }
+};
+std::optional<SubscriptionDue> decode_subscription_due(std::string_view bytes);
 
 std::string encode_issued_invoice(const IssuedInvoice& issued);
 std::optional<IssuedInvoice> decode_issued_invoice(std::string_view bytes);
@@ -26,9 +40,13 @@ std::string encode_customer(const Customer& customer, uint64_t version,
                             uint32_t subscription_count, uint32_t pending_count,
                             uint64_t next_line);
 std::optional<CustomerRow> decode_customer(std::string_view bytes);
+// Only the partner a customer's own row names (nullopt: not such a row).
+std::optional<std::string> decode_customer_partner(std::string_view bytes);
 
 // One pending charge line (a row under its customer's).
 std::string encode_charge_line(const ChargeLine& line);
 std::optional<ChargeLine> decode_charge_line(std::string_view bytes);
+// Only a pending line's charge date (nullopt: not such a row).
+std::optional<Date> decode_charge_line_date(std::string_view bytes);
 
 }  // namespace subledger

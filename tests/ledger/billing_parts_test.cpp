@@ -1,7 +1,9 @@
 // A billing run committed in parts (Ledger::Options::billing_part_bytes): it writes the same log,
 // rows and idempotency record as a run written in one batch, and a run a crash cuts short between
 // two parts is ended by the next writer's open, with the same events, byte for byte, and the same
-// invoices; a retry of it is then a duplicate with the result of the uncut run.
+// invoices; a retry of it is then a duplicate with the result of the uncut run. So for a ledger's
+// first run and a later one, over the whole state and over the state on disk (customers loaded
+// as their turn comes, and dropped between parts).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -21,13 +23,18 @@ namespace {
 constexpr int64_t kRecordedAt = 1'700'000'000'000'000;
 constexpr size_t kSmallParts = 4096;  // a dozen events or so per part
 
+// `on_demand`: the state on disk (Options::load_on_demand), with so few customers kept loaded
+// that a run drops and reloads them between its parts.
 std::unique_ptr<Ledger> open_writer(const std::string& dir, size_t part_bytes,
                                     std::function<int64_t()> clock = [] { return kRecordedAt; },
-                                    uint32_t rows_every_commits = 1) {
+                                    uint32_t rows_every_commits = 1, bool on_demand = false) {
   Ledger::Options o;
   o.clock = std::move(clock);
   o.billing_part_bytes = part_bytes;
   o.projection_every_commits = rows_every_commits;
+  o.load_on_demand = on_demand;
+  o.bill_from_rows = on_demand;
+  o.loaded_subscriptions_max = 40;
   std::string error;
   auto l = Ledger::open(dir, std::move(o), error);
   EXPECT_TRUE(l) << error;
@@ -128,37 +135,51 @@ bool has_unfinished_run(const std::string& dir) {
   return store.ok() && (*store)->unfinished_run().ok();
 }
 
-// A generated ledger up to its last billing run (three months of 1500 subscriptions, with
-// renewals, trials ending and add-ons), written into `dir`; returns that run's command line.
-std::string ledger_before_last_run(const std::string& dir) {
+// A generated ledger up to its first or its last billing run (three months of 1500
+// subscriptions, with renewals, trials ending and add-ons), written into `dir`; returns that
+// run's command line. The first run is a ledger's first (no billing clock yet): where each
+// partner's invoice dates begin is read from pending charges the run's own invoices consume.
+std::string ledger_before_run(const std::string& dir, bool first) {
   std::stringstream text;
   write_workload(WorkloadParams{1500, 7, 3, 0, Date::from_ymd(2025, 1, 1)}, text);
   std::vector<std::string> lines = lines_of(text.str());
-  size_t last_run = lines.size();
-  for (size_t i = 0; i < lines.size(); ++i)
-    if (lines[i].find("\"run_billing\"") != std::string::npos) last_run = i;
-  EXPECT_LT(last_run, lines.size());
+  size_t run = lines.size();
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].find("\"run_billing\"") == std::string::npos) continue;
+    run = i;
+    if (first) break;
+  }
+  EXPECT_LT(run, lines.size());
   auto l = open_writer(dir, 0);
-  for (size_t i = 0; i < last_run; ++i) {
+  for (size_t i = 0; i < run; ++i) {
     l->submit(lines[i]);
     if (i % 256 == 255) {
       EXPECT_EQ(l->commit(), absl::OkStatus());
     }
   }
   EXPECT_EQ(l->commit(), absl::OkStatus());
-  return lines[last_run];
+  return lines[run];
 }
 
-class BillingRunInParts : public ::testing::Test {
+// Parameters: the ledger's first run or a later one; the whole state or the state on disk. The
+// run they must all write is the whole state's in one batch.
+class BillingRunInParts : public ::testing::TestWithParam<std::tuple<bool, bool>> {
  protected:
   void SetUp() override {
-    run_line_ = ledger_before_last_run(dir_ / "base");
+    run_line_ = ledger_before_run(dir_ / "base", first_run());
     std::filesystem::copy(dir_ / "base", dir_ / "one", std::filesystem::copy_options::recursive);
     auto l = open_writer(dir_ / "one", 0);
     uncut_ = l->submit(run_line_);
     ASSERT_TRUE(uncut_.ok) << uncut_.to_json();
     ASSERT_EQ(l->commit(), absl::OkStatus());
-    ASSERT_GT(uncut_.seq_last - uncut_.seq_first, 200u) << "a run of many parts";
+    ASSERT_GT(uncut_.seq_last - uncut_.seq_first, 100u) << "a run of many parts";
+  }
+  bool first_run() const { return std::get<0>(GetParam()); }
+  bool on_demand() const { return std::get<1>(GetParam()); }
+  std::unique_ptr<Ledger> writer(const std::string& dir, size_t part_bytes,
+                                 std::function<int64_t()> clock = [] { return kRecordedAt; },
+                                 uint32_t rows_every_commits = 1) {
+    return open_writer(dir, part_bytes, std::move(clock), rows_every_commits, on_demand());
   }
   std::string copy_of_base(const std::string& name) {
     std::filesystem::copy(dir_ / "base", dir_ / name, std::filesystem::copy_options::recursive);
@@ -169,10 +190,10 @@ class BillingRunInParts : public ::testing::Test {
   CommandResult uncut_;
 };
 
-TEST_F(BillingRunInParts, WritesTheLogRowsAndRecordOfARunInOneBatch) {
+TEST_P(BillingRunInParts, WritesTheLogRowsAndRecordOfARunInOneBatch) {
   const std::string dir = copy_of_base("parts");
   {
-    auto l = open_writer(dir, kSmallParts);
+    auto l = writer(dir, kSmallParts);
     CommandResult r = l->submit(run_line_);
     ASSERT_TRUE(r.ok) << r.to_json();
     EXPECT_EQ(r.to_json(), uncut_.to_json());
@@ -186,7 +207,7 @@ TEST_F(BillingRunInParts, WritesTheLogRowsAndRecordOfARunInOneBatch) {
     EXPECT_EQ(l->store().derived_mark().value_or(0), r.seq_last);
   }
   EXPECT_TRUE(stored(dir, uncut_.request_id) == stored(dir_ / "one", uncut_.request_id));
-  auto again = open_writer(dir, kSmallParts);
+  auto again = writer(dir, kSmallParts);
   CommandResult retry = again->submit(run_line_);
   EXPECT_TRUE(retry.duplicate);
   EXPECT_EQ(retry.seq_first, uncut_.seq_first);
@@ -201,26 +222,37 @@ struct Crash : std::runtime_error {
 };
 
 void crash_part_way(const std::string& dir, const std::string& run_line, uint64_t events_before,
-                    bool lose_unsynced) {
-  auto l = open_writer(dir, kSmallParts, [calls = uint64_t{0}, events_before]() mutable {
-    if (++calls > events_before) throw Crash();
-    return kRecordedAt;
-  });
+                    bool lose_unsynced, bool on_demand) {
+  auto l = open_writer(
+      dir, kSmallParts,
+      [calls = uint64_t{0}, events_before]() mutable {
+        if (++calls > events_before) throw Crash();
+        return kRecordedAt;
+      },
+      1, on_demand);
   EXPECT_THROW(l->submit(run_line), Crash);
   // The stream index, the records and the rows go without the WAL: a kill -9 loses those of
   // the last flush on; a clean stop keeps them.
   if (lose_unsynced) l->store().drop_unsynced_at_close_for_test();
 }
 
-class BillingRunCutShort : public BillingRunInParts, public ::testing::WithParamInterface<bool> {};
-
-TEST_P(BillingRunCutShort, IsEndedByTheNextOpenWithTheSameEventsAndInvoices) {
-  const bool lose_unsynced = GetParam();
+TEST_P(BillingRunInParts, IsEndedByTheNextOpenWithTheSameEventsAndInvoices) {
   const uint64_t run_events = uncut_.seq_last - uncut_.seq_first + 1;
+  for (bool lose_unsynced : {false, true})
   for (uint64_t cut : {run_events / 3, run_events - 2}) {
-    const std::string dir = copy_of_base("cut-" + std::to_string(cut));
-    crash_part_way(dir, run_line_, cut, lose_unsynced);
+    const std::string dir =
+        copy_of_base("cut-" + std::to_string(cut) + (lose_unsynced ? "-lost" : "-kept"));
+    crash_part_way(dir, run_line_, cut, lose_unsynced, on_demand());
     ASSERT_TRUE(has_unfinished_run(dir)) << "parts were written before the crash";
+    if (first_run() && cut == run_events - 2) {
+      // Cut while invoicing: where each partner's dates begin is recorded with the parts.
+      auto store = Store::open(dir, Store::OpenOptions{Store::Access::kRead});
+      ASSERT_TRUE(store.ok()) << store.status();
+      auto run = UnfinishedRun::decode((*store)->unfinished_run().value_or(""));
+      ASSERT_TRUE(run.ok()) << run.status();
+      ASSERT_TRUE(run->starts.has_value());
+      EXPECT_FALSE(run->starts->empty());
+    }
     // A reader meanwhile sees the parts: the rows open, and the run is not over.
     {
       Ledger::Options o;
@@ -235,7 +267,7 @@ TEST_P(BillingRunCutShort, IsEndedByTheNextOpenWithTheSameEventsAndInvoices) {
     // The whole listing goes run by run: it shows the run's invoices once the run has ended.
     EXPECT_EQ(listed_invoices(dir), listed_invoices(dir_ / "base"));
     {
-      auto l = open_writer(dir, kSmallParts);
+      auto l = writer(dir, kSmallParts);
       EXPECT_EQ(l->open_report().ended_run, uncut_.request_id);
       EXPECT_EQ(l->state().last_seq(), uncut_.seq_last);
     }
@@ -243,7 +275,7 @@ TEST_P(BillingRunCutShort, IsEndedByTheNextOpenWithTheSameEventsAndInvoices) {
     EXPECT_EQ(listed_invoices(dir), listed_invoices(dir_ / "one"));
     EXPECT_TRUE(stored(dir, uncut_.request_id) == stored(dir_ / "one", uncut_.request_id))
         << "cut after " << cut << " of " << run_events << " events";
-    auto again = open_writer(dir, kSmallParts);
+    auto again = writer(dir, kSmallParts);
     CommandResult retry = again->submit(run_line_);
     EXPECT_TRUE(retry.duplicate);
     CommandResult expected = uncut_;
@@ -252,17 +284,11 @@ TEST_P(BillingRunCutShort, IsEndedByTheNextOpenWithTheSameEventsAndInvoices) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(KeptOrLost, BillingRunCutShort, ::testing::Bool(),
-                         [](const auto& info) {
-                           return info.param ? std::string("UnsyncedWritesLost")
-                                             : std::string("UnsyncedWritesKept");
-                         });
-
 // A run cut short twice (its end cut short too) is still ended whole.
-TEST_F(BillingRunInParts, ARunCutShortAgainWhileBeingEndedIsEndedByTheOpenAfter) {
+TEST_P(BillingRunInParts, ARunCutShortAgainWhileBeingEndedIsEndedByTheOpenAfter) {
   const uint64_t run_events = uncut_.seq_last - uncut_.seq_first + 1;
   const std::string dir = copy_of_base("twice");
-  crash_part_way(dir, run_line_, run_events / 4, /*lose_unsynced=*/true);
+  crash_part_way(dir, run_line_, run_events / 4, /*lose_unsynced=*/true, on_demand());
   const uint64_t after_first_cut = last_seq_of(dir);
   auto throwing_clock = [](uint64_t events_before) {
     return [calls = uint64_t{0}, events_before]() mutable -> int64_t {
@@ -275,6 +301,8 @@ TEST_F(BillingRunInParts, ARunCutShortAgainWhileBeingEndedIsEndedByTheOpenAfter)
     // records of the log before the run, and neither a record nor the mark for the run's parts.
     Ledger::Options o;
     o.billing_part_bytes = kSmallParts;
+    o.load_on_demand = on_demand();
+    o.bill_from_rows = on_demand();
     o.clock = throwing_clock(0);
     EXPECT_THROW((void)Ledger::open(dir, std::move(o)), Crash);
     auto store = Store::open(dir, Store::OpenOptions{Store::Access::kRead});
@@ -285,20 +313,22 @@ TEST_F(BillingRunInParts, ARunCutShortAgainWhileBeingEndedIsEndedByTheOpenAfter)
   {
     Ledger::Options o;
     o.billing_part_bytes = kSmallParts;
+    o.load_on_demand = on_demand();
+    o.bill_from_rows = on_demand();
     o.clock = throwing_clock(run_events / 4);
     EXPECT_THROW((void)Ledger::open(dir, std::move(o)), Crash);
   }
   ASSERT_TRUE(has_unfinished_run(dir));
   EXPECT_GT(last_seq_of(dir), after_first_cut) << "the second cut came after parts of the end";
-  { auto l = open_writer(dir, kSmallParts); }
+  { auto l = writer(dir, kSmallParts); }
   EXPECT_TRUE(stored(dir, uncut_.request_id) == stored(dir_ / "one", uncut_.request_id));
 }
 
 // Rows written only every 64th commit (as the server does): the run's end still carries them
 // (invoices are read from their rows), though each part reset the count.
-TEST_F(BillingRunInParts, TheEndOfARunInPartsCarriesTheRowsHoweverRarelyTheyAreWritten) {
+TEST_P(BillingRunInParts, TheEndOfARunInPartsCarriesTheRowsHoweverRarelyTheyAreWritten) {
   const std::string dir = copy_of_base("rare-rows");
-  auto l = open_writer(dir, kSmallParts, [] { return kRecordedAt; }, /*rows_every_commits=*/64);
+  auto l = writer(dir, kSmallParts, [] { return kRecordedAt; }, /*rows_every_commits=*/64);
   CommandResult r = l->submit(run_line_);
   ASSERT_TRUE(r.ok) << r.to_json();
   ASSERT_EQ(l->commit(), absl::OkStatus());
@@ -307,28 +337,12 @@ TEST_F(BillingRunInParts, TheEndOfARunInPartsCarriesTheRowsHoweverRarelyTheyAreW
   EXPECT_EQ(from_be64(*checkpoint), r.seq_last);
 }
 
-// A ledger's first run (no billing clock yet) is never cut: where each partner's invoice dates
-// begin is read from pending charges its own invoices consume, so what is left of it could not
-// be decided again the same way. It is written in one batch, as before parts.
-TEST(BillingRunFirst, ALedgersFirstRunIsWrittenInOneBatch) {
-  TempDir dir("billing-first");
-  std::stringstream text;
-  write_workload(WorkloadParams{1500, 7, 3, 0, Date::from_ymd(2025, 1, 1)}, text);
-  std::vector<std::string> lines = lines_of(text.str());
-  auto l = open_writer(dir / "l", kSmallParts);
-  size_t i = 0;
-  for (; i < lines.size() && lines[i].find("\"run_billing\"") == std::string::npos; ++i)
-    l->submit(lines[i]);
-  ASSERT_LT(i, lines.size());
-  ASSERT_EQ(l->commit(), absl::OkStatus());
-  CommandResult r = l->submit(lines[i]);
-  ASSERT_TRUE(r.ok) << r.to_json();
-  ASSERT_GT(r.seq_last - r.seq_first, 50u) << "a run parts would have cut";
-  ASSERT_EQ(l->wait_committed(), absl::OkStatus());
-  EXPECT_TRUE(absl::IsNotFound(l->store().unfinished_run().status()));
-  EXPECT_LT(l->store().last_seq(), r.seq_first) << "nothing of the run was written before its end";
-  ASSERT_EQ(l->commit(), absl::OkStatus());
-}
+INSTANTIATE_TEST_SUITE_P(FirstOrLaterRun, BillingRunInParts,
+                         ::testing::Combine(::testing::Bool(), ::testing::Bool()),
+                         [](const auto& info) {
+                           return std::string(std::get<0>(info.param) ? "First" : "Later") +
+                                  "Run" + (std::get<1>(info.param) ? "StateOnDisk" : "WholeState");
+                         });
 
 }  // namespace
 }  // namespace subledger::testing
