@@ -2,18 +2,11 @@
 // date order, every invoice whose date is after the billing clock and on or before D, then move
 // the clock to D. Part of Ledger: it appends through the same pipeline as every command.
 #include <algorithm>
-#include <atomic>
 #include <cassert>
-#include <condition_variable>
-#include <deque>
 #include <exception>
-#include <limits>
 #include <map>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <tuple>
-#include <utility>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -158,82 +151,6 @@ absl::StatusOr<CustomerRows> read_customers(const Store& store, const LedgerStat
   return out;
 }
 
-// Reads ahead, on a thread of its own, the customers a run over rows on disk will load, in the
-// order it will ask for them (`order`; an id repeating the one before it is not read again), at
-// most kAhead of them: each with its rows' generation (RowPrefetch), so the run uses only what
-// no drop of customers has made stale since. The run asks for the ones it does not hold loaded.
-class CustomerReadAhead {
- public:
-  CustomerReadAhead(const Store& store, const std::atomic<uint64_t>& generation,
-                    std::vector<std::string> order)
-      : store_(store), generation_(generation), order_(std::move(order)),
-        thread_([this] { run(); }) {}
-  ~CustomerReadAhead() {
-    {
-      std::lock_guard lock(mutex_);
-      stop_ = true;
-    }
-    changed_.notify_all();
-    thread_.join();
-  }
-  CustomerReadAhead(const CustomerReadAhead&) = delete;
-  CustomerReadAhead& operator=(const CustomerReadAhead&) = delete;
-
-  // What was read for order[i] (nothing when it repeats the one before, or was not read).
-  RowPrefetch take(size_t i) {
-    std::unique_lock lock(mutex_);
-    for (;;) {
-      while (!ready_.empty() && ready_.front().first < i) ready_.pop_front();
-      changed_.notify_all();
-      if (!ready_.empty() || next_ > i) break;
-      changed_.wait(lock);
-    }
-    RowPrefetch out;
-    if (ready_.empty() || ready_.front().first != i) return out;
-    out = std::move(ready_.front().second);
-    ready_.pop_front();
-    changed_.notify_all();
-    return out;
-  }
-
- private:
-  static constexpr size_t kAhead = 256;
-  void run() {
-    for (size_t i = 0; i < order_.size(); ++i) {
-      {
-        std::unique_lock lock(mutex_);
-        changed_.wait(lock, [&] { return stop_ || ready_.size() < kAhead; });
-        if (stop_) return;
-      }
-      RowPrefetch read;
-      if (i == 0 || order_[i] != order_[i - 1]) {
-        // Read before the rows: a drop after this makes what is read stale, and it goes unused.
-        read.generation = generation_.load(std::memory_order_acquire);
-        RowPrefetch::Customer customer;
-        if (read_customer(store_, order_[i], customer).ok())
-          read.customers.push_back(std::move(customer));
-      }
-      std::lock_guard lock(mutex_);
-      if (!read.customers.empty()) ready_.emplace_back(i, std::move(read));
-      next_ = i + 1;
-      changed_.notify_all();
-    }
-    std::lock_guard lock(mutex_);
-    next_ = std::numeric_limits<size_t>::max();
-    changed_.notify_all();
-  }
-
-  const Store& store_;
-  const std::atomic<uint64_t>& generation_;
-  const std::vector<std::string> order_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::deque<std::pair<size_t, RowPrefetch>> ready_;
-  size_t next_ = 0;  // the next index of order_ to be read
-  bool stop_ = false;
-  std::thread thread_;  // last: started once the rest is set
-};
-
 }  // namespace
 
 CommandResult Ledger::run_billing(const Command& command, const std::string& hash,
@@ -368,13 +285,10 @@ CommandResult Ledger::run_billing(const Command& command, const std::string& has
     io_failure_ = std::string(error.message());
     return CommandResult{command.request_id, false, false, 0, 0, "UNAVAILABLE", io_failure_, ""};
   };
-  // On demand: the customer whose turn it is (order[i] of what `ahead` reads), loaded from its
-  // rows unless it is loaded.
-  auto load = [&](const std::string& customer_id, CustomerReadAhead* ahead,
-                  size_t i) -> absl::Status {
+  // On demand: the customer whose turn it is, loaded from its rows unless it is loaded.
+  auto load = [&](const std::string& customer_id) -> absl::Status {
     if (!customer_rows || state_.catalog().customer(customer_id)) return absl::OkStatus();
-    RowPrefetch read = ahead ? ahead->take(i) : RowPrefetch{};
-    absl::Status loaded = load_customer(customer_id, &read);
+    absl::Status loaded = load_customer(customer_id);
     if (absl::IsNotFound(loaded))
       return absl::DataLossError("customer " + customer_id + " is named by a row but has none");
     return loaded;
@@ -388,13 +302,8 @@ CommandResult Ledger::run_billing(const Command& command, const std::string& has
     return write_part_if_due();
   };
   if (due_rows) {
-    std::vector<std::string> order;
-    order.reserve(due_rows->due.size());
-    for (const DueRows::Due& due : due_rows->due) order.push_back(due.customer_id);
-    CustomerReadAhead ahead(*store_, generation_, std::move(order));
-    for (size_t i = 0; i < due_rows->due.size(); ++i) {
-      const DueRows::Due& due = due_rows->due[i];
-      absl::Status done = load(due.customer_id, &ahead, i);
+    for (const DueRows::Due& due : due_rows->due) {
+      absl::Status done = load(due.customer_id);
       const Subscription* sub = done.ok() ? state_.subscription(due.id) : nullptr;
       if (done.ok() && !sub)
         done = absl::DataLossError("subscription " + due.id + " has a row its customer " +
@@ -441,9 +350,9 @@ CommandResult Ledger::run_billing(const Command& command, const std::string& has
       runs.emplace_back(d, partner_id);
   }
   std::sort(runs.begin(), runs.end());
-  auto invoice = [&](const std::string& customer_id, const std::string& partner_id, Date date,
-                     CustomerReadAhead* ahead, size_t i) -> absl::Status {
-    if (absl::Status loaded = load(customer_id, ahead, i); !loaded.ok()) return loaded;
+  auto invoice = [&](const std::string& customer_id, const std::string& partner_id,
+                     Date date) -> absl::Status {
+    if (absl::Status loaded = load(customer_id); !loaded.ok()) return loaded;
     state_.advance_customer(customer_id, date);
     std::optional<Invoice> invoice = state_.build_invoice(customer_id, date);
     if (!invoice) return absl::OkStatus();
@@ -462,30 +371,19 @@ CommandResult Ledger::run_billing(const Command& command, const std::string& has
     note(append(Staged{issued, date, false}, command, &*invoice));
     return write_part_if_due();
   };
-  std::optional<CustomerReadAhead> ahead;
-  if (customer_rows) {
-    std::vector<std::string> order;
-    for (const auto& [date, partner_id] : runs)
-      if (auto customers = customer_rows->customers.find(partner_id);
-          customers != customer_rows->customers.end())
-        order.insert(order.end(), customers->second.begin(), customers->second.end());
-    ahead.emplace(*store_, generation_, std::move(order));
-  }
-  size_t asked = 0;  // customers asked for, in the read-ahead's order
   for (const auto& [date, partner_id] : runs) {
     absl::Status error;
     if (customer_rows) {
       auto customers = customer_rows->customers.find(partner_id);
       if (customers == customer_rows->customers.end()) continue;
       for (const std::string& customer_id : customers->second)
-        if (error = invoice(customer_id, partner_id, date, &*ahead, asked++); !error.ok()) break;
+        if (error = invoice(customer_id, partner_id, date); !error.ok()) break;
     } else {
       for (const auto& customer_id : state_.catalog().partner(partner_id)->customer_ids)
-        if (error = invoice(customer_id, partner_id, date, nullptr, 0); !error.ok()) break;
+        if (error = invoice(customer_id, partner_id, date); !error.ok()) break;
     }
     if (!error.ok()) return part_failed(error);
   }
-  ahead.reset();
 
   // 3. The clock moves to D. The run's end also ends its parts: the progress record goes and the
   // derived mark may cover the run, whose record is staged below (both land with this batch).

@@ -614,8 +614,14 @@ absl::StatusOr<bool> Ledger::load_catalog_only() {
   return true;
 }
 
+namespace {
+
+// A customer's rows decoded: the customer's, then each of its subscriptions' in its order.
+// NotFound when the customer has no row; DataLoss when a row cannot be read.
+// `subscriptions_max`: a customer with more is not read (ResourceExhausted).
 absl::Status read_customer(const Store& store, const std::string& customer_id,
-                           RowPrefetch::Customer& out, size_t subscriptions_max) {
+                           RowPrefetch::Customer& out,
+                           size_t subscriptions_max = std::numeric_limits<size_t>::max()) {
   absl::StatusOr<CustomerRow> row = stored_customer(store, customer_id, subscriptions_max);
   if (!row.ok()) return row.status();
   out.subscriptions.reserve(row->customer.subscription_ids.size());
@@ -634,8 +640,6 @@ absl::Status read_customer(const Store& store, const std::string& customer_id,
   out.row = std::move(*row);
   return absl::OkStatus();
 }
-
-namespace {
 
 // The customer a subscription's row names ("" when it has no row).
 absl::StatusOr<std::string> read_customer_of(const Store& store,

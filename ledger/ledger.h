@@ -13,7 +13,6 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -104,13 +103,6 @@ struct RowPrefetch {
   std::vector<Customer> customers;
 };
 
-// A customer's rows decoded into `out`: the customer's, then each of its subscriptions' in its
-// order. NotFound when the customer has no row; DataLoss when a row cannot be read.
-// `subscriptions_max`: a customer with more is not read (ResourceExhausted). Safe on any thread.
-[[nodiscard]] absl::Status read_customer(
-    const Store& store, const std::string& customer_id, RowPrefetch::Customer& out,
-    size_t subscriptions_max = std::numeric_limits<size_t>::max());
-
 struct PreparedCommand {
   ParsedCommand parsed;
   std::string payload_hash;  // of parsed.command, when there is one
@@ -170,9 +162,8 @@ class Ledger {
     // and each partner's customers, each loaded as its turn comes and dropped once its part is
     // written (loaded_subscriptions_max). The same events either way. One month's run at 1M
     // subscriptions: 48 s and a peak of 0.76 GB, against 10.5 s (3.5 of them loading the state)
-    // and 1.34 GB; at 3M, 157 s and 0.84 GB against 44 s and 3.4 GB. A customer is read with
-    // all its subscriptions for each one of them that is due (promotions on renewal look at all
-    // of them, so one cannot be read alone).
+    // and 1.34 GB: a customer is read with all its subscriptions for each one of them that is
+    // due, and promotions on renewal look at all of them, so one cannot be read alone.
     bool bill_from_rows = false;
     std::function<int64_t()> clock;          // recorded-at micros; default: the system clock
     std::shared_ptr<spdlog::logger> logger;  // default: a null logger
