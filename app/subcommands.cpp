@@ -258,6 +258,9 @@ int bill(const BillOptions& o, std::ostream& out) {
   if (!through) return status ? status : fail("--through is required");
   if (!o.request_id.empty())
     if (std::string why = id_error("--request-id", o.request_id); !why.empty()) return fail(why);
+  if (o.bounded_memory && o.part_mib == 0)
+    return fail("--bounded-memory needs parts (--part-mb 1 or more): customers are let go only "
+                "once a part holding their changes is written");
   auto opening = std::chrono::steady_clock::now();
   // INTERFACE.md: bill never creates a ledger (a typo in --db says so instead).
   // --bounded-memory: the run reads what it bills from the rows, a customer at a time (a dry

@@ -252,9 +252,12 @@ CommandResult Ledger::run_billing(const Command& command, const std::string& has
   // Parts: once enough is staged, it is written with the rows and the run's progress, and the
   // derived mark held before the run (its idempotency record is derived whole, once it ends).
   bool in_parts = resumed != nullptr;
+  // On disk, a part is also due once more subscriptions are loaded than the ledger keeps: it is
+  // what lets them be dropped (invoicing loads every customer, and most add no event).
   auto write_part_if_due = [&]() -> absl::Status {
     if (options_.preview || options_.billing_part_bytes == 0 || result.seq_first == 0 ||
-        store_->staged_bytes() < options_.billing_part_bytes)
+        (store_->staged_bytes() < options_.billing_part_bytes &&
+         !(customer_rows && state_.subscription_count() > options_.loaded_subscriptions_max)))
       return absl::OkStatus();
     UnfinishedRun progress{command.request_id, hash,          command.actor,
                            through,            result.seq_first, summary.invoices_issued,
@@ -281,8 +284,14 @@ CommandResult Ledger::run_billing(const Command& command, const std::string& has
             "a billing run stopped part-way; reopen the ledger to end it");
     }
   } unusable_if_cut{*this, in_parts};
+  // A run that stops part-way (an unreadable row on disk, a failed write) has decided and staged
+  // some of its events: nothing more is decided in this process (the next writer's open ends a
+  // run whose parts were written; what was only staged is never written).
   auto part_failed = [&](const absl::Status& error) {
     io_failure_ = std::string(error.message());
+    if (result.seq_first != 0 && unusable_.ok())
+      unusable_ = absl::InternalError("a billing run stopped part-way (" + io_failure_ +
+                                      "); reopen the ledger to end it");
     return CommandResult{command.request_id, false, false, 0, 0, "UNAVAILABLE", io_failure_, ""};
   };
   // On demand: the customer whose turn it is, loaded from its rows unless it is loaded.

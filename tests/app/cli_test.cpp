@@ -566,6 +566,9 @@ TEST_F(CliWrites, BillWithBoundedMemoryIssuesTheSameInvoices) {
   EXPECT_EQ(run(bin() + " invoices --format json --db " + bounded).out,
             run(bin() + " invoices --format json --db " + whole).out);
   EXPECT_EQ(run_both(bin() + " replay --verify --db " + bounded).status, 0);
+  Both no_parts = run_both(bin() + bill + bounded + " --bounded-memory --part-mb 0");
+  EXPECT_EQ(no_parts.status, 2);
+  EXPECT_NE(no_parts.err.find("--bounded-memory needs parts"), std::string::npos) << no_parts.err;
   // A retry is answered as a duplicate either way.
   EXPECT_NE(run_both(bin() + bill + bounded + " --bounded-memory").out.find("\"duplicate\":true"),
             std::string::npos);
