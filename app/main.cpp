@@ -190,7 +190,7 @@ void add_apply_and_bill(Cli& c) {
   bill_cmd->add_flag("--bounded-memory", bill.bounded_memory,
                      "hold only the customers being billed, read from disk as their turn comes "
                      "(and dropped once written), not the whole ledger: memory stays under a "
-                     "gigabyte at any size, but the run takes about five times as long; the "
+                     "gigabyte at any size, but the run takes two to four times as long; the "
                      "same invoices either way");
   auto* request_id = id_option(bill_cmd, "--request-id", bill.request_id,
                                "idempotency key of this run (1 to 128 of A-Z a-z 0-9 . _ ~ -; "

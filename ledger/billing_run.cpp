@@ -5,6 +5,7 @@
 #include <cassert>
 #include <exception>
 #include <map>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -12,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "ledger/ledger.h"
+#include "ledger/queries.h"
 #include "projections/projection_rows.h"
 #include "projections/row_codec.h"
 
@@ -65,6 +67,10 @@ struct DueRows {
   struct Due {
     uint64_t ordinal = 0;
     std::string id, customer_id;
+    // Its transitions look at no other subscription of the customer: no promotion on renewal
+    // names its offer (BILLING_RULES 12), so it is loaded alone
+    // (LedgerState::load_subscription_of).
+    bool alone = false;
   };
   std::vector<Due> due;
   Date latest_event;
@@ -73,6 +79,10 @@ struct DueRows {
 // Reads every subscription's row (a loaded subscription as the state holds it) in one pass.
 absl::StatusOr<DueRows> read_due(const Store& store, const LedgerState& state, Date through) {
   DueRows out;
+  std::set<std::string> promoted;  // offers a promotion on renewal names
+  for (const auto& [id, promotion] : state.catalog().promotions())
+    if (promotion.def.applies_to_renewal)
+      promoted.insert(promotion.def.offer_ids.begin(), promotion.def.offer_ids.end());
   absl::Status bad;
   absl::Status read = store.scan_projections(
       kSubscriptionRowPrefix, [&](std::string_view key, std::string_view value) {
@@ -92,7 +102,8 @@ absl::StatusOr<DueRows> read_due(const Store& store, const LedgerState& state, D
             (out.latest_event.is_none() || row->last_event_date > out.latest_event))
           out.latest_event = row->last_event_date;
         if (row->due_by(through))
-          out.due.push_back({row->ordinal, std::move(row->id), std::move(row->customer_id)});
+          out.due.push_back({row->ordinal, std::move(row->id), std::move(row->customer_id),
+                             !promoted.contains(row->offer_id)});
         return true;
       });
   if (!read.ok()) return read;
@@ -254,10 +265,11 @@ CommandResult Ledger::run_billing(const Command& command, const std::string& has
   bool in_parts = resumed != nullptr;
   // On disk, a part is also due once more subscriptions are loaded than the ledger keeps: it is
   // what lets them be dropped (invoicing loads every customer, and most add no event).
-  auto write_part_if_due = [&]() -> absl::Status {
-    if (options_.preview || options_.billing_part_bytes == 0 || result.seq_first == 0 ||
-        (store_->staged_bytes() < options_.billing_part_bytes &&
-         !(customer_rows && state_.subscription_count() > options_.loaded_subscriptions_max)))
+  const bool parts = !options_.preview && options_.billing_part_bytes != 0;
+  auto write_part = [&](bool force) -> absl::Status {
+    if (!parts || result.seq_first == 0) return absl::OkStatus();
+    if (!force && store_->staged_bytes() < options_.billing_part_bytes &&
+        !(customer_rows && state_.subscription_count() > options_.loaded_subscriptions_max))
       return absl::OkStatus();
     UnfinishedRun progress{command.request_id, hash,          command.actor,
                            through,            result.seq_first, summary.invoices_issued,
@@ -271,6 +283,7 @@ CommandResult Ledger::run_billing(const Command& command, const std::string& has
     // leaves many customers loaded drops them once written: commit_async.)
     return commit_async();
   };
+  auto write_part_if_due = [&]() { return write_part(/*force=*/false); };
   // Once a part is written, a run that stops before its end (an exception out of deciding) leaves
   // the log holding half of it: nothing more may be decided after it in this process (the next
   // open ends the run first).
@@ -310,9 +323,46 @@ CommandResult Ledger::run_billing(const Command& command, const std::string& has
     summary.transitions += static_cast<uint32_t>(due.size());
     return write_part_if_due();
   };
+  // On disk: one subscription of a customer loaded in part, from its row.
+  auto load_one = [&](const std::string& customer, const std::string& id) -> absl::Status {
+    if (state_.subscription(id)) return absl::OkStatus();
+    absl::StatusOr<std::string> value = store_->projection(subscription_row_key(id));
+    if (absl::IsNotFound(value.status()))
+      return absl::DataLossError("customer " + customer + " lists subscription " + id +
+                                 ", which has no row");
+    if (!value.ok()) return value.status();
+    std::optional<Subscription> decoded = decode_subscription(*value);
+    if (!decoded) return absl::DataLossError("the row of subscription " + id + " is unreadable");
+    return state_.load_subscription_of(std::move(*decoded));
+  };
+  // A customer loaded in part made whole: each subscription it lacks.
+  auto make_whole = [&](const std::string& customer) -> absl::Status {
+    const std::vector<std::string> ids = state_.catalog().customer(customer)->subscription_ids;
+    for (const std::string& id : ids)
+      if (absl::Status s = load_one(customer, id); !s.ok()) return s;
+    return state_.complete_customer(customer);
+  };
+  // On disk, a subscription due: loaded alone when its transitions look at no other (its
+  // customer then loaded in part), else with its customer whole.
+  auto load_due = [&](const DueRows::Due& due) -> absl::Status {
+    if (state_.subscription(due.id)) return absl::OkStatus();
+    const std::string& customer = due.customer_id;
+    const bool in_part = state_.loaded_in_part(customer);
+    if (!due.alone && !in_part) return load(customer);
+    if (!in_part && state_.catalog().customer(customer)) return absl::OkStatus();  // whole
+    if (!in_part) {
+      absl::StatusOr<CustomerRow> row = stored_customer(*store_, customer);
+      if (absl::IsNotFound(row.status()))
+        return absl::DataLossError("customer " + customer + " is named by a row but has none");
+      if (!row.ok()) return row.status();
+      if (absl::Status s = state_.load_customer_in_part(customer, std::move(*row)); !s.ok())
+        return s;
+    }
+    return due.alone ? load_one(customer, due.id) : make_whole(customer);
+  };
   if (due_rows) {
     for (const DueRows::Due& due : due_rows->due) {
-      absl::Status done = load(due.customer_id);
+      absl::Status done = load_due(due);
       const Subscription* sub = done.ok() ? state_.subscription(due.id) : nullptr;
       if (done.ok() && !sub)
         done = absl::DataLossError("subscription " + due.id + " has a row its customer " +
@@ -321,6 +371,26 @@ CommandResult Ledger::run_billing(const Command& command, const std::string& has
       if (!done.ok()) return part_failed(done);
     }
     due_rows.reset();
+    // Customers loaded in part serve transitions only: before invoicing they are dropped, once
+    // a part holds their changes (or at once when nothing was staged: their rows are current),
+    // or, when no part may be written, completed.
+    if (state_.customers_loaded_in_part() != 0) {
+      absl::Status done = write_part(/*force=*/true);
+      if (done.ok()) done = wait_committed();
+      if (done.ok() && (result.seq_first == 0 || parts)) {
+        generation_.fetch_add(1, std::memory_order_acq_rel);
+        state_ = state_.without_customers();
+      }
+      if (done.ok() && state_.customers_loaded_in_part() != 0) {
+        std::vector<std::string> customers;
+        for (const auto& [partner_id, partner] : state_.catalog().partners())
+          for (const std::string& id : partner.customer_ids)
+            if (state_.loaded_in_part(id)) customers.push_back(id);
+        for (const std::string& id : customers)
+          if (done = make_whole(id); !done.ok()) break;
+      }
+      if (!done.ok()) return part_failed(done);
+    }
   } else {
     // By reference: a run materializes transitions and opens no subscription, so the list stays
     // as it is (a copy held every id of the ledger a second time).

@@ -161,9 +161,9 @@ class Ledger {
     // the whole state first (`bill --bounded-memory`): the subscriptions due, in creation order,
     // and each partner's customers, each loaded as its turn comes and dropped once its part is
     // written (loaded_subscriptions_max). The same events either way. One month's run at 1M
-    // subscriptions: 48 s and a peak of 0.76 GB, against 10.5 s (3.5 of them loading the state)
-    // and 1.34 GB; at 3M, 158 s and 0.84 GB against 44 s and 3.4 GB: a customer is read with all its subscriptions for each one of them that is
-    // due, and promotions on renewal look at all of them, so one cannot be read alone.
+    // subscriptions: 27.6 s and a peak of 0.77 GB, against 10.5 s (3.5 of them loading the state)
+    // and 1.34 GB. A subscription due is read alone (its customer loaded in part) unless a
+    // promotion on renewal names its offer (which looks at the customer's others).
     bool bill_from_rows = false;
     std::function<int64_t()> clock;          // recorded-at micros; default: the system clock
     std::shared_ptr<spdlog::logger> logger;  // default: a null logger

@@ -259,6 +259,7 @@ absl::Status LedgerState::apply_subscription_event(const Event& event) {
 void LedgerState::advance_customer(const std::string& customer_id, Date d) {
   const Customer* customer = catalog_.customer(customer_id);
   if (!customer) return;
+  assert(!in_part_.contains(customer_id) && "a customer loaded in part is never invoiced");
   LineSink sink = sink_for(customer_id);
   for (uint32_t ordinal : customer->subscription_ordinals) {
     Subscription& sub = subs_[ordinal];

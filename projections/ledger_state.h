@@ -9,6 +9,7 @@
 #pragma once
 
 #include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
 #include <absl/status/status.h>
 #include <absl/status/statusor.h>
 #include <algorithm>
@@ -205,6 +206,24 @@ class LedgerState {
   // not loaded yet. DataLoss when the rows do not fit together; then nothing was loaded.
   [[nodiscard]] absl::Status load_customer(const std::string& customer_id, CustomerRow&& row,
                                            std::vector<Subscription>&& subscriptions);
+  // A customer loaded in part: its own row (lists, pending lines) and, one by one
+  // (load_subscription_of), only some of its subscriptions. Enough to fold a subscription's own
+  // transitions, which look at no other of the customer's (unless a renewal promotion could
+  // apply: BILLING_RULES 12), and nothing else: invoicing, deciding a command or advancing the
+  // customer needs it whole, so it is completed (complete_customer, once each of its
+  // subscriptions is loaded) or dropped (without_customers) first. REQUIRES as load_customer.
+  [[nodiscard]] absl::Status load_customer_in_part(const std::string& customer_id,
+                                                   CustomerRow&& row);
+  // One more subscription of a customer loaded in part, from its row. DataLoss when it does not
+  // fit (not listed by its customer, already loaded, a bad ordinal).
+  [[nodiscard]] absl::Status load_subscription_of(Subscription&& subscription);
+  // A customer loaded in part whose subscriptions are all loaded becomes whole. DataLoss when
+  // one is missing.
+  [[nodiscard]] absl::Status complete_customer(const std::string& customer_id);
+  bool loaded_in_part(const std::string& customer_id) const {
+    return in_part_.contains(customer_id);
+  }
+  size_t customers_loaded_in_part() const { return in_part_.size(); }
   // A subset holding only what every command needs (the catalog, the meta row's counters, the
   // billing clock, stream versions of the catalog): what a writer keeps when it drops the
   // customers it loaded, once their rows are written.
@@ -244,6 +263,7 @@ class LedgerState {
   uint64_t meta_subscriptions_ = 0;  // the meta row's count, checked by finish_load()
   bool subs_by_ordinal_ = false;     // loading: rows go straight to their slot (meta came first)
   std::optional<CustomerRow> loading_;  // loading: the customer whose rows are being read
+  absl::flat_hash_set<std::string> in_part_;  // customers loaded in part (lookup only)
   Catalog catalog_;
   // Flat hash tables: lookup only, never iterated for output (no hash order leaks). Nothing keeps
   // a reference into them across an insert.

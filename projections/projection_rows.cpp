@@ -481,6 +481,59 @@ absl::Status LedgerState::load_customer(const std::string& customer_id, Customer
   return absl::OkStatus();
 }
 
+absl::Status LedgerState::load_customer_in_part(const std::string& customer_id,
+                                                CustomerRow&& row) {
+  if (!subset_ || undo_)
+    return absl::FailedPreconditionError("only a subset outside an undo group loads customers");
+  if (row.customer.def.customer_id != customer_id)
+    return absl::DataLossError("the row of customer " + customer_id + " holds another customer");
+  if (catalog_.customer(customer_id))
+    return absl::FailedPreconditionError("customer " + customer_id + " is loaded");
+  if (!catalog_.partner(row.customer.def.partner_id))
+    return absl::DataLossError("customer " + customer_id + " of a partner the catalog row lacks");
+  take_customer_row(std::move(row))->subscription_ordinals.clear();
+  in_part_.insert(customer_id);
+  return absl::OkStatus();
+}
+
+absl::Status LedgerState::load_subscription_of(Subscription&& sub) {
+  Customer* c = in_part_.contains(sub.customer_id) ? catalog_.customer_mut(sub.customer_id)
+                                                   : nullptr;
+  if (!c)
+    return absl::FailedPreconditionError("subscription " + sub.id +
+                                         ": its customer is not loaded in part");
+  if (sub.ordinal >= next_ordinal_ || sub_index_.contains(sub.id) ||
+      std::find(c->subscription_ids.begin(), c->subscription_ids.end(), sub.id) ==
+          c->subscription_ids.end())
+    return absl::DataLossError("subscription row " + sub.id + " does not fit customer " +
+                               sub.customer_id);
+  const auto index = static_cast<uint32_t>(subs_.size());
+  sub_index_.emplace(sub.id, index);
+  subscription_order_.push_back(sub.id);
+  note_bounds(sub);
+  subs_.push_back(std::move(sub));
+  c->subscription_ordinals.push_back(index);
+  return absl::OkStatus();
+}
+
+absl::Status LedgerState::complete_customer(const std::string& customer_id) {
+  if (!in_part_.contains(customer_id))
+    return absl::FailedPreconditionError("customer " + customer_id + " is not loaded in part");
+  Customer* c = catalog_.customer_mut(customer_id);
+  // Whole, a customer's subscriptions are in its list's order (invoicing walks them so).
+  std::vector<uint32_t> ordinals;
+  ordinals.reserve(c->subscription_ids.size());
+  for (const std::string& id : c->subscription_ids) {
+    auto it = sub_index_.find(id);
+    if (it == sub_index_.end())
+      return absl::DataLossError("customer " + customer_id + " lacks subscription " + id);
+    ordinals.push_back(it->second);
+  }
+  c->subscription_ordinals = std::move(ordinals);
+  in_part_.erase(customer_id);
+  return absl::OkStatus();
+}
+
 Customer* LedgerState::take_customer_row(CustomerRow&& row) {
   const std::string id = row.customer.def.customer_id;
   catalog_.apply(row.customer.def);

@@ -251,6 +251,7 @@ std::optional<SubscriptionDue> decode_subscription_due(std::string_view bytes) {
     SubscriptionDue out;
     out.id = str(b.getId());
     out.customer_id = str(b.getCustomerId());
+    out.offer_id = str(b.getOfferId());
     out.ordinal = b.getOrdinal();
     out.status = enum_value(b.getStatus(), Status::kExpired);
     out.trial_end = date(b.getTrialEnd());

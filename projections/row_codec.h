@@ -18,7 +18,7 @@ std::optional<Subscription> decode_subscription(std::string_view bytes);
 // What a billing run reads of every subscription's row before it decides (Ledger::run_billing
 // over rows on disk): whether time brings it a transition, and where it sits.
 struct SubscriptionDue {
-  std::string id, customer_id;
+  std::string id, customer_id, offer_id;
   uint64_t ordinal = 0;
   Status status = Status::kTrial;
   Date trial_end, term_end, last_event_date;

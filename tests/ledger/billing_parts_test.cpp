@@ -5,7 +5,9 @@
 // first run and a later one, over the whole state and over the state on disk (customers loaded
 // as their turn comes, and dropped between parts).
 #include <gtest/gtest.h>
+#include <absl/strings/escaping.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <sstream>
@@ -157,6 +159,13 @@ std::string ledger_before_run(const std::string& dir, bool first) {
       EXPECT_EQ(l->commit(), absl::OkStatus());
     }
   }
+  // A promotion on renewal of one offer: renewing a subscription of it looks at the customer's
+  // other subscriptions (a run over rows on disk then loads its customer whole, the others alone).
+  CommandResult promoted = l->submit(
+      R"({"cmd":"define_promotion","request_id":"pm","promotion_id":"E1-RENEW","offer_ids":["E1"],)"
+      R"("percent_off":10,"purchase_from":"2025-03-01","purchase_to":"2030-12-31",)"
+      R"("applies_to":["renewal"],"new_customer_only":true,"exclude_offers":["E3"]})");
+  EXPECT_TRUE(promoted.ok) << promoted.to_json() << promoted.message;
   EXPECT_EQ(l->commit(), absl::OkStatus());
   return lines[run];
 }
@@ -335,6 +344,82 @@ TEST_P(BillingRunInParts, TheEndOfARunInPartsCarriesTheRowsHoweverRarelyTheyAreW
   auto checkpoint = l->store().projection("checkpoint");
   ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
   EXPECT_EQ(from_be64(*checkpoint), r.seq_last);
+}
+
+// A year and more of billing (so subscriptions renew), with a promotion on renewal of one offer
+// whose terms look at the customer's other subscriptions (new customers only, some offers
+// excluded): every run over the state on disk, in small parts, with few customers kept loaded,
+// writes the whole state's log and rows byte for byte. Renewals of the promoted offer load their
+// customer whole; the others load alone.
+TEST(BillingRunOnDisk, EveryRunOfAYearWithAPromotionOnRenewalIsTheWholeStatesRun) {
+  TempDir dir("billing-on-disk");
+  std::stringstream text;
+  write_workload(WorkloadParams{400, 11, 14, 0, Date::from_ymd(2025, 1, 1)}, text);
+  std::vector<std::string> lines = lines_of(text.str());
+  const std::string promotion =
+      R"({"cmd":"define_promotion","request_id":"pm","promotion_id":"E1-RENEW","offer_ids":)"
+      R"(["E1","E3"],"percent_off":10,"purchase_from":"2025-01-01","purchase_to":"2030-12-31",)"
+      R"("applies_to":["renewal"],"new_customer_only":true,"exclude_offers":["BP"]})";
+  auto first_customer = std::find_if(lines.begin(), lines.end(), [](const std::string& l) {
+    return l.find("\"create_customer\"") != std::string::npos;
+  });
+  ASSERT_NE(first_customer, lines.end());
+  lines.insert(first_customer, promotion);
+  std::string last_request;
+  uint64_t renewals = 0;
+  for (bool on_disk : {false, true}) {
+    const std::string at = dir / (on_disk ? "disk" : "whole");
+    auto l = open_writer(at, kSmallParts, [] { return kRecordedAt; }, 1, on_disk);
+    for (size_t i = 0; i < lines.size(); ++i) {
+      if (on_disk && lines[i].find("\"run_billing\"") != std::string::npos) {
+        // Opened afresh, only the catalog is loaded (a price publication loads the whole state).
+        ASSERT_EQ(l->commit(), absl::OkStatus());
+        l.reset();
+        l = open_writer(at, kSmallParts, [] { return kRecordedAt; }, 1, on_disk);
+        ASSERT_TRUE(l->open_report().on_demand);
+      }
+      CommandResult r = l->submit(lines[i]);
+      last_request = r.request_id;
+      if (lines[i].find("\"run_billing\"") != std::string::npos || i % 256 == 255) {
+        ASSERT_EQ(l->commit(), absl::OkStatus());
+      }
+    }
+    ASSERT_EQ(l->commit(), absl::OkStatus());
+  }
+  {
+    auto store = Store::open(dir / "whole", Store::OpenOptions{Store::Access::kRead});
+    ASSERT_TRUE(store.ok()) << store.status();
+    EventDecoder decoder;
+    Event e;
+    ASSERT_TRUE((*store)
+                    ->scan_events(0,
+                                  [&](uint64_t, std::string_view bytes) {
+                                    EXPECT_TRUE(decoder.decode(bytes, e).ok());
+                                    if (const auto* renewed =
+                                            std::get_if<SubscriptionRenewed>(&e.payload))
+                                      renewals += renewed->term.promotion_id.empty() ? 0 : 1;
+                                    return true;
+                                  })
+                    .ok());
+  }
+  EXPECT_GT(renewals, 0u) << "renewals the promotion applies to";
+  Stored disk = stored(dir / "disk", last_request), whole = stored(dir / "whole", last_request);
+  EXPECT_EQ(disk.events.size(), whole.events.size());
+  for (size_t i = 0; i < std::min(disk.events.size(), whole.events.size()); ++i)
+    if (disk.events[i] != whole.events[i]) {
+      ADD_FAILURE() << "event " << i + 1 << " differs";
+      break;
+    }
+  EXPECT_EQ(disk.rows.size(), whole.rows.size());
+  for (const auto& [key, value] : whole.rows) {
+    auto it = disk.rows.find(key);
+    if (it == disk.rows.end() || it->second != value) {
+      ADD_FAILURE() << "row " << absl::CEscape(key)
+                    << (it == disk.rows.end() ? " missing" : " differs");
+      break;
+    }
+  }
+  EXPECT_EQ(disk.record, whole.record);
 }
 
 INSTANTIATE_TEST_SUITE_P(FirstOrLaterRun, BillingRunInParts,
