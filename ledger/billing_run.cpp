@@ -269,7 +269,7 @@ CommandResult Ledger::run_billing(const Command& command, const std::string& has
   auto write_part = [&](bool force) -> absl::Status {
     if (!parts || result.seq_first == 0) return absl::OkStatus();
     if (!force && store_->staged_bytes() < options_.billing_part_bytes &&
-        !(customer_rows && state_.subscription_count() > options_.loaded_subscriptions_max))
+        !(customer_rows && state_.loaded_entities() > options_.loaded_subscriptions_max))
       return absl::OkStatus();
     UnfinishedRun progress{command.request_id, hash,          command.actor,
                            through,            result.seq_first, summary.invoices_issued,

@@ -624,9 +624,16 @@ absl::Status read_customer(const Store& store, const std::string& customer_id,
                            size_t subscriptions_max = std::numeric_limits<size_t>::max()) {
   absl::StatusOr<CustomerRow> row = stored_customer(store, customer_id, subscriptions_max);
   if (!row.ok()) return row.status();
-  out.subscriptions.reserve(row->customer.subscription_ids.size());
-  for (const std::string& id : row->customer.subscription_ids) {
-    auto sub = store.projection(subscription_row_key(id));
+  const std::vector<std::string>& ids = row->customer.subscription_ids;
+  std::vector<std::string> keys;
+  keys.reserve(ids.size());
+  for (const std::string& id : ids) keys.push_back(subscription_row_key(id));
+  // One batched lookup: the rows share the blocks they fall in.
+  std::vector<absl::StatusOr<std::string>> rows = store.projections(keys);
+  out.subscriptions.reserve(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const std::string& id = ids[i];
+    absl::StatusOr<std::string>& sub = rows[i];
     if (absl::IsNotFound(sub.status()))
       return absl::DataLossError("customer " + customer_id + " lists subscription " + id +
                                  ", which has no row");
@@ -1071,7 +1078,7 @@ absl::Status Ledger::commit_async() {
   pending_requests_.clear();
   in_flight_ = true;
   if (with_rows && on_demand_ &&
-      state_.subscription_count() > options_.loaded_subscriptions_max) {
+      state_.loaded_entities() > options_.loaded_subscriptions_max) {
     // This batch holds the row of every loaded customer that changed: once it is written, every
     // customer can be loaded again from its row, so all are dropped.
     if (absl::Status error = wait_committed(); !error.ok()) return error;

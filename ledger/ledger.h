@@ -149,9 +149,10 @@ class Ledger {
     // kSubscriptionsPerCommandOnDemand subscriptions), the whole state is loaded at open instead:
     // reading every row in key order then costs less than looking that many customers up.
     uint64_t expected_commands = 0;
-    // With load_on_demand: once more subscriptions than this are loaded, the next commit that
-    // writes the rows drops every customer (their rows are then written), keeping memory bounded.
-    size_t loaded_subscriptions_max = 1 << 18;
+    // With load_on_demand: once more subscriptions and customers than this are loaded
+    // (LedgerState::loaded_entities), the next commit that writes the rows drops every customer
+    // (their rows are then written), keeping memory bounded.
+    size_t loaded_subscriptions_max = 1 << 17;
     // A billing run commits in parts: once this many bytes of its events are staged, they are
     // written (synced, with the rows they change and a progress record, Store::unfinished_run),
     // so its memory stays bounded however large the ledger. A run cut short by a crash is ended
@@ -161,8 +162,8 @@ class Ledger {
     // the whole state first (`bill --bounded-memory`): the subscriptions due, in creation order,
     // and each partner's customers, each loaded as its turn comes and dropped once its part is
     // written (loaded_subscriptions_max). The same events either way. One month's run at 1M
-    // subscriptions: 27.6 s and a peak of 0.77 GB, against 10.5 s (3.5 of them loading the state)
-    // and 1.34 GB. A subscription due is read alone (its customer loaded in part) unless a
+    // subscriptions: 28.5 s and a peak of 519 MiB, against 11.3 s (3.5 of them loading the
+    // state) and 1,308 MiB; at 3M, 98.6 s and 807 MiB against 44.2 s and 3,503 MiB. A subscription due is read alone (its customer loaded in part) unless a
     // promotion on renewal names its offer (which looks at the customer's others).
     bool bill_from_rows = false;
     std::function<int64_t()> clock;          // recorded-at micros; default: the system clock

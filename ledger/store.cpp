@@ -946,6 +946,34 @@ absl::StatusOr<std::string> Store::projection(std::string_view key) const {
   return value;
 }
 
+std::vector<absl::StatusOr<std::string>> Store::projections(
+    const std::vector<std::string>& keys) const {
+  std::vector<absl::StatusOr<std::string>> out(keys.size(), absl::NotFoundError(""));
+  std::vector<rocksdb::Slice> stored;  // the keys the overlay does not answer
+  std::vector<size_t> at;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (impl_->overlay.contains(keys[i]) || impl_->overlay_only) {
+      out[i] = projection(keys[i]);
+    } else {
+      stored.emplace_back(keys[i]);
+      at.push_back(i);
+    }
+  }
+  if (stored.empty()) return out;
+  std::vector<rocksdb::PinnableSlice> values(stored.size());
+  std::vector<rocksdb::Status> statuses(stored.size());
+  impl_->db->MultiGet(checked_reads(), impl_->cfs[kProjections], stored.size(), stored.data(),
+                      values.data(), statuses.data());
+  for (size_t j = 0; j < stored.size(); ++j) {
+    const std::string& key = keys[at[j]];
+    if (!statuses[j].ok())
+      out[at[j]] = to_status(statuses[j], "reading projection row " + key);
+    else
+      out[at[j]] = values[j].ToString();
+  }
+  return out;
+}
+
 absl::Status Store::reset_projections() {
   if (impl_->read_only) {
     ignore_stored_projections();  // a reader only ever replaces rows in memory

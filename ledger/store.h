@@ -153,6 +153,10 @@ class Store {
   [[nodiscard]] absl::StatusOr<std::string> idempotency(const std::string& request_id) const;
   // A projection row (the overlay first, then the stored one). NotFound when absent.
   [[nodiscard]] absl::StatusOr<std::string> projection(std::string_view key) const;
+  // The same for several rows at once (one batched lookup: a customer's subscriptions), in the
+  // order of `keys`.
+  [[nodiscard]] std::vector<absl::StatusOr<std::string>> projections(
+      const std::vector<std::string>& keys) const;
   // Calls fn(key, value) for each projection row whose key starts with `prefix`, in key order,
   // until fn returns false (overlay rows replace stored ones). A long scan reads ahead (4 MB);
   // a short one (a customer's rows) does not.

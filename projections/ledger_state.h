@@ -143,6 +143,9 @@ class LedgerState {
   const Subscription* subscription(const std::string& id) const;
   const std::vector<std::string>& subscription_ids() const { return subscription_order_; }
   size_t subscription_count() const { return subs_.size(); }
+  // Subscriptions and customers held: what a subset's memory grows with (a customer loaded in
+  // part holds its lists and pending lines with few of its subscriptions).
+  size_t loaded_entities() const { return subs_.size() + catalog_.customer_count(); }
   // Subscriptions in the whole ledger (in a subset, not only the loaded ones): the creation
   // ordinal the next one gets.
   uint64_t subscriptions_in_ledger() const { return subset_ ? next_ordinal_ : subs_.size(); }
