@@ -326,14 +326,10 @@ CommandResult Ledger::run_billing(const Command& command, const std::string& has
   // On disk: one subscription of a customer loaded in part, from its row.
   auto load_one = [&](const std::string& customer, const std::string& id) -> absl::Status {
     if (state_.subscription(id)) return absl::OkStatus();
-    absl::StatusOr<std::string> value = store_->projection(subscription_row_key(id));
-    if (absl::IsNotFound(value.status()))
-      return absl::DataLossError("customer " + customer + " lists subscription " + id +
-                                 ", which has no row");
-    if (!value.ok()) return value.status();
-    std::optional<Subscription> decoded = decode_subscription(*value);
-    if (!decoded) return absl::DataLossError("the row of subscription " + id + " is unreadable");
-    return state_.load_subscription_of(std::move(*decoded));
+    absl::StatusOr<Subscription> sub =
+        listed_subscription(customer, id, store_->projection(subscription_row_key(id)));
+    if (!sub.ok()) return sub.status();
+    return state_.load_subscription_of(std::move(*sub));
   };
   // A customer loaded in part made whole: each subscription it lacks.
   auto make_whole = [&](const std::string& customer) -> absl::Status {

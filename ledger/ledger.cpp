@@ -614,6 +614,18 @@ absl::StatusOr<bool> Ledger::load_catalog_only() {
   return true;
 }
 
+absl::StatusOr<Subscription> listed_subscription(const std::string& customer_id,
+                                                 const std::string& id,
+                                                 const absl::StatusOr<std::string>& row) {
+  if (absl::IsNotFound(row.status()))
+    return absl::DataLossError("customer " + customer_id + " lists subscription " + id +
+                               ", which has no row");
+  if (!row.ok()) return row.status();
+  std::optional<Subscription> decoded = decode_subscription(*row);
+  if (!decoded) return absl::DataLossError("the row of subscription " + id + " is unreadable");
+  return std::move(*decoded);
+}
+
 namespace {
 
 // A customer's rows decoded: the customer's, then each of its subscriptions' in its order.
@@ -632,15 +644,9 @@ absl::Status read_customer(const Store& store, const std::string& customer_id,
   std::vector<absl::StatusOr<std::string>> rows = store.projections(keys);
   out.subscriptions.reserve(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
-    const std::string& id = ids[i];
-    absl::StatusOr<std::string>& sub = rows[i];
-    if (absl::IsNotFound(sub.status()))
-      return absl::DataLossError("customer " + customer_id + " lists subscription " + id +
-                                 ", which has no row");
+    absl::StatusOr<Subscription> sub = listed_subscription(customer_id, ids[i], rows[i]);
     if (!sub.ok()) return sub.status();
-    std::optional<Subscription> decoded = decode_subscription(*sub);
-    if (!decoded) return absl::DataLossError("the row of subscription " + id + " is unreadable");
-    out.subscriptions.push_back(std::move(*decoded));
+    out.subscriptions.push_back(std::move(*sub));
   }
   out.id = customer_id;
   out.exists = true;

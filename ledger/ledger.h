@@ -103,6 +103,11 @@ struct RowPrefetch {
   std::vector<Customer> customers;
 };
 
+// The row of subscription `id`, which `customer_id`'s row lists, decoded (`row`: as read).
+// DataLoss when it is absent or unreadable; another read error as it is.
+[[nodiscard]] absl::StatusOr<Subscription> listed_subscription(
+    const std::string& customer_id, const std::string& id, const absl::StatusOr<std::string>& row);
+
 struct PreparedCommand {
   ParsedCommand parsed;
   std::string payload_hash;  // of parsed.command, when there is one
