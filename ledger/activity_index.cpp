@@ -13,11 +13,32 @@ bool before(const ActivityIndex::InvoiceRef& a, const ActivityIndex::InvoiceRef&
   return std::tie(a.date, a.invoice_id) < std::tie(b.date, b.invoice_id);
 }
 
-// Inserts in listing order; invoices arrive nearly in that order, so this is an append.
-void insert_sorted(std::vector<ActivityIndex::InvoiceRef>& list,
-                   const ActivityIndex::InvoiceRef& ref) {
-  list.insert(std::upper_bound(list.begin(), list.end(), ref, before), ref);
-}
+// Invoice lists a catch-up appends to, each with the size it had before. Invoices arrive in log
+// order, and a billing run cuts them by date, then partner, then customer: in listing order (date,
+// then id) one partner's fall between another's. Inserting each in place moved half of a list
+// every time (`serve` spent minutes indexing a 3M-subscription ledger before it listened): the new
+// ones are appended, then sorted and merged with the old, once per list and catch-up.
+class Appended {
+ public:
+  void append(std::vector<ActivityIndex::InvoiceRef>& list, const ActivityIndex::InvoiceRef& ref) {
+    sizes_.try_emplace(&list, list.size());
+    list.push_back(ref);
+  }
+  void sort_all() {
+    for (auto& [list, old_size] : sizes_) {
+      auto middle = list->begin() + static_cast<std::ptrdiff_t>(old_size);
+      std::sort(middle, list->end(), before);
+      // Only the old ones after the first new one move (none when a run follows the last).
+      if (middle != list->end())
+        std::inplace_merge(std::upper_bound(list->begin(), middle, *middle, before), middle,
+                           list->end(), before);
+    }
+    sizes_.clear();
+  }
+
+ private:
+  std::map<std::vector<ActivityIndex::InvoiceRef>*, size_t> sizes_;
+};
 
 // The partner a scoped id names ("P1:C1" -> "P1"), "" for an unscoped one.
 std::string scope_of(const std::string& id) {
@@ -41,6 +62,7 @@ absl::Status ActivityIndex::catch_up(const Store& store) {
   absl::MutexLock lock(&mutex_);
   EventDecoder decoder;
   Event e;
+  Appended appended;
   absl::Status error;
   absl::Status scan = store.scan_events(through_, [&](uint64_t seq, std::string_view bytes) {
     error = decoder.decode(bytes, e);
@@ -72,9 +94,9 @@ absl::Status ActivityIndex::catch_up(const Store& store) {
         if (const auto* issued = std::get_if<InvoiceIssued>(&e.payload)) {
           InvoiceRef ref{issued->invoice_date, issued->invoice_id, issued->customer_id,
                          issued->partner_id};
-          insert_sorted(all_invoices_, ref);
-          insert_sorted(by_customer_[issued->customer_id], ref);
-          if (owner == issued->partner_id) insert_sorted(by_partner_[owner], ref);
+          appended.append(all_invoices_, ref);
+          appended.append(by_customer_[issued->customer_id], ref);
+          if (owner == issued->partner_id) appended.append(by_partner_[owner], ref);
         }
         break;
       case StreamKind::kSubscription:
@@ -92,6 +114,7 @@ absl::Status ActivityIndex::catch_up(const Store& store) {
     through_ = seq;
     return true;
   });
+  appended.sort_all();  // what was indexed before an error stays, in order
   if (!scan.ok()) return absl::UnavailableError("reading the log failed: " + std::string(scan.message()));
   return error;
 }

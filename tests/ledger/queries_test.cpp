@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "events/codec.h"
+#include "ledger/activity_index.h"
 #include "ledger/ledger.h"
 #include "projections/invoice.h"
 #include "projections/projection_rows.h"
@@ -323,6 +324,76 @@ std::map<std::string, std::string> rows_of(const Store& store) {
   });
   EXPECT_TRUE(scan.ok()) << scan;
   return out;
+}
+
+// The server's index of issued invoices lists them as `invoices` does (date, then id), though a
+// billing run issues them by date, partner and customer (so one partner's fall between
+// another's), and whether it catches up over the whole log at once or a run at a time.
+TEST(ActivityIndexInvoices, ListedByDateThenIdWhateverOrderTheLogIssuedThem) {
+  TempDir dir("activity-index-invoices");
+  const std::string db = dir / "db";
+  // 25 partners over 19 billing days: some share theirs.
+  std::stringstream commands;
+  write_workload(WorkloadParams{800, 13, 5, 25, Date::from_ymd(2025, 1, 1)}, commands);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(commands, line);) lines.push_back(line);
+  ASSERT_NE(lines.back().find("\"run_billing\""), std::string::npos) << lines.back();
+
+  ActivityIndex once_per_run, whole_log;
+  auto apply = [&](size_t from, size_t to) {
+    Ledger::Options options;
+    options.durable = false;
+    std::string error;
+    auto ledger = Ledger::open(db, std::move(options), error);
+    ASSERT_TRUE(ledger) << error;
+    for (size_t i = from; i < to; ++i) {
+      CommandResult r = ledger->submit(lines[i]);
+      ASSERT_TRUE(r.ok) << lines[i] << " -> " << r.to_json();
+    }
+    ASSERT_EQ(ledger->commit(), absl::OkStatus());
+    ASSERT_EQ(once_per_run.catch_up(ledger->store()), absl::OkStatus());
+  };
+  apply(0, lines.size() - 1);
+  apply(lines.size() - 1, lines.size());
+  auto store = Ledger::open_rows_for_reading(db);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_EQ(whole_log.catch_up(**store), absl::OkStatus());
+
+  // The reference: every InvoiceIssued of the log, sorted.
+  using Ref = std::tuple<Date, std::string, std::string>;  // date, invoice id, customer id
+  std::vector<Ref> issued;
+  EventDecoder decoder;
+  Event e;
+  ASSERT_TRUE(store.value()
+                  ->scan_events(0,
+                                [&](uint64_t, std::string_view bytes) {
+                                  EXPECT_EQ(decoder.decode(bytes, e), absl::OkStatus());
+                                  if (const auto* i = std::get_if<InvoiceIssued>(&e.payload))
+                                    issued.emplace_back(i->invoice_date, i->invoice_id,
+                                                        i->customer_id);
+                                  return true;
+                                })
+                  .ok());
+  std::vector<Ref> in_log_order = issued;
+  std::sort(issued.begin(), issued.end());
+  ASSERT_GT(issued.size(), 300u);
+  ASSERT_NE(in_log_order, issued) << "the log issues them out of listing order";
+
+  auto listed = [](const ActivityIndex& index, const std::string& customer) {
+    std::vector<ActivityIndex::InvoiceRef> page;
+    index.invoices(InvoiceSelection{customer, "", Date(), Date()}, 0, SIZE_MAX, page);
+    std::vector<Ref> out;
+    for (const auto& ref : page) out.emplace_back(ref.date, ref.invoice_id, ref.customer_id);
+    return out;
+  };
+  std::map<std::string, std::vector<Ref>> by_customer;
+  for (const Ref& ref : issued) by_customer[std::get<2>(ref)].push_back(ref);
+  ASSERT_GT(by_customer.size(), 100u);
+  for (const ActivityIndex* index : {&once_per_run, &whole_log}) {
+    EXPECT_EQ(listed(*index, ""), issued);
+    for (const auto& [customer, own] : by_customer)
+      EXPECT_EQ(listed(*index, customer), own) << customer;
+  }
 }
 
 // A reader of a few keys (Store::Reads::kFew) keeps at most 10 table files open: over a ledger of
