@@ -67,11 +67,13 @@ namespace {
 // a ledger and backup writes only into a backup directory: anything else is someone's files.
 enum class Target { kMissing, kEmpty, kLedger, kBackups, kOther };
 
-bool is_rocksdb_file(const std::string& name) {
+// A file of a ledger: RocksDB's, or the list of whole log tables a writer keeps beside them.
+bool is_ledger_file(const std::string& name) {
   auto ends = [&](std::string_view suffix) { return name.ends_with(suffix); };
   return name == "CURRENT" || name == "IDENTITY" || name == "LOCK" || name.starts_with("LOG") ||
          name.starts_with("MANIFEST-") || name.starts_with("OPTIONS-") || ends(".sst") ||
-         ends(".log") || ends(".blob") || ends(".dbtmp");
+         ends(".log") || ends(".blob") || ends(".dbtmp") || name == kWholeEventTablesFile ||
+         name == kWholeEventTablesTemporary;
 }
 
 // `first_other` names an entry that made it kOther (for the message).
@@ -92,9 +94,9 @@ absl::StatusOr<Target> classify(const std::string& dir, std::string& first_other
     if (name == "meta") meta = true;
     bool backup_entry = e.is_directory() && (name == "meta" || name == "private" ||
                                              name == "shared" || name == "shared_checksum");
-    if (!is_rocksdb_file(name)) rocks = false;
+    if (!is_ledger_file(name)) rocks = false;
     if (!backup_entry) backups = false;
-    if (!is_rocksdb_file(name) && !backup_entry && first_other.empty()) first_other = name;
+    if (!is_ledger_file(name) && !backup_entry && first_other.empty()) first_other = name;
   }
   if (ec) return absl::UnavailableError("cannot read " + dir + ": " + ec.message());
   if (!any) return Target::kEmpty;

@@ -40,6 +40,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -174,9 +175,12 @@ class Store {
 
   // Every key of every table read once with its block checksums verified.
   [[nodiscard]] absl::Status verify_checksums() const;
-  // Checks every block of the log's table files against its checksum. Returns OK or the error,
-  // with `first_bad_seq` the first sequence number that cannot be read.
-  [[nodiscard]] absl::Status check_events_readable(uint64_t& first_bad_seq) const;
+  // Checks every block of the log's table files against its checksum, but those `whole` names
+  // (their identities, table_identity in store.cpp: a file changed since is checked again).
+  // Returns OK, with `whole` then naming every table of the log, or the error, with
+  // `first_bad_seq` the first sequence number that cannot be read.
+  [[nodiscard]] absl::Status check_events_readable(std::set<std::string>& whole,
+                                                   uint64_t& first_bad_seq) const;
 
   // ---- derived data and format (rebuild, migrate) ----
   // Drops every projection row (the column family, with any damaged table file of it); a

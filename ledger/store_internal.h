@@ -30,6 +30,11 @@ absl::Status to_status(const rocksdb::Status& s, std::string_view what);
 // Reads that check every block's checksum.
 rocksdb::ReadOptions checked_reads();
 
+// The one file of a ledger's directory that is ours, not RocksDB's: the log's table files a writer
+// found whole (store.cpp, check_events_readable), and the name it is written under first.
+inline constexpr const char* kWholeEventTablesFile = "SUBLEDGER-WHOLE-EVENT-TABLES";
+inline constexpr const char* kWholeEventTablesTemporary = "SUBLEDGER-WHOLE-EVENT-TABLES.tmp";
+
 // The store's one writing thread, started with its first batch and kept until the store closes:
 // a batch costs a wake-up, not a thread (spawning one per synced write took about 1 ms here).
 class BatchWriter {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -753,6 +754,51 @@ TEST(HostileCorrupt, AFlippedByteInTheLogRefusesWritesNamingTheFirstBadSeq) {
   EXPECT_EQ(run_both(bin() + " bill --through 2017-09-30 --db " + db).status, 2);
   EXPECT_EQ(snapshot(db), before);
   EXPECT_EQ(run_both(bin() + " replay --verify --db " + db).status, 2);
+}
+
+// A writer lists the log's tables it found whole, and the next writer checks only the others:
+// a table damaged after it was listed is checked again (its file changed), and writes are refused.
+TEST(HostileCorrupt, ALogTableDamagedAfterAWriterFoundItWholeStillRefusesWrites) {
+  TempDir dir("hc-log-listed");
+  std::string db = dir / "db";
+  apply_scenario(db, "07-cancel-and-reactivate");
+  // The second writer opens a ledger that exists: it checks the log and lists its tables.
+  ASSERT_EQ(run_both(bin() + " bill --through 2017-08-31 --db " + db).status, 0);
+  const fs::path listed = fs::path(db) / "SUBLEDGER-WHOLE-EVENT-TABLES";
+  ASSERT_TRUE(fs::exists(listed));
+  std::vector<std::string> listed_tables;  // the bill's own events may be in a table since
+  for (const auto& t : tables_of(db, "events"))
+    if (read_file(listed).find(fs::path(t).filename().string() + " ") != std::string::npos)
+      listed_tables.push_back(t);
+  ASSERT_FALSE(listed_tables.empty());
+  flip_byte(listed_tables.front(), 40);
+  auto before = snapshot(db);
+  Both b = run_both(
+      "echo '{\"cmd\":\"change_seats\",\"request_id\":\"more\",\"subscription_id\":\"S1\","
+      "\"seats\":12,\"date\":\"2017-09-01\"}' | " +
+      bin() + " apply --db " + db);
+  EXPECT_EQ(b.status, 2);
+  EXPECT_TRUE(b.out.empty()) << "nothing acknowledged: " << b.out;
+  EXPECT_NE(b.err.find("damaged from event "), std::string::npos) << b.err;
+  EXPECT_EQ(snapshot(db), before);
+}
+
+// The list is a cache: torn or not ours, the next writer checks every table and goes on.
+TEST(HostileCorrupt, AnUnreadableListOfWholeLogTablesIsCheckedAgain) {
+  TempDir dir("hc-log-list-torn");
+  std::string db = dir / "db";
+  apply_scenario(db, "07-cancel-and-reactivate");
+  ASSERT_EQ(run_both(bin() + " bill --through 2017-08-31 --db " + db).status, 0);
+  const fs::path listed = fs::path(db) / "SUBLEDGER-WHOLE-EVENT-TABLES";
+  Date through = Date::from_ymd(2017, 8, 31);
+  for (const std::string& junk : {std::string("garbage\nwithout its end"), std::string("\0\1", 2),
+                                 std::string("")}) {
+    std::ofstream(listed, std::ios::trunc) << junk;
+    through = through.plus_months(1);
+    EXPECT_EQ(run_both(bin() + " bill --through " + through.iso() + " --db " + db).status, 0);
+    EXPECT_NE(read_file(listed).find("\nend\n"), std::string::npos);
+  }
+  EXPECT_EQ(run_both(bin() + " replay --verify --db " + db).status, 0);
 }
 
 TEST(HostileCorrupt, AnEmptyLedgerVerifies) {
