@@ -373,10 +373,7 @@ CommandResult Ledger::run_billing(const Command& command, const std::string& has
     if (state_.customers_loaded_in_part() != 0) {
       absl::Status done = write_part(/*force=*/true);
       if (done.ok()) done = wait_committed();
-      if (done.ok() && (result.seq_first == 0 || parts)) {
-        generation_.fetch_add(1, std::memory_order_acq_rel);
-        state_ = state_.without_customers();
-      }
+      if (done.ok() && (result.seq_first == 0 || parts)) drop_customers();
       if (done.ok() && state_.customers_loaded_in_part() != 0) {
         std::vector<std::string> customers;
         for (const auto& [partner_id, partner] : state_.catalog().partners())

@@ -1088,10 +1088,14 @@ absl::Status Ledger::commit_async() {
     // This batch holds the row of every loaded customer that changed: once it is written, every
     // customer can be loaded again from its row, so all are dropped.
     if (absl::Status error = wait_committed(); !error.ok()) return error;
-    generation_.fetch_add(1, std::memory_order_acq_rel);  // rows read before now may be older
-    state_ = state_.without_customers();
+    drop_customers();
   }
   return absl::OkStatus();
+}
+
+void Ledger::drop_customers() {
+  generation_.fetch_add(1, std::memory_order_acq_rel);  // rows read before now may be older
+  state_ = state_.without_customers();
 }
 
 absl::Status Ledger::write_rows() {

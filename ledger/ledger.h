@@ -294,6 +294,9 @@ class Ledger {
   Ledger(std::unique_ptr<Store> store, Options options);
   // Open's state: the index caught up (writers), then the rows or the catalog, then the log.
   [[nodiscard]] absl::Status open_state(const std::optional<UnfinishedRun>& unfinished);
+  // On demand: lets every customer and subscription go, to be read again from its row when next
+  // needed. Only once the rows of every loaded one that changed are written.
+  void drop_customers();
   // Decides the rest of a billing run a crash cut short, and commits it.
   [[nodiscard]] absl::Status end_unfinished_run(const UnfinishedRun& run);
   absl::Status load_or_reset_projections();
