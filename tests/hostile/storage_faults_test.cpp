@@ -76,10 +76,7 @@ TEST(HostileWal, AFlippedByteInTheWriteAheadLogIsReportedAndWritesAreRefused) {
     EXPECT_EQ(r.status, 2) << c << " read a damaged log as if whole: " << r.out;
     EXPECT_NE(r.err.find("write-ahead log"), std::string::npos) << c << ": " << r.err;
   }
-  Both w = run_both(
-      "echo '{\"cmd\":\"change_seats\",\"request_id\":\"more\",\"subscription_id\":\"S1\","
-      "\"seats\":12,\"date\":\"2017-08-01\"}' | " +
-      bin() + " apply --db " + db);
+  Both w = apply_more_seats(db, "2017-08-01");
   EXPECT_EQ(w.status, 2);
   EXPECT_TRUE(w.out.empty()) << "acknowledged on a damaged log: " << w.out;
   EXPECT_NE(w.err.find("write-ahead log"), std::string::npos) << w.err;

@@ -682,11 +682,8 @@ TEST(HostileCorrupt, AFlippedByteInTheRowsIsRebuiltAndApplyGoesOn) {
   EXPECT_EQ(read.out, invoices);
   EXPECT_EQ(Json::parse(run(bin() + " state S1 --db " + db).out)["seats"], 10);
   // A writer rebuilds the rows and goes on.
-  RunResult w = run(
-      "echo '{\"cmd\":\"change_seats\",\"request_id\":\"more\",\"subscription_id\":\"S1\","
-      "\"seats\":12,\"date\":\"2017-08-01\"}' | " +
-      bin() + " apply --db " + db + " 2>/dev/null");
-  EXPECT_EQ(w.status, 0) << w.out;
+  Both w = apply_more_seats(db, "2017-08-01");
+  EXPECT_EQ(w.status, 0) << w.out << w.err;
   EXPECT_EQ(Json::parse(run(bin() + " state S1 --db " + db).out)["seats"], 12);
   EXPECT_EQ(run(bin() + " invoices --db " + db).out, invoices);
   EXPECT_EQ(run(bin() + " replay --verify --db " + db + " >/dev/null").status, 0);
@@ -744,10 +741,7 @@ TEST(HostileCorrupt, AFlippedByteInTheLogRefusesWritesNamingTheFirstBadSeq) {
   ASSERT_FALSE(tables.empty());
   for (const auto& t : tables) flip_byte(t, 40);
   auto before = snapshot(db);
-  Both b = run_both(
-      "echo '{\"cmd\":\"change_seats\",\"request_id\":\"more\",\"subscription_id\":\"S1\","
-      "\"seats\":12,\"date\":\"2017-08-01\"}' | " +
-      bin() + " apply --db " + db);
+  Both b = apply_more_seats(db, "2017-08-01");
   EXPECT_EQ(b.status, 2);
   EXPECT_TRUE(b.out.empty()) << "nothing acknowledged: " << b.out;
   EXPECT_NE(b.err.find("damaged from event 1 "), std::string::npos) << b.err;
@@ -756,15 +750,20 @@ TEST(HostileCorrupt, AFlippedByteInTheLogRefusesWritesNamingTheFirstBadSeq) {
   EXPECT_EQ(run_both(bin() + " replay --verify --db " + db).status, 2);
 }
 
+// Scenario 07 applied, then billed through 2017-08-31 by a second writer: a writer opening a
+// ledger that exists checks the log and lists its tables found whole. Returns the list's path.
+fs::path ledger_with_listed_log_tables(const std::string& db) {
+  apply_scenario(db, "07-cancel-and-reactivate");
+  EXPECT_EQ(run_both(bin() + " bill --through 2017-08-31 --db " + db).status, 0);
+  return fs::path(db) / "SUBLEDGER-WHOLE-EVENT-TABLES";
+}
+
 // A writer lists the log's tables it found whole, and the next writer checks only the others:
 // a table damaged after it was listed is checked again (its file changed), and writes are refused.
 TEST(HostileCorrupt, ALogTableDamagedAfterAWriterFoundItWholeStillRefusesWrites) {
   TempDir dir("hc-log-listed");
   std::string db = dir / "db";
-  apply_scenario(db, "07-cancel-and-reactivate");
-  // The second writer opens a ledger that exists: it checks the log and lists its tables.
-  ASSERT_EQ(run_both(bin() + " bill --through 2017-08-31 --db " + db).status, 0);
-  const fs::path listed = fs::path(db) / "SUBLEDGER-WHOLE-EVENT-TABLES";
+  const fs::path listed = ledger_with_listed_log_tables(db);
   ASSERT_TRUE(fs::exists(listed));
   std::vector<std::string> listed_tables;  // the bill's own events may be in a table since
   for (const auto& t : tables_of(db, "events"))
@@ -773,10 +772,7 @@ TEST(HostileCorrupt, ALogTableDamagedAfterAWriterFoundItWholeStillRefusesWrites)
   ASSERT_FALSE(listed_tables.empty());
   flip_byte(listed_tables.front(), 40);
   auto before = snapshot(db);
-  Both b = run_both(
-      "echo '{\"cmd\":\"change_seats\",\"request_id\":\"more\",\"subscription_id\":\"S1\","
-      "\"seats\":12,\"date\":\"2017-09-01\"}' | " +
-      bin() + " apply --db " + db);
+  Both b = apply_more_seats(db, "2017-09-01");
   EXPECT_EQ(b.status, 2);
   EXPECT_TRUE(b.out.empty()) << "nothing acknowledged: " << b.out;
   EXPECT_NE(b.err.find("damaged from event "), std::string::npos) << b.err;
@@ -787,9 +783,7 @@ TEST(HostileCorrupt, ALogTableDamagedAfterAWriterFoundItWholeStillRefusesWrites)
 TEST(HostileCorrupt, AnUnreadableListOfWholeLogTablesIsCheckedAgain) {
   TempDir dir("hc-log-list-torn");
   std::string db = dir / "db";
-  apply_scenario(db, "07-cancel-and-reactivate");
-  ASSERT_EQ(run_both(bin() + " bill --through 2017-08-31 --db " + db).status, 0);
-  const fs::path listed = fs::path(db) / "SUBLEDGER-WHOLE-EVENT-TABLES";
+  const fs::path listed = ledger_with_listed_log_tables(db);
   Date through = Date::from_ymd(2017, 8, 31);
   for (const std::string& junk : {std::string("garbage\nwithout its end"), std::string("\0\1", 2),
                                  std::string("")}) {

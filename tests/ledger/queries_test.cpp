@@ -24,6 +24,29 @@ namespace {
 
 using Json = nlohmann::json;
 
+// A generated workload's commands, one JSON line each.
+std::vector<std::string> workload_lines(const WorkloadParams& params) {
+  std::stringstream commands;
+  write_workload(params, commands);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(commands, line);) lines.push_back(line);
+  return lines;
+}
+
+// Submits lines [from, to) to `ledger`, each accepted, committing after every `batch` of them (0:
+// only once, at the end) and at the end.
+void submit_range(Ledger& ledger, const std::vector<std::string>& lines, size_t from, size_t to,
+                  size_t batch = 0) {
+  for (size_t i = from; i < to; ++i) {
+    CommandResult r = ledger.submit(lines[i]);
+    ASSERT_TRUE(r.ok) << lines[i] << " -> " << r.to_json();
+    if (batch != 0 && (i + 1) % batch == 0) {
+      ASSERT_EQ(ledger.commit(), absl::OkStatus());
+    }
+  }
+  ASSERT_EQ(ledger.commit(), absl::OkStatus());
+}
+
 // Applies a generated workload in batches of `batch` commands. With `rows_lag`, the projection
 // rows are not written for the second half of the commands, so their checkpoint lags the log
 // (readers catch up from it).
@@ -32,11 +55,8 @@ using Json = nlohmann::json;
 void apply_workload(const std::string& db, uint64_t subscriptions, uint64_t seed, int months,
                     size_t batch, bool rows_lag = false, size_t lag_commands = 0,
                     bool without_final_billing = false) {
-  std::stringstream commands;
-  write_workload(WorkloadParams{subscriptions, seed, months, 0, Date::from_ymd(2025, 1, 1)},
-                 commands);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(commands, line);) lines.push_back(line);
+  std::vector<std::string> lines =
+      workload_lines(WorkloadParams{subscriptions, seed, months, 0, Date::from_ymd(2025, 1, 1)});
   if (without_final_billing) {
     ASSERT_NE(lines.back().find("\"run_billing\""), std::string::npos) << lines.back();
     lines.pop_back();
@@ -52,14 +72,7 @@ void apply_workload(const std::string& db, uint64_t subscriptions, uint64_t seed
     std::string error;
     auto ledger = Ledger::open(db, std::move(options), error);
     ASSERT_TRUE(ledger) << error;
-    for (size_t i = from; i < to; ++i) {
-      CommandResult r = ledger->submit(lines[i]);
-      ASSERT_TRUE(r.ok) << lines[i] << " -> " << r.to_json();
-      if ((i + 1) % batch == 0) {
-        ASSERT_EQ(ledger->commit(), absl::OkStatus());
-      }
-    }
-    ASSERT_EQ(ledger->commit(), absl::OkStatus());
+    submit_range(*ledger, lines, from, to, batch);
   };
   apply_range(0, lag_from, 1);
   if (lag_from < lines.size()) apply_range(lag_from, lines.size(), 1u << 30);
@@ -333,10 +346,8 @@ TEST(ActivityIndexInvoices, ListedByDateThenIdWhateverOrderTheLogIssuedThem) {
   TempDir dir("activity-index-invoices");
   const std::string db = dir / "db";
   // 25 partners over 19 billing days: some share theirs.
-  std::stringstream commands;
-  write_workload(WorkloadParams{800, 13, 5, 25, Date::from_ymd(2025, 1, 1)}, commands);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(commands, line);) lines.push_back(line);
+  std::vector<std::string> lines =
+      workload_lines(WorkloadParams{800, 13, 5, 25, Date::from_ymd(2025, 1, 1)});
   ASSERT_NE(lines.back().find("\"run_billing\""), std::string::npos) << lines.back();
 
   ActivityIndex once_per_run, whole_log;
@@ -346,11 +357,7 @@ TEST(ActivityIndexInvoices, ListedByDateThenIdWhateverOrderTheLogIssuedThem) {
     std::string error;
     auto ledger = Ledger::open(db, std::move(options), error);
     ASSERT_TRUE(ledger) << error;
-    for (size_t i = from; i < to; ++i) {
-      CommandResult r = ledger->submit(lines[i]);
-      ASSERT_TRUE(r.ok) << lines[i] << " -> " << r.to_json();
-    }
-    ASSERT_EQ(ledger->commit(), absl::OkStatus());
+    submit_range(*ledger, lines, from, to);
     ASSERT_EQ(once_per_run.catch_up(ledger->store()), absl::OkStatus());
   };
   apply(0, lines.size() - 1);
@@ -402,10 +409,8 @@ TEST(ActivityIndexInvoices, ListedByDateThenIdWhateverOrderTheLogIssuedThem) {
 TEST(ReaderFewReads, ThroughTenOpenTablesEveryRowIsTheRowOfAReaderKeepingThemAll) {
   TempDir dir("reader-few-reads");
   const std::string db = dir / "db";
-  std::stringstream commands;
-  write_workload(WorkloadParams{300, 23, 3, 0, Date::from_ymd(2025, 1, 1)}, commands);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(commands, line);) lines.push_back(line);
+  std::vector<std::string> lines =
+      workload_lines(WorkloadParams{300, 23, 3, 0, Date::from_ymd(2025, 1, 1)});
   constexpr size_t kSessions = 16;
   for (size_t session = 0; session < kSessions; ++session) {
     Ledger::Options options;

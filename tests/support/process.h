@@ -101,6 +101,14 @@ inline std::vector<std::filesystem::path> tables_of(const std::string& db, const
   return out;
 }
 
+// `apply` of one command (12 seats for S1 on `date`, request id "more") to the ledger in `db`:
+// the write the storage tests try on a damaged ledger.
+inline Both apply_more_seats(const std::string& db, const std::string& date) {
+  return run_both(
+      "echo '{\"cmd\":\"change_seats\",\"request_id\":\"more\",\"subscription_id\":\"S1\","
+      "\"seats\":12,\"date\":\"" + date + "\"}' | " + bin() + " apply --db " + db);
+}
+
 // Flips one byte of a file (a test's stand-in for a bad disk).
 inline void flip_byte(const std::filesystem::path& file, size_t offset) {
   std::string bytes = read_file(file);
