@@ -549,7 +549,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::open_once(const std::string& dir,
         "no usable ledger at " + dir +
         ": the directory has files but no CURRENT file (a damaged ledger, or not a ledger); "
         "nothing was changed (restore a backup with `subledger restore`)");
-  std::set<std::string> whole_event_tables;
+  std::set<std::string> listed_event_tables, whole_event_tables;
   if (!create && options.access != Access::kRead) {
     // Opening for writing changes files (a new WAL, manifest and options file) and may start
     // compactions: a ledger that must be refused (an older format, a damaged log) is refused
@@ -558,7 +558,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::open_once(const std::string& dir,
         open_once(dir, OpenOptions{Access::kRead, options.any_format, options.repairing_index});
     if (!look.ok()) return look.status();
     uint64_t first_bad_seq = 0;
-    whole_event_tables = read_whole_event_tables(dir);
+    listed_event_tables = read_whole_event_tables(dir);
+    whole_event_tables = listed_event_tables;
     if (absl::Status error = (*look)->check_events_readable(whole_event_tables, first_bad_seq);
         !error.ok())
       return absl::DataLossError("the event log in " + dir + " is damaged from event " +
@@ -600,7 +601,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::open_once(const std::string& dir,
   auto store = std::unique_ptr<Store>(new Store(std::move(impl)));
   if (!options.any_format)
     if (absl::Status s = check_format(*store, dir); !s.ok()) return s;
-  if (!whole_event_tables.empty()) write_whole_event_tables(dir, whole_event_tables);
+  if (!whole_event_tables.empty() && whole_event_tables != listed_event_tables)
+    write_whole_event_tables(dir, whole_event_tables);
   return store;
 }
 
