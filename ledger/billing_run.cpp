@@ -385,10 +385,10 @@ CommandResult Ledger::run_billing(const Command& command, const std::string& has
       if (!done.ok()) return part_failed(done);
     }
   } else {
-    // By reference: a run materializes transitions and opens no subscription, so the list stays
-    // as it is (a copy held every id of the ledger a second time).
-    for (const auto& id : state_.subscription_ids())
-      if (absl::Status error = materialize(*state_.subscription(id)); !error.ok())
+    // By slot, in creation order: a run materializes transitions and opens no subscription, so
+    // the slots stay as they are (a lookup by id each cost 2-3% of a run at 1M subscriptions).
+    for (size_t slot = 0; slot < state_.subscription_ids().size(); ++slot)
+      if (absl::Status error = materialize(state_.subscription_in_slot(slot)); !error.ok())
         return part_failed(error);
   }
 

@@ -142,6 +142,8 @@ class LedgerState {
   const Catalog& catalog() const { return catalog_; }
   const Subscription* subscription(const std::string& id) const;
   const std::vector<std::string>& subscription_ids() const { return subscription_order_; }
+  // The subscription subscription_ids()[slot] names, without a lookup by its id.
+  const Subscription& subscription_in_slot(size_t slot) const { return subs_[slot]; }
   size_t subscription_count() const { return subs_.size(); }
   // Subscriptions and customers held: what a subset's memory grows with (a customer loaded in
   // part holds its lists and pending lines with few of its subscriptions).
