@@ -782,6 +782,11 @@ namespace {
 std::vector<Staged> transitions(const Subscription& current, Date d, const Catalog& catalog,
                                 const LedgerState* state) {
   std::vector<Staged> out;
+  // Nearly every subscription has nothing due: it is then not copied (a billing run asks this
+  // of every subscription of the ledger; the copy was 3% of a run at 1M subscriptions).
+  if (!(current.status == Status::kTrial && current.trial_end <= d) &&
+      !(current.status == Status::kActive && current.term.end <= d))
+    return out;
   Subscription sub = current;
   for (int i = 0; i < kTransitionsMax; ++i) {
     if (sub.status == Status::kTrial && sub.trial_end <= d) {

@@ -278,7 +278,16 @@ std::optional<Invoice> LedgerState::build_invoice(const std::string& customer_id
     if (line.charge_date <= d) inv.lines.push_back(line);
   if (inv.lines.empty()) return std::nullopt;
   const Customer* customer = catalog_.customer(customer_id);
-  const Subscription& first = *subscription(inv.lines.front().subscription_id);
+  // The first line's subscription, among the customer's own (a few, next to each other) before
+  // the index of every subscription of the ledger.
+  const std::string& first_id = inv.lines.front().subscription_id;
+  const Subscription* found = nullptr;
+  for (uint32_t ordinal : customer->subscription_ordinals)
+    if (subs_[ordinal].id == first_id) {
+      found = &subs_[ordinal];
+      break;
+    }
+  const Subscription& first = found ? *found : *subscription(first_id);
   inv.invoice_id = invoice_id_for(customer_id, d);
   inv.partner_id = customer->def.partner_id;
   inv.customer_id = customer_id;
