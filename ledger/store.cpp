@@ -306,7 +306,7 @@ rocksdb::DBOptions db_options(Role role = Role::kWriter) {
     // otherwise take turns on the core that deciding leaves to the synced writes and flushes,
     // which a billing run or an apply then waits for. They run in what those leave idle. A
     // month's billing run at 3M subscriptions (whole state) 23.4 -> 20.0 s, the first month's
-    // apply at 1M 0.96x (medians of 3 and 2 pairs); as SCHED_IDLE the same. Flushes keep their
+    // apply at 1M 0.95x (medians of 3 and 2 pairs); as SCHED_IDLE the same. Flushes keep their
     // priority: a memtable that cannot be flushed stops the writes.
     options.env->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::LOW,
                                             rocksdb::CpuPriority::kLow);
