@@ -71,6 +71,7 @@ absl::StatusOr<std::unique_ptr<Ledger>> open_ledger(const std::string& db, Mode 
   options.preview = mode == Mode::kRead;
   options.create_if_missing = mode == Mode::kCreateOrWrite;
   options.logger = cli_logger();
+  if (mode != Mode::kRead) Store::run_compactions_at_low_priority();
   return Ledger::open(db, std::move(options));
 }
 

@@ -300,17 +300,7 @@ rocksdb::DBOptions db_options(Role role = Role::kWriter) {
   // A writer's flushes and compactions run on background threads (two compacting). A reader
   // neither flushes nor compacts: it keeps the one thread of each pool that RocksDB starts for
   // any open, and spares the third thread's start, stack and malloc arena.
-  if (role == Role::kWriter) {
-    options.IncreaseParallelism(2);
-    // Compactions run at the lowest CPU priority (nice 19): on a machine of two cores they
-    // otherwise take turns on the core that deciding leaves to the synced writes and flushes,
-    // which a billing run or an apply then waits for. They run in what those leave idle. A
-    // month's billing run at 3M subscriptions (whole state) 23.4 -> 20.0 s, the first month's
-    // apply at 1M 0.95x (medians of 3 and 2 pairs); as SCHED_IDLE the same. Flushes keep their
-    // priority: a memtable that cannot be flushed stops the writes.
-    options.env->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::LOW,
-                                            rocksdb::CpuPriority::kLow);
-  }
+  if (role == Role::kWriter) options.IncreaseParallelism(2);
   return options;
 }
 
@@ -621,6 +611,11 @@ std::unique_ptr<Store> Store::open(const std::string& dir, std::string& error) {
   if (store.ok()) return std::move(*store);
   error = std::string(store.status().message());
   return nullptr;
+}
+
+void Store::run_compactions_at_low_priority() {
+  rocksdb::Env::Default()->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::LOW,
+                                                      rocksdb::CpuPriority::kLow);
 }
 
 bool Store::read_only() const { return impl_->read_only; }
