@@ -614,8 +614,10 @@ std::unique_ptr<Store> Store::open(const std::string& dir, std::string& error) {
 }
 
 void Store::run_compactions_at_low_priority() {
-  rocksdb::Env::Default()->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::LOW,
-                                                      rocksdb::CpuPriority::kLow);
+  // A hint: an environment that refuses it (not POSIX) changes the speed only.
+  rocksdb::Env::Default()
+      ->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::LOW, rocksdb::CpuPriority::kLow)
+      .PermitUncheckedError();
 }
 
 bool Store::read_only() const { return impl_->read_only; }
