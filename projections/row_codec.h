@@ -23,10 +23,7 @@ struct SubscriptionDue {
   Status status = Status::kTrial;
   Date trial_end, term_end, last_event_date;
   // Whether a transition is due on or before `d` (ledger/decide.cpp, due_transitions).
-  bool due_by(Date d) const {
-    return (status == Status::kTrial && trial_end <= d) ||
-           (status == Status::kActive && term_end <= d);
-  }
+  bool due_by(Date d) const { return transition_due_by(status, trial_end, term_end, d); }
 };
 std::optional<SubscriptionDue> decode_subscription_due(std::string_view bytes);
 

@@ -50,6 +50,13 @@ struct StatusMark {
 
 using LineSink = std::function<void(ChargeLine&&)>;
 
+// Whether time brings a transition on or before `d`: a trial that ends, or an active term that
+// ends (ledger/decide.cpp, due_transitions; the billing run's SubscriptionDue asks it of rows).
+inline bool transition_due_by(Status status, Date trial_end, Date term_end, Date d) {
+  return (status == Status::kTrial && trial_end <= d) ||
+         (status == Status::kActive && term_end <= d);
+}
+
 struct Subscription {
   std::string id, customer_id, offer_id, parent_id, currency;
   Status status = Status::kTrial;
@@ -76,6 +83,9 @@ struct Subscription {
   // of a term longer than a year (BILLING_RULES 14).
   bool has_cycles() const;
   bool is_addon() const { return !parent_id.empty(); }
+  bool transition_due_by(Date d) const {
+    return subledger::transition_due_by(status, trial_end, term.end, d);
+  }
   // "Current period end" (BILLING_RULES 4): the end of the paid period containing `d`.
   // REQUIRES: a paid term, term.start <= d < term.end.
   Date current_period_end(Date d) const;
