@@ -654,6 +654,16 @@ absl::Status read_customer(const Store& store, const std::string& customer_id,
   return absl::OkStatus();
 }
 
+// A customer's rows read ahead into `out`, or that it has none. A read that fails is left out:
+// the command's own read meets the error again.
+void read_ahead(const Store& store, const std::string& customer_id, size_t subscriptions_max,
+                RowPrefetch& out) {
+  RowPrefetch::Customer read;
+  absl::Status s = read_customer(store, customer_id, read, subscriptions_max);
+  if (absl::IsNotFound(s)) read.id = customer_id;
+  if (s.ok() || absl::IsNotFound(s)) out.customers.push_back(std::move(read));
+}
+
 // The customer a subscription's row names ("" when it has no row).
 absl::StatusOr<std::string> read_customer_of(const Store& store,
                                              const std::string& subscription_id) {
@@ -691,6 +701,15 @@ absl::Status Ledger::load_customer(const std::string& customer_id, RowPrefetch* 
   return state_.load_customer(customer_id, std::move(read.row), std::move(read.subscriptions));
 }
 
+void Ledger::prefetch_customers(const std::vector<const std::string*>& customer_ids,
+                                size_t subscriptions_max, RowPrefetch& out) const {
+  std::shared_lock lock(prefetch_mutex_);
+  if (!on_demand_) return;
+  // Read before the rows, as in prefetch_rows: a customer dropped after this makes them stale.
+  out.generation = generation_.load(std::memory_order_acquire);
+  for (const std::string* id : customer_ids) read_ahead(*store_, *id, subscriptions_max, out);
+}
+
 void Ledger::prefetch_rows(PreparedCommand& prepared, ReadAhead& recent) const {
   constexpr size_t kSubscriptionsMax = 32;
   if (!prepared.parsed.command) return;
@@ -702,7 +721,6 @@ void Ledger::prefetch_rows(PreparedCommand& prepared, ReadAhead& recent) const {
   // Read before the rows: a customer dropped after this (its newer row perhaps not read here)
   // makes the prefetch stale, and it is then not used.
   out.generation = generation_.load(std::memory_order_acquire);
-  // A read that fails is left out: the command's own read meets the error again.
   auto fetch_customer = [&](const std::string& customer_id) {
     if (std::find(recent.recent.begin(), recent.recent.end(), customer_id) != recent.recent.end())
       return;
@@ -710,10 +728,7 @@ void Ledger::prefetch_rows(PreparedCommand& prepared, ReadAhead& recent) const {
       recent.recent.push_back(customer_id);
     else if (!recent.recent.empty())
       recent.recent[recent.next++ % recent.recent.size()] = customer_id;
-    RowPrefetch::Customer read;
-    absl::Status s = read_customer(*store_, customer_id, read, kSubscriptionsMax);
-    if (absl::IsNotFound(s)) read.id = customer_id;
-    if (s.ok() || absl::IsNotFound(s)) out.customers.push_back(std::move(read));
+    read_ahead(*store_, customer_id, kSubscriptionsMax, out);
   };
   for (const std::string* id : {&c.subscription_id, &c.parent_subscription_id}) {
     if (id->empty()) continue;

@@ -316,6 +316,11 @@ class Ledger {
   // The customer, with all its subscriptions, from its rows; NotFound when it has no row.
   [[nodiscard]] absl::Status load_customer(const std::string& customer_id,
                                            RowPrefetch* prefetch = nullptr);
+  // From any thread, as prefetch_rows: the rows of each of `customer_ids` with at most
+  // `subscriptions_max` subscriptions, read into `out` (what run_billing's invoicing reads ahead).
+  // Nothing while the whole state is loaded.
+  void prefetch_customers(const std::vector<const std::string*>& customer_ids,
+                          size_t subscriptions_max, RowPrefetch& out) const;
   // Writes everything staged with the rows, then loads the whole state (on_demand_ ends).
   [[nodiscard]] absl::Status load_whole_state();
   CommandResult submit_hashed(const Command& command, const std::string& hash,
