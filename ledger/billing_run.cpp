@@ -173,9 +173,9 @@ absl::StatusOr<CustomerRows> read_customers(const Store& store, const LedgerStat
 // kBatchesAhead batches ahead of the deciding thread, so memory stays bounded. (Reading and
 // decoding a customer's rows costs more than deciding it: with one thread reading ahead, the
 // deciding thread waited for it about half the time, at 1M subscriptions.) The deciding thread
-// takes one customer's place at a time, in the same order; a batch read before a customer was dropped is not used
-// (Ledger::load_customer checks RowPrefetch::generation), and its customers are read again where
-// they are loaded.
+// takes one customer's place at a time, in the same order; a batch read before a customer was
+// dropped is not used (Ledger::load_customer checks RowPrefetch::generation), and its customers
+// are read again where they are loaded.
 class CustomerReadAhead {
  public:
   using ReadBatch = std::function<void(const std::vector<const std::string*>&, RowPrefetch&)>;
