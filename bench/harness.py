@@ -301,6 +301,10 @@ def measure_subledger(binary, work, scale, seed, months, samples, log):
     runs = []
     open_seconds = []  # each process loads the projection rows before it works
     last_seq = 0
+    # The last month's billing is also run with `bill --bounded-memory`, on a copy of the ledger
+    # taken just before it: the same run holding only the customers it bills (RSS, opening).
+    last_bill = max((i for i, c in enumerate(chunks) if c[1]), default=None)
+    bounded_db = os.path.join(work, "db-bounded")
     for i, (chunk, through, request_id) in enumerate(chunks):
         results = chunk + ".results"
         n = sum(1 for _ in open(chunk))
@@ -322,6 +326,9 @@ def measure_subledger(binary, work, scale, seed, months, samples, log):
             apply_events += events
             last_seq = max(last_seq, seq)
             apply_rss = max(apply_rss, s.peak_rss_kb)
+        if through and i == last_bill:
+            shutil.rmtree(bounded_db, ignore_errors=True)
+            shutil.copytree(db, bounded_db)
         if through:
             s = timed([binary, "bill", "-v", "--db", db, "--through", through, "--request-id",
                        request_id])
@@ -346,6 +353,18 @@ def measure_subledger(binary, work, scale, seed, months, samples, log):
                     "peak_rss_kb": bill_rss}
     f["events"] = last_seq
     f["open_seconds"] = {"max": max(open_seconds), "mean": sum(open_seconds) / len(open_seconds)}
+    if last_bill is not None:
+        _, through, request_id = chunks[last_bill]
+        log(f"the last month's billing again with --bounded-memory ({through})")
+        s = timed([binary, "bill", "-v", "--bounded-memory", "--db", bounded_db, "--through",
+                   through, "--request-id", request_id])
+        subs, run_seconds = parse_bill_speed(s.stderr)
+        f["billing_bounded"] = {"through": through, "subscriptions": subs, "seconds": run_seconds,
+                                "subscriptions_per_second": subs / run_seconds,
+                                "process_seconds": s.seconds, "peak_rss_kb": s.peak_rss_kb,
+                                "open_seconds": parse_open_seconds(s.stderr),
+                                "whole_state": runs[-1]}
+        shutil.rmtree(bounded_db, ignore_errors=True)
 
     log("replay --verify")
     s = timed([binary, "replay", "--verify", "--db", db])
@@ -658,6 +677,17 @@ def render_markdown(results):
     row("longest billing run, s", lambda f: f"{f['billing']['longest_seconds']:.2f}")
     row("billing, subscriptions/s", lambda f: _k(f["billing"]["subscriptions_per_second"]))
     row("bill process, peak RSS", lambda f: f"{f['billing']['peak_rss_kb'] / 1024:.0f} MB")
+    row("last month's bill, whole state: run / process s, peak RSS",
+        lambda f: (f"{f['billing_bounded']['whole_state']['seconds']:.2f} / "
+                   f"{f['billing_bounded']['whole_state']['process_seconds']:.2f}, "
+                   f"{f['billing_bounded']['whole_state']['peak_rss_kb'] / 1024:.0f} MB"))
+    row("  the same with --bounded-memory: run / process s, peak RSS",
+        lambda f: (f"{f['billing_bounded']['seconds']:.2f} / "
+                   f"{f['billing_bounded']['process_seconds']:.2f}, "
+                   f"{f['billing_bounded']['peak_rss_kb'] / 1024:.0f} MB"))
+    row("  --bounded-memory: subscriptions/s, opening s",
+        lambda f: (f"{_k(f['billing_bounded']['subscriptions_per_second'])}, "
+                   f"{f['billing_bounded']['open_seconds']:.2f}"))
     row("replay --verify, events/s", lambda f: _k(f["replay"]["events_per_second"]))
     row("replay --verify, whole / stored-row check, s",
         lambda f: f"{f['replay']['process_seconds']:.1f} / {f['replay']['rows_seconds']:.1f}")
