@@ -689,9 +689,10 @@ absl::StatusOr<std::string> Ledger::customer_of(const std::string& subscription_
 absl::Status Ledger::load_customer(const std::string& customer_id, RowPrefetch* prefetch) {
   if (prefetch && prefetch->generation == generation_.load(std::memory_order_acquire)) {
     for (RowPrefetch::Customer& read : prefetch->customers) {
-      if (read.id != customer_id) continue;
+      // Taken once, it is read again (a batch of billing's read-ahead may name it twice).
+      if (read.id != customer_id || read.taken) continue;
       if (!read.exists) return absl::NotFoundError("no customer " + customer_id);
-      read.exists = false;  // taken
+      read.taken = true;
       return state_.load_customer(customer_id, std::move(read.row),
                                   std::move(read.subscriptions));
     }

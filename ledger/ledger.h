@@ -97,6 +97,7 @@ struct RowPrefetch {
   struct Customer {
     std::string id;
     bool exists = false;  // false: it had no row
+    bool taken = false;   // loaded from here once: its rows were moved into the state
     CustomerRow row;
     std::vector<Subscription> subscriptions;  // every one of the row's, in its order
   };
